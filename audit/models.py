@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Audit events are never changed or deleted once written."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("audit events cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """One thing that happened, or was refused: who, what, on which object, when, from where.
+
+    Rows are append-only (a PostgreSQL trigger refuses UPDATE and DELETE) and hash-chained: ``hash``
+    is sha256(``prev_hash`` + canonical JSON of the event), and ``seq`` numbers the chain without
+    gaps, so ``manage.py verify_audit`` finds any row altered, deleted, inserted or reordered.
+    Actor, project and object are stored as values, not foreign keys: events outlive what they name.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        FAILURE = "failure"
+        DENIED = "denied"
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    occurred_at = models.DateTimeField(db_index=True, editable=False)
+    actor = models.CharField(max_length=200)
+    actor_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_token_id = models.BigIntegerField(null=True, blank=True)
+    project_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=100, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    message = models.TextField(blank=True)
+    ip = models.CharField(max_length=45, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["project_id", "-seq"], name="audit_project_seq"),
+            models.Index(fields=["action", "-seq"], name="audit_action_seq"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor} ({self.outcome})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit events cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("audit events cannot be deleted")

@@ -1,0 +1,147 @@
+"""A run's results as they stand now: waivers and manual ticks granted after the run applied.
+
+Used by the gate, the pages, the API and the report, so they all show the same numbers. Costs a
+fixed number of queries whatever the size of the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from . import scoring
+from .models import Category, CheckResult, ManualTick, ReadinessRun, ResultStatus, Severity, Waiver
+
+WAIVABLE = frozenset({ResultStatus.FAIL, ResultStatus.ERROR})
+
+
+@dataclass(frozen=True)
+class EffectiveResult:
+    result: CheckResult
+    status: str
+    waiver: Waiver | None = None
+    tick: ManualTick | None = None
+
+    @property
+    def check(self):  # type: ignore[no-untyped-def]
+        return self.result.check_item
+
+    @property
+    def severity(self) -> str:
+        return self.result.severity
+
+    @property
+    def category(self) -> Category:
+        return self.result.category
+
+    @property
+    def detail(self) -> str:
+        if self.waiver is not None and self.status == ResultStatus.WAIVED:
+            return f"Waived until {self.waiver.expires_at:%Y-%m-%d}: {self.waiver.reason} (was: {self.result.detail})"
+        if self.tick is not None and self.tick.ticked:
+            return self.tick.note or f"Ticked by {self.tick.ticked_by.get_username()}"
+        return self.result.detail
+
+    @property
+    def evidence_url(self) -> str:
+        if self.tick is not None and self.tick.ticked and self.tick.evidence_url:
+            return self.tick.evidence_url
+        return self.result.evidence_url
+
+    @property
+    def is_blocker(self) -> bool:
+        return self.severity == Severity.CRITICAL and self.status in scoring.NON_PASSING
+
+    def scored(self) -> scoring.Scored:
+        return scoring.Scored(category=self.category.key, severity=self.severity, status=self.status)
+
+
+@dataclass(frozen=True)
+class RunEvaluation:
+    run: ReadinessRun
+    categories: tuple[Category, ...]
+    results: tuple[EffectiveResult, ...]
+    score: scoring.Score
+    risk: scoring.RiskSummary
+
+    @property
+    def overall(self) -> Decimal | None:
+        return self.score.overall
+
+    @property
+    def blockers(self) -> list[EffectiveResult]:
+        return [r for r in self.results if r.is_blocker]
+
+    def by_category(self) -> list[tuple[Category, list[EffectiveResult]]]:
+        groups: dict[int, list[EffectiveResult]] = {c.pk: [] for c in self.categories}
+        for item in self.results:
+            groups.setdefault(item.category.pk, []).append(item)
+        return [(c, groups[c.pk]) for c in self.categories]
+
+    def progress(self) -> tuple[int, int]:
+        """(results known, results in all) — what a progress bar shows."""
+        known = sum(1 for r in self.results if r.result.status != ResultStatus.PENDING or r.result.attempts)
+        return known, len(self.results)
+
+
+def effective_status(
+    result: CheckResult, tick: ManualTick | None, waiver: Waiver | None, now: datetime
+) -> str:
+    status = result.status
+    if result.check_item.kind == "manual" and status != ResultStatus.SKIPPED:
+        status = ResultStatus.PASS if tick is not None and tick.ticked else ResultStatus.PENDING
+    if (
+        waiver is not None
+        and waiver.is_active(now)
+        and result.severity != Severity.CRITICAL
+        and status in WAIVABLE
+    ):
+        status = ResultStatus.WAIVED
+    return status
+
+
+def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation:
+    now = now or timezone.now()
+    categories = tuple(Category.objects.filter(project_id=run.release.project_id).order_by("position", "key"))
+    results = list(
+        CheckResult.objects.filter(run=run)
+        .select_related("check_item", "category")
+        .order_by("check_item__position", "check_item__code")
+    )
+    waivers = {
+        w.check_item_id: w
+        for w in Waiver.objects.filter(
+            release_id=run.release_id, revoked_at__isnull=True, expires_at__gt=now
+        )
+    }
+    ticks: dict[int, ManualTick] = {}
+    manual_ids = [r.check_item_id for r in results if r.check_item.kind == "manual"]
+    if manual_ids:
+        for tick in (
+            ManualTick.objects.filter(
+                release_id=run.release_id, environment_id=run.environment_id, check_item_id__in=manual_ids
+            )
+            .select_related("ticked_by")
+            .order_by("-created_at", "-id")
+        ):
+            ticks.setdefault(tick.check_item_id, tick)  # the latest tick counts
+    effective = tuple(
+        EffectiveResult(
+            result=r,
+            status=effective_status(r, ticks.get(r.check_item_id), waivers.get(r.check_item_id), now),
+            waiver=waivers.get(r.check_item_id),
+            tick=ticks.get(r.check_item_id),
+        )
+        for r in results
+    )
+    infos = [scoring.CategoryInfo(key=c.key, name=c.name, weight=c.weight) for c in categories]
+    scored = [e.scored() for e in effective]
+    return RunEvaluation(
+        run=run,
+        categories=categories,
+        results=effective,
+        score=scoring.score(infos, scored),
+        risk=scoring.risk_summary(scored, [c.key for c in categories]),
+    )

@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, RegexValidator, URLValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from releases.models import ApiToken, Deployment, Environment, Project, Release
+
+CODE_VALIDATOR = RegexValidator(
+    r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", "Use upper-case letters, digits and hyphens, e.g. DS-001."
+)
+KEY_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and hyphens.")
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Phase(models.TextChoices):
+    """When a check is due. Readiness runs cover the two pre-deploy phases; ``during`` items are a
+    checklist ticked while deploying; ``post`` checks are the smoke tests of a verification run."""
+
+    PRE_DEPLOY_WEEK = "pre-deploy-week", "pre-deploy (1 week before)"
+    PRE_DEPLOY_DAY = "pre-deploy-day", "pre-deploy (1 day before)"
+    DURING = "during", "during deployment"
+    POST = "post", "post-deployment"
+
+
+class ResultStatus(models.TextChoices):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    PENDING = "pending"
+    SKIPPED = "skipped"
+    WAIVED = "waived"
+
+
+class Category(models.Model):
+    """A weighted score area of a project (the weights of a project's categories sum to 100)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="categories")
+    key = models.CharField(max_length=50, validators=[KEY_VALIDATOR])
+    name = models.CharField(max_length=100)
+    weight = models.PositiveSmallIntegerField(validators=[MaxValueValidator(100)])
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "position", "key"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="category_key_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.weight}%)"
+
+
+class Check(models.Model):
+    """An item of a project's readiness catalog. ``kind`` names a module in ``checks.kinds``
+    that evaluates it from ``config``; configs never hold secrets (a DSN is named by the
+    environment variable that holds it)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="checks")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="checks")
+    code = models.CharField(max_length=30, validators=[CODE_VALIDATOR])
+    title = models.CharField(max_length=200)
+    impact = models.TextField(blank=True)
+    section = models.CharField(
+        max_length=100, blank=True, help_text="Where the review lists it, e.g. Rollback."
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.PRE_DEPLOY_WEEK)
+    kind = models.CharField(max_length=20)
+    config = models.JSONField(default=dict, blank=True)
+    environments = models.ManyToManyField(
+        Environment,
+        blank=True,
+        related_name="+",
+        help_text="Where the check applies; none chosen means everywhere.",
+    )
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["project", "position", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "code"], name="check_code_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+
+class RunQuerySet(models.QuerySet["ReadinessRun"]):
+    def finished(self) -> RunQuerySet:
+        return self.filter(status=ReadinessRun.Status.FINISHED)
+
+
+class ReadinessRun(models.Model):
+    """One evaluation of every applicable check for (release, environment).
+
+    queued → running → finished | error. A readiness run covers the pre-deploy phases; a
+    verification run covers the post phase after a deployment. ``score`` is the score when the
+    run finished; pages and the gate recompute it with waivers and ticks granted since."""
+
+    class Kind(models.TextChoices):
+        READINESS = "readiness"
+        VERIFICATION = "verification"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        ERROR = "error"
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="runs")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.READINESS)
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.CASCADE, related_name="verification_runs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    breakdown = models.JSONField(
+        default=dict, blank=True, help_text="Category scores and risk summary at finish."
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["release", "environment", "kind", "-created_at"], name="run_lookup"),
+            models.Index(fields=["status", "heartbeat_at"], name="run_liveness"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run #{self.pk} of {self.release.version} for {self.environment.slug}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (self.Status.FINISHED, self.Status.ERROR)
+
+
+class CheckResult(models.Model):
+    """The outcome of one check in one run. Severity and category are copied from the check when
+    the run starts, so a later catalog edit does not rewrite a finished run's score."""
+
+    run = models.ForeignKey(ReadinessRun, on_delete=models.CASCADE, related_name="results")
+    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="results", db_column="check_id")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(
+        max_length=10, choices=ResultStatus.choices, default=ResultStatus.PENDING
+    )
+    detail = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "check_item__position", "check_item__code"]
+        constraints = [
+            # One result per check per run: a task that runs twice updates, never duplicates.
+            models.UniqueConstraint(fields=["run", "check_item"], name="one_result_per_check_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_item.code}: {self.status}"
+
+
+class Waiver(models.Model):
+    """An approver accepting the risk of one failing, non-critical check for one release."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="waivers")
+    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="waivers", db_column="check_id")
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release", "check_item"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_open_waiver_per_release_check",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="waiver_expires_after_creation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"waiver of {self.check_item.code} for {self.release}"
+
+    def is_active(self, now: Any = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > now
+
+
+class ManualTick(models.Model):
+    """A person confirming a manual check (a checklist item) for a release in an environment.
+    Rows are history: the latest one for (release, environment, check) says whether it is ticked."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="ticks")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="ticks", db_column="check_id")
+    ticked = models.BooleanField(default=True)
+    note = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True, validators=[URLValidator(schemes=["http", "https"])])
+    ticked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["release", "environment", "check_item", "-created_at"], name="tick_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        state = "ticked" if self.ticked else "unticked"
+        return f"{self.check_item.code} {state} for {self.release} in {self.environment.slug}"
+

@@ -1,0 +1,1 @@
+"""Settings modules: ``local`` (make run), ``production`` (docker-compose, real deployments), ``test``."""

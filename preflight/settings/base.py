@@ -1,0 +1,205 @@
+"""Settings shared by every way Preflight runs.
+
+The modules ``local``, ``production`` and ``test`` import this one and read what differs between
+them from the environment through ``preflight.config``; ``.env.example`` documents each variable.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from preflight.config import env_bool, env_int, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("PREFLIGHT_VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "audit",
+    "releases",
+    "checks",
+    "backups",
+]
+
+MIDDLEWARE = [
+    "audit.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "audit.middleware.PermissionDeniedAuditMiddleware",
+]
+
+ROOT_URLCONF = "preflight.urls"
+WSGI_APPLICATION = "preflight.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# How many reverse proxies stand in front of the web process; the client's address is taken from
+# X-Forwarded-For only that many hops deep, so a client cannot forge the address in the audit log.
+PREFLIGHT_PROXY_COUNT = env_int("PREFLIGHT_PROXY_COUNT", default=0, minimum=0)
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Preflight API",
+    "DESCRIPTION": "Release readiness for CI: register releases, report checks, ask the gate.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", expect="a level such as DEBUG, INFO, WARNING")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request": {"()": "audit.context.RequestContextLogFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+
+def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
+    """Complete a parsed DATABASE_URL with what Preflight needs of each engine."""
+    config = dict(config)
+    options = dict(config.get("OPTIONS", {}))
+    if config["ENGINE"].endswith("sqlite3"):
+        # WAL lets the web process read while the worker writes; IMMEDIATE takes the write lock at
+        # BEGIN so two writers queue on the busy timeout instead of failing mid-transaction.
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+    elif pool:
+        options["pool"] = {"min_size": 1, "max_size": 8, "timeout": 10}
+        config["CONN_MAX_AGE"] = 0
+    else:
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    config["OPTIONS"] = options
+    return config
+
+
+def use_db_pool() -> bool:
+    """Pool connections in the web process only; the Celery worker turns it off (see celery.py)."""
+    return env_bool("PREFLIGHT_DB_POOL", default=True)
+
+
+# Tasks are acknowledged after they finish and redelivered if their worker dies, so every task is
+# written to be safe to run twice. The broker's visibility timeout must outlast the longest task,
+# or a slow task would be handed to a second worker while the first still runs it.
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_VISIBILITY_TIMEOUT = 2 * CELERY_TASK_TIME_LIMIT
+
+
+def broker(redis_url: str | None, var_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Redis when REDIS_URL is set, else kombu's filesystem transport (needs no server)."""
+    if redis_url:
+        return redis_url, {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    folder = var_dir / "broker"
+    for name in ("queue", "processed", "control"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    return "filesystem://localhost//", {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "fail-timed-out-deployments": {
+        "task": "releases.tasks.fail_timed_out_deployments",
+        "schedule": timedelta(seconds=30),
+    },
+    "expire-locks": {
+        "task": "releases.tasks.expire_locks",
+        "schedule": timedelta(seconds=60),
+    },
+}

@@ -1,0 +1,29 @@
+"""The test suite: real PostgreSQL and Redis, started by ``make test`` (scripts/throwaway.py) or
+named by DATABASE_URL / REDIS_URL."""
+
+from preflight.config import env_database, env_redis_url
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, broker, database
+
+DEBUG = False
+SECRET_KEY = "test-only-" + "x" * 50  # noqa: S105 - never used outside the test suite
+ALLOWED_HOSTS = ["*"]
+
+DATABASES = {
+    "default": database(
+        env_database("DATABASE_URL", schemes=("postgres", "postgresql")),
+        # The live-server tests share connections across threads; a pool per test run only
+        # slows the suite and hides leaks.
+        pool=False,
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+REDIS_URL = env_redis_url("REDIS_URL")
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

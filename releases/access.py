@@ -1,0 +1,95 @@
+"""Who may do what in a project: the one place roles become permissions.
+
+Views, API endpoints and services all ask ``require`` / ``can``; none of them compares role
+names itself."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from audit.actors import Actor
+from preflight.errors import Denied
+
+from .models import Membership, Project, Role
+
+
+class Permission(StrEnum):
+    VIEW = "view"
+    TICK = "tick checklist items in"
+    RUN_CHECKS = "run readiness checks in"
+    REGISTER_RELEASE = "register releases in"
+    REPORT = "report check results and backups to"
+    DEPLOY = "record deployments in"
+    ROLLBACK = "roll back deployments in"
+    APPROVE = "approve releases in"
+    WAIVE = "waive checks in"
+    OVERRIDE = "override a closed gate in"
+    MANAGE = "manage"
+
+
+CI_ROLE = "ci"
+
+_DEPLOYER = frozenset(
+    {
+        Permission.VIEW,
+        Permission.TICK,
+        Permission.RUN_CHECKS,
+        Permission.REGISTER_RELEASE,
+        Permission.REPORT,
+        Permission.DEPLOY,
+        Permission.ROLLBACK,
+    }
+)
+_APPROVER = _DEPLOYER | {Permission.APPROVE, Permission.WAIVE}
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.VIEW}),
+    Role.DEPLOYER: _DEPLOYER,
+    Role.APPROVER: _APPROVER,
+    Role.ADMIN: frozenset(Permission),
+    # Service tokens are pipelines, not people: they never approve, waive, override or tick.
+    CI_ROLE: frozenset(
+        {
+            Permission.VIEW,
+            Permission.RUN_CHECKS,
+            Permission.REGISTER_RELEASE,
+            Permission.REPORT,
+            Permission.DEPLOY,
+            Permission.ROLLBACK,
+        }
+    ),
+}
+
+
+def role_of(actor: Actor, project: Project) -> str | None:
+    """The actor's role in the project, or None when it has no access at all."""
+    token = actor.token
+    if token is not None and token.is_service:
+        return CI_ROLE if token.project_id == project.pk else None
+    if actor.user is None or not actor.user.is_active:
+        return None
+    return (
+        Membership.objects.filter(project=project, user=actor.user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def permissions_of(role: str | None) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS.get(role or "", frozenset())
+
+
+def can(actor: Actor, project: Project, permission: Permission, *, role: str | None = None) -> bool:
+    return permission in permissions_of(role if role is not None else role_of(actor, project))
+
+
+def require(actor: Actor, project: Project, permission: Permission) -> str:
+    """Raise Denied unless the actor holds the permission; return the actor's role."""
+    role = role_of(actor, project)
+    if permission not in permissions_of(role):
+        if role is None:
+            raise Denied(f"{actor} is not a member of {project.slug}.", code="not_a_member")
+        raise Denied(
+            f"{actor} ({role}) may not {permission.value} {project.slug}.", code="role_insufficient"
+        )
+    return role or ""

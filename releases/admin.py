@@ -1,0 +1,184 @@
+"""Django admin for operators. Configuration (projects, members, environments) is editable here and
+every change is audited; the records of what happened (releases, approvals, deployments) are
+read-only, because they may only change through the services that enforce the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from audit import services as audit
+from audit.actors import Actor
+
+from .models import (
+    ApiToken,
+    Approval,
+    Deployment,
+    Environment,
+    FreezeWindow,
+    Lock,
+    Membership,
+    Project,
+    Release,
+)
+from .services.tokens import token_revoke
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Records every add, change and delete made in the admin as an audit event, in the admin's
+    own transaction."""
+
+    def _project_id(self, obj: Any) -> int | None:
+        if isinstance(obj, Project):
+            return obj.pk
+        return getattr(obj, "project_id", None) or getattr(getattr(obj, "environment", None), "project_id", None)
+
+    def _values(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name != "id"}
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        before = None
+        if change:
+            before = {k: v for k, v in form.initial.items() if k in form.changed_data}
+        super().save_model(request, obj, form, change)
+        after = {k: v for k, v in self._values(obj).items() if not change or k in form.changed_data}
+        audit.record(
+            actor=Actor.of_user(request.user),
+            action=f"admin.{obj._meta.model_name}.{'changed' if change else 'added'}",
+            obj=obj,
+            project_id=self._project_id(obj),
+            before=before,
+            after=after,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit.record(
+            actor=Actor.of_user(request.user),
+            action=f"admin.{obj._meta.model_name}.deleted",
+            obj=obj,
+            project_id=self._project_id(obj),
+            before=self._values(obj),
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class EnvironmentInline(admin.TabularInline):
+    model = Environment
+    extra = 0
+    fields = ["position", "slug", "name", "min_score", "required_approvals", "requires_previous"]
+
+
+@admin.register(Project)
+class ProjectAdmin(AuditedAdmin):
+    list_display = ("slug", "name", "created_at")
+    search_fields = ("slug", "name")
+    inlines = [EnvironmentInline, MembershipInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            self.delete_model(request, obj)
+        for obj in instances:
+            existed = obj.pk is not None
+            obj.save()
+            audit.record(
+                actor=Actor.of_user(request.user),
+                action=f"admin.{obj._meta.model_name}.{'changed' if existed else 'added'}",
+                obj=obj,
+                project_id=self._project_id(obj),
+                after=self._values(obj),
+            )
+        formset.save_m2m()
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(AuditedAdmin):
+    list_display = ("project", "position", "slug", "min_score", "required_approvals", "requires_previous", "auto_rollback")
+    list_filter = ("project",)
+    ordering = ("project", "position")
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin):
+    list_display = ("project", "user", "role")
+    list_filter = ("project", "role")
+    autocomplete_fields = ["user"]
+
+
+@admin.register(FreezeWindow)
+class FreezeWindowAdmin(AuditedAdmin):
+    list_display = ("environment", "starts_at", "ends_at", "reason")
+    list_filter = ("environment__project",)
+
+
+@admin.register(Release)
+class ReleaseAdmin(ReadOnlyAdmin):
+    list_display = ("project", "version", "git_sha", "created_by", "created_at")
+    list_filter = ("project",)
+    search_fields = ("version", "git_sha")
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ("release", "environment", "approver", "decision", "created_at")
+    list_filter = ("decision", "environment__project")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    list_display = ("id", "release", "environment", "strategy", "status", "rollback_of", "started_at", "finished_at")
+    list_filter = ("status", "environment__project", "environment__slug")
+
+
+@admin.register(Lock)
+class LockAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "owner_label", "reason", "created_at", "expires_at", "released_at")
+    list_filter = ("environment__project",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens are issued with ``manage.py issue_token`` (the token is printed once and never
+    stored); here they can be inspected and revoked."""
+
+    list_display = ("name", "prefix", "user", "project", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("project",)
+    search_fields = ("name", "prefix")
+    actions = ["revoke"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            token_revoke(actor=Actor.of_user(request.user), token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)

@@ -1,0 +1,262 @@
+"""Locks and freeze windows, and what currently holds an environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actors import Actor
+from preflight.errors import Conflict
+
+from ..access import Permission, require
+from ..models import Deployment, DeploymentStatus, Environment, FreezeWindow, Lock
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Something that keeps every deployment out of an environment right now."""
+
+    code: str  # deployment_in_progress | locked | frozen
+    message: str
+    holder: str = ""
+    deployment_id: int | None = None
+
+
+def environment_holds(environment: Environment, now: datetime | None = None) -> list[Hold]:
+    """Everything holding the environment: a deployment in progress, a lock, a freeze window."""
+    now = now or timezone.now()
+    holds = []
+    running = (
+        Deployment.objects.filter(environment=environment, status=DeploymentStatus.IN_PROGRESS)
+        .select_related("release")
+        .first()
+    )
+    if running is not None:
+        holds.append(
+            Hold(
+                code="deployment_in_progress",
+                message=(
+                    f"Deployment #{running.pk} of {running.release.version} is in progress "
+                    f"in {environment.slug}."
+                ),
+                holder=f"deployment #{running.pk}",
+                deployment_id=running.pk,
+            )
+        )
+    lock = Lock.objects.active(now).filter(environment=environment).first()
+    if lock is not None:
+        until = f" until {lock.expires_at:%Y-%m-%d %H:%M} UTC" if lock.expires_at else ""
+        holds.append(
+            Hold(
+                code="locked",
+                message=f"{environment.slug} is locked by {lock.owner_label}{until}: {lock.reason}",
+                holder=lock.owner_label,
+            )
+        )
+    freeze = FreezeWindow.objects.covering(now).filter(environment=environment).first()
+    if freeze is not None:
+        holds.append(
+            Hold(
+                code="frozen",
+                message=(
+                    f"{environment.slug} is frozen until {freeze.ends_at:%Y-%m-%d %H:%M} UTC: "
+                    f"{freeze.reason}"
+                ),
+                holder="freeze window",
+            )
+        )
+    return holds
+
+
+def lock_acquire(
+    *,
+    actor: Actor,
+    environment: Environment,
+    reason: str,
+    expires_at: datetime | None = None,
+    deployment: Deployment | None = None,
+) -> Lock:
+    """Lock an environment (admins), with a reason and an optional expiry."""
+    reason = (reason or "").strip()
+    project = environment.project
+    with audit.refusals_recorded(
+        actor=actor, action="lock.acquired", obj=environment, project_id=project.pk,
+        attempted={"reason": reason},
+    ):
+        require(actor, project, Permission.MANAGE)
+        if not reason:
+            raise ValidationError({"reason": "Say why the environment is locked."})
+        now = timezone.now()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationError({"expires_at": "The expiry must be in the future."})
+        with transaction.atomic():
+            Environment.objects.select_for_update().get(pk=environment.pk)
+            lock = lock_hold(actor, environment, reason, expires_at=expires_at, deployment=deployment)
+            if lock is None:
+                current = Lock.objects.get(environment=environment, released_at__isnull=True)
+                raise Conflict(
+                    f"{environment.slug} is already locked by {current.owner_label}: {current.reason}",
+                    code="already_locked",
+                )
+    return lock
+
+
+def lock_hold(
+    actor: Actor,
+    environment: Environment,
+    reason: str,
+    *,
+    expires_at: datetime | None = None,
+    deployment: Deployment | None = None,
+) -> Lock | None:
+    """Lock the environment and record it; None if it is already locked. The caller holds the
+    environment's row lock and has checked the actor's right to do this."""
+    now = timezone.now()
+    _release_expired(environment, now)
+    if Lock.objects.filter(environment=environment, released_at__isnull=True).exists():
+        return None
+    lock = Lock.objects.create(
+        environment=environment,
+        reason=reason,
+        owner=actor.user,
+        owner_token=actor.token,
+        owner_label=actor.label,
+        deployment=deployment,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    audit.record(
+        actor=actor,
+        action="lock.acquired",
+        obj=lock,
+        project_id=environment.project_id,
+        after={"environment": environment.slug, "reason": reason, "expires_at": expires_at},
+    )
+    return lock
+
+
+def lock_release(*, actor: Actor, environment: Environment) -> Lock:
+    project = environment.project
+    with audit.refusals_recorded(
+        actor=actor, action="lock.released", obj=environment, project_id=project.pk
+    ):
+        require(actor, project, Permission.MANAGE)
+        with transaction.atomic():
+            Environment.objects.select_for_update().get(pk=environment.pk)
+            lock = Lock.objects.active().filter(environment=environment).first()
+            if lock is None:
+                raise Conflict(f"{environment.slug} is not locked.", code="not_locked")
+            lock.released_at = timezone.now()
+            lock.released_by_label = actor.label
+            lock.save(update_fields=["released_at", "released_by_label"])
+            audit.record(
+                actor=actor,
+                action="lock.released",
+                obj=lock,
+                project_id=project.pk,
+                before={"reason": lock.reason, "owner": lock.owner_label},
+            )
+    return lock
+
+
+def _release_expired(environment: Environment, now: datetime) -> None:
+    for lock in Lock.objects.filter(
+        environment=environment, released_at__isnull=True, expires_at__lte=now
+    ):
+        _mark_expired(lock, now)
+
+
+def _mark_expired(lock: Lock, now: datetime) -> None:
+    lock.released_at = now
+    lock.released_by_label = "expiry"
+    lock.save(update_fields=["released_at", "released_by_label"])
+    audit.record(
+        actor=Actor.of_system("lock-expiry"),
+        action="lock.expired",
+        obj=lock,
+        project_id=lock.environment.project_id,
+        before={"reason": lock.reason, "owner": lock.owner_label, "expires_at": lock.expires_at},
+    )
+
+
+def locks_expire(now: datetime | None = None) -> int:
+    """Mark locks past their expiry as released (they already stopped holding; this records it)."""
+    now = now or timezone.now()
+    expired = 0
+    for lock_id in Lock.objects.filter(released_at__isnull=True, expires_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            lock = (
+                Lock.objects.select_for_update()
+                .select_related("environment")
+                .filter(pk=lock_id, released_at__isnull=True)
+                .first()
+            )
+            if lock is not None:  # another beat run may have been first
+                _mark_expired(lock, now)
+                expired += 1
+    return expired
+
+
+def freeze_create(
+    *, actor: Actor, environment: Environment, starts_at: datetime, ends_at: datetime, reason: str
+) -> FreezeWindow:
+    reason = (reason or "").strip()
+    project = environment.project
+    with audit.refusals_recorded(
+        actor=actor, action="freeze.created", obj=environment, project_id=project.pk
+    ):
+        require(actor, project, Permission.MANAGE)
+        freeze = FreezeWindow(
+            environment=environment,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+            created_by=actor.user,
+        )
+        freeze.full_clean()
+        if ends_at <= starts_at:
+            raise ValidationError({"ends_at": "The freeze must end after it starts."})
+        with transaction.atomic():
+            freeze.save()
+            audit.record(
+                actor=actor,
+                action="freeze.created",
+                obj=freeze,
+                project_id=project.pk,
+                after={
+                    "environment": environment.slug,
+                    "starts_at": starts_at,
+                    "ends_at": ends_at,
+                    "reason": reason,
+                },
+            )
+    return freeze
+
+
+def freeze_delete(*, actor: Actor, freeze: FreezeWindow) -> None:
+    environment = freeze.environment
+    project = environment.project
+    with audit.refusals_recorded(
+        actor=actor, action="freeze.deleted", obj=freeze, project_id=project.pk
+    ):
+        require(actor, project, Permission.MANAGE)
+        before = {
+            "environment": environment.slug,
+            "starts_at": freeze.starts_at,
+            "ends_at": freeze.ends_at,
+            "reason": freeze.reason,
+        }
+        freeze_id = freeze.pk
+        with transaction.atomic():
+            freeze.delete()
+            freeze.pk = freeze_id  # so the event names the window it removed
+            audit.record(
+                actor=actor, action="freeze.deleted", obj=freeze, project_id=project.pk, before=before
+            )
