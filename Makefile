@@ -11,6 +11,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # uv must use the Python named in .python-version; it cannot download one here.
 export UV_PYTHON_DOWNLOADS := never
+# Honcho gives each process its own PORT; checks that call Preflight itself need the web one.
+export PREFLIGHT_BASE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: help run test lint typecheck check-deploy benchmarks clean
 

@@ -58,8 +58,7 @@ class ChainReport:
     def describe(self) -> str:
         if self.ok:
             return (
-                f"audit chain intact: {self.checked} events; "
-                f"head {self.head_seq}:{self.head_hash}"
+                f"audit chain intact: {self.checked} events; head {self.head_seq}:{self.head_hash}"
             )
         return f"audit chain broken at event #{self.bad_seq} (id {self.bad_id}): {self.problem}"
 
@@ -95,8 +94,7 @@ def _first_problem(event: AuditEvent, expected_seq: int, expected_prev: str) -> 
         return f"sequence number out of order after #{expected_seq - 1} (events were reordered)"
     if event.prev_hash != expected_prev:
         return (
-            "it does not link to the event before it "
-            "(an event was inserted, deleted or reordered)"
+            "it does not link to the event before it (an event was inserted, deleted or reordered)"
         )
     return ""
 

@@ -1,4 +1,5 @@
-"""A run's results as they stand now: waivers and manual ticks granted after the run applied.
+"""A run's results as they stand now, with the waivers in force applied (waivers expire, so they
+are applied when read rather than written into results).
 
 Used by the gate, the pages, the API and the report, so they all show the same numbers. Costs a
 fixed number of queries whatever the size of the run."""
@@ -12,9 +13,10 @@ from decimal import Decimal
 from django.utils import timezone
 
 from . import scoring
-from .models import Category, CheckResult, ManualTick, ReadinessRun, ResultStatus, Severity, Waiver
+from .models import Category, Check, CheckResult, ReadinessRun, ResultStatus, Severity, Waiver
 
-WAIVABLE = frozenset({ResultStatus.FAIL, ResultStatus.ERROR})
+# A waiver accepts the risk of a check that is not passing: failed, could not run, or not done.
+WAIVABLE = frozenset({ResultStatus.FAIL, ResultStatus.ERROR, ResultStatus.PENDING})
 
 
 @dataclass(frozen=True)
@@ -22,10 +24,9 @@ class EffectiveResult:
     result: CheckResult
     status: str
     waiver: Waiver | None = None
-    tick: ManualTick | None = None
 
     @property
-    def check(self):  # type: ignore[no-untyped-def]
+    def check(self) -> Check:
         return self.result.check_item
 
     @property
@@ -40,14 +41,10 @@ class EffectiveResult:
     def detail(self) -> str:
         if self.waiver is not None and self.status == ResultStatus.WAIVED:
             return f"Waived until {self.waiver.expires_at:%Y-%m-%d}: {self.waiver.reason} (was: {self.result.detail})"
-        if self.tick is not None and self.tick.ticked:
-            return self.tick.note or f"Ticked by {self.tick.ticked_by.get_username()}"
         return self.result.detail
 
     @property
     def evidence_url(self) -> str:
-        if self.tick is not None and self.tick.ticked and self.tick.evidence_url:
-            return self.tick.evidence_url
         return self.result.evidence_url
 
     @property
@@ -55,7 +52,9 @@ class EffectiveResult:
         return self.severity == Severity.CRITICAL and self.status in scoring.NON_PASSING
 
     def scored(self) -> scoring.Scored:
-        return scoring.Scored(category=self.category.key, severity=self.severity, status=self.status)
+        return scoring.Scored(
+            category=self.category.key, severity=self.severity, status=self.status
+        )
 
 
 @dataclass(frozen=True)
@@ -81,17 +80,13 @@ class RunEvaluation:
         return [(c, groups[c.pk]) for c in self.categories]
 
     def progress(self) -> tuple[int, int]:
-        """(results known, results in all) — what a progress bar shows."""
-        known = sum(1 for r in self.results if r.result.status != ResultStatus.PENDING or r.result.attempts)
+        """(results evaluated, results in all): what a progress bar shows."""
+        known = sum(1 for r in self.results if r.result.evaluated_at is not None)
         return known, len(self.results)
 
 
-def effective_status(
-    result: CheckResult, tick: ManualTick | None, waiver: Waiver | None, now: datetime
-) -> str:
+def effective_status(result: CheckResult, waiver: Waiver | None, now: datetime) -> str:
     status = result.status
-    if result.check_item.kind == "manual" and status != ResultStatus.SKIPPED:
-        status = ResultStatus.PASS if tick is not None and tick.ticked else ResultStatus.PENDING
     if (
         waiver is not None
         and waiver.is_active(now)
@@ -104,7 +99,9 @@ def effective_status(
 
 def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation:
     now = now or timezone.now()
-    categories = tuple(Category.objects.filter(project_id=run.release.project_id).order_by("position", "key"))
+    categories = tuple(
+        Category.objects.filter(project_id=run.release.project_id).order_by("position", "key")
+    )
     results = list(
         CheckResult.objects.filter(run=run)
         .select_related("check_item", "category")
@@ -116,23 +113,11 @@ def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation
             release_id=run.release_id, revoked_at__isnull=True, expires_at__gt=now
         )
     }
-    ticks: dict[int, ManualTick] = {}
-    manual_ids = [r.check_item_id for r in results if r.check_item.kind == "manual"]
-    if manual_ids:
-        for tick in (
-            ManualTick.objects.filter(
-                release_id=run.release_id, environment_id=run.environment_id, check_item_id__in=manual_ids
-            )
-            .select_related("ticked_by")
-            .order_by("-created_at", "-id")
-        ):
-            ticks.setdefault(tick.check_item_id, tick)  # the latest tick counts
     effective = tuple(
         EffectiveResult(
             result=r,
-            status=effective_status(r, ticks.get(r.check_item_id), waivers.get(r.check_item_id), now),
+            status=effective_status(r, waivers.get(r.check_item_id), now),
             waiver=waivers.get(r.check_item_id),
-            tick=ticks.get(r.check_item_id),
         )
         for r in results
     )

@@ -40,6 +40,12 @@ from . import scoring
 from .evaluation import EffectiveResult, RunEvaluation, evaluate
 from .models import CheckResult, ReadinessRun, ResultStatus
 
+STATUS_PHRASE = {
+    "fail": "failing",
+    "error": "in error (it could not run)",
+    "pending": "not done yet",
+}
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -87,7 +93,9 @@ class GateDecision:
         return self.evaluation.blockers if self.evaluation else []
 
 
-def latest_run(release: Release, environment: Environment, kind: str = ReadinessRun.Kind.READINESS) -> ReadinessRun | None:
+def latest_run(
+    release: Release, environment: Environment, kind: str = ReadinessRun.Kind.READINESS
+) -> ReadinessRun | None:
     return (
         ReadinessRun.objects.filter(release=release, environment=environment, kind=kind)
         .order_by("-created_at", "-id")
@@ -106,15 +114,35 @@ def evaluate_gate(
 
     # Rule 1: a finished run with applicable checks.
     if run is None:
-        reasons.append(Reason("no_run", f"No readiness run for {release.version} in {env_name} yet: run the checks."))
+        reasons.append(
+            Reason(
+                "no_run",
+                f"No readiness run for {release.version} in {env_name} yet: run the checks.",
+            )
+        )
     elif run.status in (ReadinessRun.Status.QUEUED, ReadinessRun.Status.RUNNING):
-        reasons.append(Reason("run_in_progress", f"Readiness run #{run.pk} is still {run.status}; wait for it to finish."))
+        reasons.append(
+            Reason(
+                "run_in_progress",
+                f"Readiness run #{run.pk} is still {run.status}; wait for it to finish.",
+            )
+        )
     elif run.status == ReadinessRun.Status.ERROR:
-        reasons.append(Reason("run_error", f"Readiness run #{run.pk} ended in error: {run.error or 'no reason given'}."))
+        reasons.append(
+            Reason(
+                "run_error",
+                f"Readiness run #{run.pk} ended in error: {run.error or 'no reason given'}.",
+            )
+        )
     else:
         evaluation = evaluate(run, now=now)
         if evaluation.overall is None:
-            reasons.append(Reason("no_checks", f"No readiness check applies to {env_name}: add checks to the catalog."))
+            reasons.append(
+                Reason(
+                    "no_checks",
+                    f"No readiness check applies to {env_name}: add checks to the catalog.",
+                )
+            )
 
     # Rules 2 and 3: the score and the critical checks.
     if evaluation is not None and evaluation.overall is not None:
@@ -129,14 +157,16 @@ def evaluate_gate(
             reasons.append(
                 Reason(
                     "critical_check",
-                    f"Critical check {blocker.check.code} ({blocker.check.title}) is {blocker.status}.",
+                    f"Critical check {blocker.check.code} ({blocker.check.title}) is {STATUS_PHRASE[blocker.status]}.",
                 )
             )
 
     # Rule 4: approvals.
     approvals = count_approvals(release, environment, evaluation, now)
     for who, why in approvals.rejected:
-        reasons.append(Reason("rejected", f"{who} rejected {release.version} for {env_name}: {why}"))
+        reasons.append(
+            Reason("rejected", f"{who} rejected {release.version} for {env_name}: {why}")
+        )
     if approvals.missing:
         have = len(approvals.granted)
         message = f"{have} of {approvals.required} required approvals"
@@ -154,9 +184,12 @@ def evaluate_gate(
     # Rule 6: promotion order.
     if environment.requires_previous:
         previous = environment.previous()
-        if previous is not None and not Deployment.objects.filter(
-            release=release, environment=previous, status__in=GOOD_STATUSES
-        ).exists():
+        if (
+            previous is not None
+            and not Deployment.objects.filter(
+                release=release, environment=previous, status__in=GOOD_STATUSES
+            ).exists()
+        ):
             reasons.append(
                 Reason(
                     "previous_environment",
@@ -209,7 +242,9 @@ def count_approvals(
         if approval.approver_id == release.created_by_id:
             not_counted.append((who, "created the release (four-eyes rule)"))
             continue
-        if not approval.approver.is_active or Permission.APPROVE not in permissions_of(roles.get(approval.approver_id)):
+        if not approval.approver.is_active or Permission.APPROVE not in permissions_of(
+            roles.get(approval.approver_id)
+        ):
             not_counted.append((who, "is no longer an approver in this project"))
             continue
         if approval.decision == Decision.REJECT:
@@ -247,7 +282,10 @@ def _staleness(
     passed_in: dict[int, set[int]],
     now: datetime,
 ) -> str:
-    if environment.approval_ttl is not None and now - approval.created_at > environment.approval_ttl:
+    if (
+        environment.approval_ttl is not None
+        and now - approval.created_at > environment.approval_ttl
+    ):
         return f"older than the {environment.name} approval lifetime"
     if approval.run is None:
         return "given before any readiness run had finished"
@@ -256,8 +294,7 @@ def _staleness(
     seen, latest = approval.run.score, current_run.score
     if seen is not None and latest is not None and latest < seen:
         return f"run #{current_run.pk} scored {latest}, lower than the {seen} it was given on"
-    newly_failing = passed_in.get(approval.run_id, set()) & failing_now
+    newly_failing = passed_in.get(approval.run.pk, set()) & failing_now
     if newly_failing:
         return f"run #{current_run.pk} fails {len(newly_failing)} check(s) that passed when it was given"
     return ""
-

@@ -13,7 +13,9 @@ from releases.models import ApiToken, Deployment, Environment, Project, Release
 CODE_VALIDATOR = RegexValidator(
     r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$", "Use upper-case letters, digits and hyphens, e.g. DS-001."
 )
-KEY_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and hyphens.")
+KEY_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and hyphens."
+)
 
 
 class Severity(models.TextChoices):
@@ -34,7 +36,7 @@ class Phase(models.TextChoices):
 
 
 class ResultStatus(models.TextChoices):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a result status, not a password
     WARN = "warn"
     FAIL = "fail"
     ERROR = "error"
@@ -86,6 +88,9 @@ class Check(models.Model):
         related_name="+",
         help_text="Where the check applies; none chosen means everywhere.",
     )
+    in_checklist = models.BooleanField(
+        default=False, help_text="Listed in the deployment checklist of its phase."
+    )
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
 
@@ -125,7 +130,11 @@ class ReadinessRun(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="runs")
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.READINESS)
     deployment = models.ForeignKey(
-        Deployment, null=True, blank=True, on_delete=models.CASCADE, related_name="verification_runs"
+        Deployment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="verification_runs",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     score = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
@@ -133,7 +142,14 @@ class ReadinessRun(models.Model):
         default=dict, blank=True, help_text="Category scores and risk summary at finish."
     )
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker took the run up (a killed worker costs one)."
+    )
+    lease = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="Which worker execution holds the run; set on each take-over.",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -150,7 +166,9 @@ class ReadinessRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["release", "environment", "kind", "-created_at"], name="run_lookup"),
+            models.Index(
+                fields=["release", "environment", "kind", "-created_at"], name="run_lookup"
+            ),
             models.Index(fields=["status", "heartbeat_at"], name="run_liveness"),
         ]
 
@@ -167,7 +185,9 @@ class CheckResult(models.Model):
     the run starts, so a later catalog edit does not rewrite a finished run's score."""
 
     run = models.ForeignKey(ReadinessRun, on_delete=models.CASCADE, related_name="results")
-    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="results", db_column="check_id")
+    check_item = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="results", db_column="check_id"
+    )
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(
@@ -177,28 +197,63 @@ class CheckResult(models.Model):
     evidence_url = models.URLField(max_length=500, blank=True)
     data = models.JSONField(default=dict, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    evaluated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the run evaluated it; empty while still to do."
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["run", "check_item__position", "check_item__code"]
         constraints = [
             # One result per check per run: a task that runs twice updates, never duplicates.
-            models.UniqueConstraint(fields=["run", "check_item"], name="one_result_per_check_per_run"),
+            models.UniqueConstraint(
+                fields=["run", "check_item"], name="one_result_per_check_per_run"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.check_item.code}: {self.status}"
 
 
+class ReportedResult(models.Model):
+    """A result CI reported for a ``ci`` check: history, the latest one counts. Runs read it, and
+    a report that arrives after a run evaluated the check updates that run's result."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="reported_results")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    check_item = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="reports", db_column="check_id"
+    )
+    status = models.CharField(max_length=10, choices=ResultStatus.choices)
+    detail = models.TextField(blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    reported_by_label = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["release", "environment", "check_item", "-created_at"], name="report_lookup"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_item.code} reported {self.status} for {self.release}"
+
+
 class Waiver(models.Model):
     """An approver accepting the risk of one failing, non-critical check for one release."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="waivers")
-    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="waivers", db_column="check_id")
+    check_item = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="waivers", db_column="check_id"
+    )
     reason = models.TextField()
     expires_at = models.DateTimeField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -211,7 +266,8 @@ class Waiver(models.Model):
                 name="one_open_waiver_per_release_check",
             ),
             models.CheckConstraint(
-                condition=Q(expires_at__gt=models.F("created_at")), name="waiver_expires_after_creation"
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="waiver_expires_after_creation",
             ),
         ]
 
@@ -229,20 +285,27 @@ class ManualTick(models.Model):
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="ticks")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
-    check_item = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="ticks", db_column="check_id")
+    check_item = models.ForeignKey(
+        Check, on_delete=models.CASCADE, related_name="ticks", db_column="check_id"
+    )
     ticked = models.BooleanField(default=True)
     note = models.TextField(blank=True)
-    evidence_url = models.URLField(max_length=500, blank=True, validators=[URLValidator(schemes=["http", "https"])])
-    ticked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    evidence_url = models.URLField(
+        max_length=500, blank=True, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    ticked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["release", "environment", "check_item", "-created_at"], name="tick_lookup"),
+            models.Index(
+                fields=["release", "environment", "check_item", "-created_at"], name="tick_lookup"
+            ),
         ]
 
     def __str__(self) -> str:
         state = "ticked" if self.ticked else "unticked"
         return f"{self.check_item.code} {state} for {self.release} in {self.environment.slug}"
-

@@ -121,7 +121,10 @@ def score(categories: Sequence[CategoryInfo], results: Iterable[Scored]) -> Scor
     weight_total = sum(c.weight for c in counted)
     overall = None
     if weight_total:
-        overall = round1(sum((c.weight * c.score for c in counted if c.score is not None), Decimal(0)) / weight_total)
+        overall = round1(
+            sum((c.weight * c.score for c in counted if c.score is not None), Decimal(0))
+            / weight_total
+        )
     return Score(overall=overall, categories=tuple(scored), weight_total=weight_total)
 
 

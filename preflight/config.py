@@ -110,9 +110,7 @@ def env_secret_key(
     return value
 
 
-DATABASE_EXPECT = (
-    "a database URL such as postgres://user:password@host:5432/preflight or sqlite:///path/db.sqlite3"
-)
+DATABASE_EXPECT = "a database URL such as postgres://user:password@host:5432/preflight or sqlite:///path/db.sqlite3"
 
 
 def env_database(
@@ -127,13 +125,17 @@ def env_database(
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
         allowed = "/".join(schemes)
-        raise SettingsError(f"{name} is malformed: expected a {allowed}:// URL, got {scheme or 'no'} scheme")
+        raise SettingsError(
+            f"{name} is malformed: expected a {allowed}:// URL, got {scheme or 'no'} scheme"
+        )
     try:
-        config = dict(dj_database_url.parse(url))
+        config: dict[str, Any] = dict(dj_database_url.parse(url))
     except ValueError as exc:
         raise SettingsError(f"{name} is malformed ({exc}): expected {DATABASE_EXPECT}") from None
     if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
-        raise SettingsError(f"{name} is malformed: the URL names no database; expected {DATABASE_EXPECT}")
+        raise SettingsError(
+            f"{name} is malformed: the URL names no database; expected {DATABASE_EXPECT}"
+        )
     return config
 
 

@@ -26,7 +26,7 @@ def live(request: HttpRequest) -> JsonResponse:
 def ready(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "broker": _broker()}
     failed = {name: problem for name, problem in checks.items() if problem != "ok"}
-    body = {"status": "unavailable" if failed else "ok", "checks": checks}
+    body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks}
     if failed:
         body["failed"] = sorted(failed)
     return JsonResponse(body, status=503 if failed else 200)

@@ -28,6 +28,8 @@ class Permission(StrEnum):
 
 
 CI_ROLE = "ci"
+# Preflight acting on its own (verification runs, automatic rollbacks, timeouts).
+SYSTEM_ROLE = "system"
 
 _DEPLOYER = frozenset(
     {
@@ -58,12 +60,23 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.ROLLBACK,
         }
     ),
+    SYSTEM_ROLE: frozenset(
+        {
+            Permission.VIEW,
+            Permission.RUN_CHECKS,
+            Permission.DEPLOY,
+            Permission.ROLLBACK,
+            Permission.REPORT,
+        }
+    ),
 }
 
 
 def role_of(actor: Actor, project: Project) -> str | None:
     """The actor's role in the project, or None when it has no access at all."""
     token = actor.token
+    if actor.user is None and token is None:
+        return SYSTEM_ROLE if actor.system and actor.system != "anonymous" else None
     if token is not None and token.is_service:
         return CI_ROLE if token.project_id == project.pk else None
     if actor.user is None or not actor.user.is_active:

@@ -35,10 +35,14 @@ class AuditedAdmin(admin.ModelAdmin):
     def _project_id(self, obj: Any) -> int | None:
         if isinstance(obj, Project):
             return obj.pk
-        return getattr(obj, "project_id", None) or getattr(getattr(obj, "environment", None), "project_id", None)
+        return getattr(obj, "project_id", None) or getattr(
+            getattr(obj, "environment", None), "project_id", None
+        )
 
     def _values(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name != "id"}
+        return {
+            f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name != "id"
+        }
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         before = None
@@ -118,7 +122,15 @@ class ProjectAdmin(AuditedAdmin):
 
 @admin.register(Environment)
 class EnvironmentAdmin(AuditedAdmin):
-    list_display = ("project", "position", "slug", "min_score", "required_approvals", "requires_previous", "auto_rollback")
+    list_display = (
+        "project",
+        "position",
+        "slug",
+        "min_score",
+        "required_approvals",
+        "requires_previous",
+        "auto_rollback",
+    )
     list_filter = ("project",)
     ordering = ("project", "position")
 
@@ -151,13 +163,29 @@ class ApprovalAdmin(ReadOnlyAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "release", "environment", "strategy", "status", "rollback_of", "started_at", "finished_at")
+    list_display = (
+        "id",
+        "release",
+        "environment",
+        "strategy",
+        "status",
+        "rollback_of",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("status", "environment__project", "environment__slug")
 
 
 @admin.register(Lock)
 class LockAdmin(ReadOnlyAdmin):
-    list_display = ("environment", "owner_label", "reason", "created_at", "expires_at", "released_at")
+    list_display = (
+        "environment",
+        "owner_label",
+        "reason",
+        "created_at",
+        "expires_at",
+        "released_at",
+    )
     list_filter = ("environment__project",)
 
 
@@ -166,7 +194,16 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     """Tokens are issued with ``manage.py issue_token`` (the token is printed once and never
     stored); here they can be inspected and revoked."""
 
-    list_display = ("name", "prefix", "user", "project", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "project",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     list_filter = ("project",)
     search_fields = ("name", "prefix")
     actions = ["revoke"]

@@ -10,6 +10,7 @@ special settings (WAL archiving).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -23,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 
 def free_port() -> int:
@@ -44,7 +46,7 @@ def postgres_bindir() -> Path:
 
 
 class _Server:
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -96,7 +98,18 @@ class PostgresServer(_Server):
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             self._as_postgres(
-                [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -106,9 +119,12 @@ class PostgresServer(_Server):
             self._as_postgres(
                 [
                     str(self.bindir / "pg_ctl"),
-                    "-D", str(self.data),
-                    "-l", str(self.dir / "server.log"),
-                    "-o", f"-p {self.port} -k {self.dir} {options}",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.dir / "server.log"),
+                    "-o",
+                    f"-p {self.port} -k {self.dir} {options}",
                     "-w",
                     "start",
                 ]
@@ -142,18 +158,28 @@ class RedisServer(_Server):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server") or sys.exit("throwaway: redis-server not found; install redis-server")
+        binary = shutil.which("redis-server") or sys.exit(
+            "throwaway: redis-server not found; install redis-server"
+        )
         subprocess.run(
             [
                 binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--daemonize", "yes",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.dir),
-                "--pidfile", str(self.pid_file),
-                "--logfile", str(self.dir / "redis.log"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--pidfile",
+                str(self.pid_file),
+                "--logfile",
+                str(self.dir / "redis.log"),
             ],
             check=True,
         )
@@ -171,10 +197,8 @@ class RedisServer(_Server):
                 break
             time.sleep(0.05)
         if self.pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(self.pid_file.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

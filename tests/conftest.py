@@ -28,13 +28,25 @@ def project() -> Project:
 def environments(project: Project) -> dict[str, Environment]:
     return {
         "development": EnvironmentFactory(
-            project=project, slug="development", position=0, required_approvals=0, min_score=Decimal(50)
+            project=project,
+            slug="development",
+            position=0,
+            required_approvals=0,
+            min_score=Decimal(50),
         ),
         "staging": EnvironmentFactory(
-            project=project, slug="staging", position=1, required_approvals=1, requires_previous=True
+            project=project,
+            slug="staging",
+            position=1,
+            required_approvals=1,
+            requires_previous=True,
         ),
         "production": EnvironmentFactory(
-            project=project, slug="production", position=2, required_approvals=2, requires_previous=True
+            project=project,
+            slug="production",
+            position=2,
+            required_approvals=2,
+            requires_previous=True,
         ),
     }
 

@@ -66,7 +66,9 @@ class DeploymentFactory(factory.django.DjangoModelFactory):
         model = Deployment
 
     release = factory.SubFactory(ReleaseFactory)
-    environment = factory.SubFactory(EnvironmentFactory, project=factory.SelfAttribute("..release.project"))
+    environment = factory.SubFactory(
+        EnvironmentFactory, project=factory.SelfAttribute("..release.project")
+    )
     status = "verified"
     started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
 
@@ -99,7 +101,9 @@ class RunFactory(factory.django.DjangoModelFactory):
         model = ReadinessRun
 
     release = factory.SubFactory(ReleaseFactory)
-    environment = factory.SubFactory(EnvironmentFactory, project=factory.SelfAttribute("..release.project"))
+    environment = factory.SubFactory(
+        EnvironmentFactory, project=factory.SelfAttribute("..release.project")
+    )
     status = "finished"
     finished_at = factory.LazyFunction(timezone.now)
 
@@ -109,7 +113,9 @@ class ResultFactory(factory.django.DjangoModelFactory):
         model = CheckResult
 
     run = factory.SubFactory(RunFactory)
-    check_item = factory.SubFactory(CheckFactory, project=factory.SelfAttribute("..run.release.project"))
+    check_item = factory.SubFactory(
+        CheckFactory, project=factory.SelfAttribute("..run.release.project")
+    )
     category = factory.SelfAttribute("check_item.category")
     severity = factory.SelfAttribute("check_item.severity")
     status = "pass"

@@ -4,39 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(editable=False, unique=True)),
-                ('occurred_at', models.DateTimeField(db_index=True, editable=False)),
-                ('actor', models.CharField(max_length=200)),
-                ('actor_user_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('actor_token_id', models.BigIntegerField(blank=True, null=True)),
-                ('project_id', models.BigIntegerField(blank=True, null=True)),
-                ('action', models.CharField(max_length=100)),
-                ('object_type', models.CharField(blank=True, max_length=100)),
-                ('object_id', models.CharField(blank=True, max_length=100)),
-                ('object_repr', models.CharField(blank=True, max_length=300)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failure', 'Failure'), ('denied', 'Denied')], default='success', max_length=10)),
-                ('message', models.TextField(blank=True)),
-                ('ip', models.CharField(blank=True, max_length=45)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('prev_hash', models.CharField(editable=False, max_length=64)),
-                ('hash', models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(editable=False, unique=True)),
+                ("occurred_at", models.DateTimeField(db_index=True, editable=False)),
+                ("actor", models.CharField(max_length=200)),
+                ("actor_user_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("actor_token_id", models.BigIntegerField(blank=True, null=True)),
+                ("project_id", models.BigIntegerField(blank=True, null=True)),
+                ("action", models.CharField(max_length=100)),
+                ("object_type", models.CharField(blank=True, max_length=100)),
+                ("object_id", models.CharField(blank=True, max_length=100)),
+                ("object_repr", models.CharField(blank=True, max_length=300)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("failure", "Failure"),
+                            ("denied", "Denied"),
+                        ],
+                        default="success",
+                        max_length=10,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                ("ip", models.CharField(blank=True, max_length=45)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("prev_hash", models.CharField(editable=False, max_length=64)),
+                ("hash", models.CharField(editable=False, max_length=64, unique=True)),
             ],
             options={
-                'ordering': ['-seq'],
-                'indexes': [models.Index(fields=['project_id', '-seq'], name='audit_project_seq'), models.Index(fields=['action', '-seq'], name='audit_action_seq'), models.Index(fields=['object_type', 'object_id'], name='audit_object')],
+                "ordering": ["-seq"],
+                "indexes": [
+                    models.Index(fields=["project_id", "-seq"], name="audit_project_seq"),
+                    models.Index(fields=["action", "-seq"], name="audit_action_seq"),
+                    models.Index(fields=["object_type", "object_id"], name="audit_object"),
+                ],
             },
         ),
     ]

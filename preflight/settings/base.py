@@ -100,6 +100,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 # X-Forwarded-For only that many hops deep, so a client cannot forge the address in the audit log.
 PREFLIGHT_PROXY_COUNT = env_int("PREFLIGHT_PROXY_COUNT", default=0, minimum=0)
 
+# Readiness runs. http checks may name {base_url}; repository checks read trees under the root.
+PREFLIGHT_BASE_URL = env_str(
+    "PREFLIGHT_BASE_URL",
+    default=f"http://127.0.0.1:{env_int('PORT', default=8000, minimum=1)}",
+    expect="the URL Preflight is reached at, e.g. https://preflight.example.com",
+)
+PREFLIGHT_REPOSITORY_ROOT = Path(
+    env_str("PREFLIGHT_REPOSITORY_ROOT", default=str(BASE_DIR), expect="a directory")
+)
+# I/O-bound checks of a run go through a thread pool this wide; each check has its own time limit.
+PREFLIGHT_CHECK_CONCURRENCY = env_int("PREFLIGHT_CHECK_CONCURRENCY", default=50, minimum=1)
+PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", default=30, minimum=1)
+
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -196,6 +209,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "fail-timed-out-deployments": {
         "task": "releases.tasks.fail_timed_out_deployments",
+        "schedule": timedelta(seconds=30),
+    },
+    "reap-readiness-runs": {
+        "task": "checks.tasks.reap_runs",
         "schedule": timedelta(seconds=30),
     },
     "expire-locks": {

@@ -15,7 +15,9 @@ from .base import VAR_DIR, broker, database, use_db_pool
 
 DEBUG = False
 SECRET_KEY = env_secret_key("SECRET_KEY")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", expect="the host names Preflight answers to, comma-separated")
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", expect="the host names Preflight answers to, comma-separated"
+)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 DATABASES = {

@@ -7,7 +7,7 @@ from .base import *  # noqa: F403
 from .base import VAR_DIR, broker, database
 
 DEBUG = False
-SECRET_KEY = "test-only-" + "x" * 50  # noqa: S105 - never used outside the test suite
+SECRET_KEY = "test-only-" + "x" * 50
 ALLOWED_HOSTS = ["*"]
 
 DATABASES = {

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -97,7 +99,7 @@ class Deployment(models.Model):
     def is_override(self) -> bool:
         return bool(self.override_reason)
 
-    def transition_to(self, status: str, *, detail: str = "", at: timezone.datetime | None = None) -> None:
+    def transition_to(self, status: str, *, detail: str = "", at: datetime | None = None) -> None:
         """Move to ``status`` if the state machine allows it (the caller saves)."""
         if status not in TRANSITIONS[self.status]:
             raise InvalidTransition(

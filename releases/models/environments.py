@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -47,7 +47,9 @@ class Environment(models.Model):
     class Meta:
         ordering = ["project", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "slug"], name="environment_slug_per_project"),
+            models.UniqueConstraint(
+                fields=["project", "slug"], name="environment_slug_per_project"
+            ),
             models.UniqueConstraint(
                 fields=["project", "position"], name="environment_position_per_project"
             ),
@@ -71,7 +73,7 @@ class Environment(models.Model):
 
 
 class LockQuerySet(models.QuerySet["Lock"]):
-    def active(self, now: timezone.datetime | None = None) -> LockQuerySet:
+    def active(self, now: datetime | None = None) -> LockQuerySet:
         now = now or timezone.now()
         return self.filter(released_at__isnull=True).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now)
@@ -125,13 +127,13 @@ class Lock(models.Model):
     def __str__(self) -> str:
         return f"lock on {self.environment} by {self.owner_label}"
 
-    def is_active(self, now: timezone.datetime | None = None) -> bool:
+    def is_active(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.released_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class FreezeWindowQuerySet(models.QuerySet["FreezeWindow"]):
-    def covering(self, moment: timezone.datetime | None = None) -> FreezeWindowQuerySet:
+    def covering(self, moment: datetime | None = None) -> FreezeWindowQuerySet:
         moment = moment or timezone.now()
         return self.filter(starts_at__lte=moment, ends_at__gt=moment)
 

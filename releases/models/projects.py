@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -63,7 +65,9 @@ class ApiToken(models.Model):
     are 256-bit random values, so a fast hash is as safe as a slow one and keeps lookups cheap."""
 
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    prefix = models.CharField(
+        max_length=12, help_text="The token's first characters, to tell tokens apart."
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -83,7 +87,10 @@ class ApiToken(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False, project__isnull=True) | Q(user__isnull=True, project__isnull=False)),
+                condition=(
+                    Q(user__isnull=False, project__isnull=True)
+                    | Q(user__isnull=True, project__isnull=False)
+                ),
                 name="token_is_for_a_user_or_a_project_service",
             ),
         ]
@@ -96,6 +103,6 @@ class ApiToken(models.Model):
     def is_service(self) -> bool:
         return self.project_id is not None
 
-    def is_active(self, now: timezone.datetime | None = None) -> bool:
+    def is_active(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

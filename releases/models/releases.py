@@ -41,7 +41,9 @@ class Release(models.Model):
     class Meta:
         ordering = ["project", "-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "version"], name="release_version_per_project"),
+            models.UniqueConstraint(
+                fields=["project", "version"], name="release_version_per_project"
+            ),
         ]
         indexes = [models.Index(fields=["project", "-created_at"], name="release_project_recent")]
 

@@ -5,9 +5,8 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight.errors import Denied
-
 from checks.models import ReadinessRun
+from preflight.errors import Denied
 
 from ..access import Permission, require
 from ..models import Approval, Decision, Environment, Release

@@ -43,7 +43,11 @@ def deployment_start(
         action="deployment.started",
         obj=release,
         project_id=project.pk,
-        attempted={"environment": environment.slug, "strategy": strategy, "override": bool(override_reason)},
+        attempted={
+            "environment": environment.slug,
+            "strategy": strategy,
+            "override": bool(override_reason),
+        },
     ):
         require(actor, project, Permission.DEPLOY)
         if override_reason:
@@ -149,7 +153,9 @@ def deployment_finish(
             if status == DeploymentStatus.SUCCEEDED:
                 deployment_id = deployment.pk
                 transaction.on_commit(
-                    lambda: deployment_succeeded.send(sender=Deployment, deployment_id=deployment_id)
+                    lambda: deployment_succeeded.send(
+                        sender=Deployment, deployment_id=deployment_id
+                    )
                 )
     return deployment
 
@@ -190,7 +196,11 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str) ->
             raise ValidationError({"reason": "Say why you roll back."})
         with transaction.atomic():
             Environment.objects.select_for_update().get(pk=environment.pk)
-            deployment = Deployment.objects.select_for_update().select_related("release").get(pk=deployment.pk)
+            deployment = (
+                Deployment.objects.select_for_update()
+                .select_related("release")
+                .get(pk=deployment.pk)
+            )
             newest = (
                 Deployment.objects.filter(environment_id=environment.pk)
                 .order_by("-started_at", "-id")

@@ -85,7 +85,10 @@ def lock_acquire(
     reason = (reason or "").strip()
     project = environment.project
     with audit.refusals_recorded(
-        actor=actor, action="lock.acquired", obj=environment, project_id=project.pk,
+        actor=actor,
+        action="lock.acquired",
+        obj=environment,
+        project_id=project.pk,
         attempted={"reason": reason},
     ):
         require(actor, project, Permission.MANAGE)
@@ -96,7 +99,9 @@ def lock_acquire(
             raise ValidationError({"expires_at": "The expiry must be in the future."})
         with transaction.atomic():
             Environment.objects.select_for_update().get(pk=environment.pk)
-            lock = lock_hold(actor, environment, reason, expires_at=expires_at, deployment=deployment)
+            lock = lock_hold(
+                actor, environment, reason, expires_at=expires_at, deployment=deployment
+            )
             if lock is None:
                 current = Lock.objects.get(environment=environment, released_at__isnull=True)
                 raise Conflict(
@@ -258,5 +263,9 @@ def freeze_delete(*, actor: Actor, freeze: FreezeWindow) -> None:
             freeze.delete()
             freeze.pk = freeze_id  # so the event names the window it removed
             audit.record(
-                actor=actor, action="freeze.deleted", obj=freeze, project_id=project.pk, before=before
+                actor=actor,
+                action="freeze.deleted",
+                obj=freeze,
+                project_id=project.pk,
+                before=before,
             )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -43,14 +43,16 @@ def project_create(*, actor: Actor, slug: str, name: str, description: str = "")
 
 
 def member_set(
-    *, actor: Actor, project: Project, user: AbstractBaseUser, role: str, check_access: bool = True
+    *, actor: Actor, project: Project, user: User, role: str, check_access: bool = True
 ) -> Membership:
     """Give ``user`` the role in ``project`` (adding them, or changing their role).
 
     ``check_access=False`` is for operators at the command line, who act outside any project."""
     if role not in Role.values:
         raise ValidationError({"role": f"Choose one of {', '.join(Role.values)}."})
-    with audit.refusals_recorded(actor=actor, action="membership.set", obj=project, project_id=project.pk):
+    with audit.refusals_recorded(
+        actor=actor, action="membership.set", obj=project, project_id=project.pk
+    ):
         if check_access:
             require(actor, project, Permission.MANAGE)
         with transaction.atomic():
@@ -94,7 +96,9 @@ def user_get_or_create(*, username: str, password: str | None) -> tuple[Any, boo
     return user, True
 
 
-def environment_create(*, actor: Actor, project: Project, slug: str, **settings: Any) -> Environment:
+def environment_create(
+    *, actor: Actor, project: Project, slug: str, **settings: Any
+) -> Environment:
     unknown = set(settings) - set(ENVIRONMENT_SETTINGS)
     if unknown:
         raise TypeError(f"unknown environment settings: {', '.join(sorted(unknown))}")

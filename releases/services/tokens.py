@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +14,7 @@ from audit.actors import Actor
 
 from ..models import ApiToken, Project
 
-TOKEN_PREFIX = "pf_"
+TOKEN_PREFIX = "pf_"  # noqa: S105 - a prefix, not a secret
 # Writing last_used_at on every request would turn each API read into a write; once a minute is
 # precise enough to tell a live token from a forgotten one.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -28,7 +28,7 @@ def token_issue(
     *,
     actor: Actor,
     name: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     project: Project | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:

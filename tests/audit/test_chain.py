@@ -16,7 +16,9 @@ ALICE = Actor.of_system("test")
 
 
 def _events(n: int) -> list[AuditEvent]:
-    return [record(actor=ALICE, action="thing.done", after={"n": i, "ratio": 0.5}) for i in range(n)]
+    return [
+        record(actor=ALICE, action="thing.done", after={"n": i, "ratio": 0.5}) for i in range(n)
+    ]
 
 
 def _raw(sql: str, params: list | None = None) -> None:
@@ -64,7 +66,10 @@ def test_it_catches_an_altered_event():
 
 def test_it_catches_altered_json():
     events = _events(3)
-    _raw("""UPDATE audit_auditevent SET "after" = '{"n": 99, "ratio": "0.5"}' WHERE id = %s""", [events[2].pk])
+    _raw(
+        """UPDATE audit_auditevent SET "after" = '{"n": 99, "ratio": "0.5"}' WHERE id = %s""",
+        [events[2].pk],
+    )
     _verify_fails_at(3)
 
 
@@ -120,9 +125,12 @@ def test_the_database_refuses_update_and_delete():
         "UPDATE audit_auditevent SET actor = 'x' WHERE id = %s",
         "DELETE FROM audit_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [event.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [event.pk])
 
 
 def test_the_orm_refuses_update_and_delete():
@@ -137,9 +145,14 @@ def test_the_orm_refuses_update_and_delete():
         AuditEvent.objects.all().delete()
 
 
-def test_an_event_rolls_back_with_its_change():
-    with pytest.raises(RuntimeError), transaction.atomic():
+def _change_that_fails() -> None:
+    with transaction.atomic():
         record(actor=ALICE, action="thing.done")
         raise RuntimeError("the change failed")
+
+
+def test_an_event_rolls_back_with_its_change():
+    with pytest.raises(RuntimeError):
+        _change_that_fails()
     assert not AuditEvent.objects.exists()
     assert verify_chain().ok

@@ -26,7 +26,8 @@ def test_an_approver_approves(release, environments, approver):
     approval = _approve(as_actor(approver), release, environments["production"])
     assert approval.decision == "approve"
     event = AuditEvent.objects.get(action="approval.recorded")
-    assert event.outcome == "success" and event.actor == "ana"
+    assert event.outcome == "success"
+    assert event.actor == "ana"
 
 
 def test_the_creator_cannot_approve_their_own_release(release, environments, deployer):
@@ -36,7 +37,8 @@ def test_the_creator_cannot_approve_their_own_release(release, environments, dep
     assert refused.value.code == "four_eyes"
     assert not Approval.objects.exists()
     event = AuditEvent.objects.get(action="approval.recorded")
-    assert event.outcome == "denied" and "four-eyes" in event.message
+    assert event.outcome == "denied"
+    assert "four-eyes" in event.message
 
 
 def test_the_creator_cannot_approve_even_as_admin(release, environments, deployer):
@@ -58,7 +60,9 @@ def test_the_creator_cannot_reject_either(release, environments, deployer):
         _approve(as_actor(deployer), release, environments["production"], "reject", "no")
 
 
-def test_a_release_registered_by_a_users_token_names_that_user_as_creator(project, environments, approver):
+def test_a_release_registered_by_a_users_token_names_that_user_as_creator(
+    project, environments, approver
+):
     from releases.services.releases import release_register
 
     token, _ = token_issue(actor=Actor.of_system("test"), name="laptop", user=approver)
@@ -75,7 +79,10 @@ def test_a_creator_approval_slipped_into_the_database_does_not_count(
 ):
     production = environments["production"]
     Approval.objects.create(
-        release=release, environment=production, approver=deployer, decision="approve",
+        release=release,
+        environment=production,
+        approver=deployer,
+        decision="approve",
         run=passing_run["production"],
     )
     _approve(as_actor(approver), release, production)
@@ -148,7 +155,9 @@ def test_the_same_person_approving_twice_counts_once(release, environments, appr
     assert approvals.missing == 1
 
 
-def test_an_approver_who_lost_the_role_no_longer_counts(release, environments, approver, passing_run):
+def test_an_approver_who_lost_the_role_no_longer_counts(
+    release, environments, approver, passing_run
+):
     production = environments["production"]
     _approve(as_actor(approver), release, production)
     Membership.objects.filter(user=approver).update(role="viewer")

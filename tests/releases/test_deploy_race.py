@@ -38,7 +38,10 @@ def test_exactly_one_of_32_simultaneous_starts_wins_every_time():
     MembershipFactory(project=project, user=user, role="deployer")
     release: Release = ReleaseFactory(project=project)
     check = CheckFactory(project=project, category=CategoryFactory(project=project))
-    ResultFactory(run=RunFactory(release=release, environment=environment, score=Decimal(100)), check_item=check)
+    ResultFactory(
+        run=RunFactory(release=release, environment=environment, score=Decimal(100)),
+        check_item=check,
+    )
     actor = Actor.of_user(user)
     barrier = threading.Barrier(THREADS)
 
@@ -58,7 +61,9 @@ def test_exactly_one_of_32_simultaneous_starts_wins_every_time():
         try:
             for trial in range(TRIALS):
                 outcomes = list(pool.map(attempt, range(THREADS)))
-                assert outcomes.count("started") == 1, f"trial {trial}: {outcomes.count('started')} started"
+                assert outcomes.count("started") == 1, (
+                    f"trial {trial}: {outcomes.count('started')} started"
+                )
                 assert outcomes.count("busy") == THREADS - 1
                 running = Deployment.objects.filter(environment=environment, status="in_progress")
                 assert running.count() == 1

@@ -89,8 +89,11 @@ def test_a_locked_environment_is_busy(release, open_dev, deployer, admin):
 def test_a_frozen_environment_is_busy(release, open_dev, deployer, admin):
     now = timezone.now()
     freeze_create(
-        actor=as_actor(admin), environment=open_dev, starts_at=now - timedelta(hours=1),
-        ends_at=now + timedelta(hours=1), reason="holiday season",
+        actor=as_actor(admin),
+        environment=open_dev,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+        reason="holiday season",
     )
     with pytest.raises(EnvironmentBusy, match="holiday season"):
         _start(as_actor(deployer), release, open_dev)
@@ -125,12 +128,16 @@ def test_break_glass_never_overrides_a_deployment_in_progress(release, open_dev,
 
 
 def test_an_open_gate_with_a_reason_is_not_an_override(release, open_dev, admin):
-    assert not _start(as_actor(admin), release, open_dev, override_reason="just because").is_override
+    assert not _start(
+        as_actor(admin), release, open_dev, override_reason="just because"
+    ).is_override
 
 
 def test_finish_moves_through_the_state_machine(release, open_dev, deployer):
     deployment = _start(as_actor(deployer), release, open_dev)
-    finished = deployment_finish(actor=as_actor(deployer), deployment=deployment, status="failed", detail="boom")
+    finished = deployment_finish(
+        actor=as_actor(deployer), deployment=deployment, status="failed", detail="boom"
+    )
     assert (finished.status, finished.status_detail) == ("failed", "boom")
     assert finished.finished_at is not None
     with pytest.raises(InvalidTransition):
@@ -166,20 +173,33 @@ def test_rollback_deploys_the_last_good_earlier_release_and_locks(project, envir
     now = timezone.now()
     old = ReleaseFactory(project=project, version="0.9.0")
     older = ReleaseFactory(project=project, version="0.8.0")
-    DeploymentFactory(release=older, environment=production, status="verified", started_at=now - timedelta(days=3))
-    DeploymentFactory(release=old, environment=production, status="verified", started_at=now - timedelta(days=2))
+    DeploymentFactory(
+        release=older, environment=production, status="verified", started_at=now - timedelta(days=3)
+    )
+    DeploymentFactory(
+        release=old, environment=production, status="verified", started_at=now - timedelta(days=2)
+    )
     bad_release = ReleaseFactory(project=project, version="1.0.0")
-    DeploymentFactory(release=bad_release, environment=production, status="failed", started_at=now - timedelta(days=1))
+    DeploymentFactory(
+        release=bad_release,
+        environment=production,
+        status="failed",
+        started_at=now - timedelta(days=1),
+    )
     faulty = DeploymentFactory(
-        release=bad_release, environment=production, status="verification_failed",
+        release=bad_release,
+        environment=production,
+        status="verification_failed",
         started_at=now - timedelta(hours=1),
     )
-    rollback = deployment_rollback(actor=as_actor(deployer), deployment=faulty, reason="checkout broken")
+    rollback = deployment_rollback(
+        actor=as_actor(deployer), deployment=faulty, reason="checkout broken"
+    )
     assert rollback.release == old
     assert rollback.rollback_of == faulty
     assert rollback.status == "in_progress"
     lock = Lock.objects.active().get(environment=production)
-    assert "Rollback of 1.0.0 to 0.9.0: checkout broken" == lock.reason
+    assert lock.reason == "Rollback of 1.0.0 to 0.9.0: checkout broken"
     assert lock.deployment == rollback
     assert list(AuditEvent.objects.order_by("seq").values_list("action", flat=True)) == [
         "lock.acquired",
@@ -190,10 +210,18 @@ def test_rollback_deploys_the_last_good_earlier_release_and_locks(project, envir
 def test_rolling_back_an_in_progress_deployment_fails_it_first(project, environments, deployer):
     production = environments["production"]
     good = ReleaseFactory(project=project, version="0.9.0")
-    DeploymentFactory(release=good, environment=production, status="verified",
-                      started_at=timezone.now() - timedelta(days=1))
-    running = DeploymentFactory(release=ReleaseFactory(project=project), environment=production,
-                                status="in_progress", started_at=timezone.now())
+    DeploymentFactory(
+        release=good,
+        environment=production,
+        status="verified",
+        started_at=timezone.now() - timedelta(days=1),
+    )
+    running = DeploymentFactory(
+        release=ReleaseFactory(project=project),
+        environment=production,
+        status="in_progress",
+        started_at=timezone.now(),
+    )
     rollback = deployment_rollback(actor=as_actor(deployer), deployment=running, reason="stuck")
     running.refresh_from_db()
     assert running.status == "failed"
@@ -201,8 +229,11 @@ def test_rolling_back_an_in_progress_deployment_fails_it_first(project, environm
 
 
 def test_rollback_needs_an_earlier_good_release(project, environments, deployer):
-    faulty = DeploymentFactory(release=ReleaseFactory(project=project), environment=environments["production"],
-                               status="failed")
+    faulty = DeploymentFactory(
+        release=ReleaseFactory(project=project),
+        environment=environments["production"],
+        status="failed",
+    )
     with pytest.raises(Conflict, match="nothing to roll back to"):
         deployment_rollback(actor=as_actor(deployer), deployment=faulty, reason="bad")
     assert Deployment.objects.count() == 1
@@ -210,25 +241,36 @@ def test_rollback_needs_an_earlier_good_release(project, environments, deployer)
 
 
 def test_rollback_needs_a_reason(project, environments, deployer):
-    faulty = DeploymentFactory(release=ReleaseFactory(project=project), environment=environments["production"])
+    faulty = DeploymentFactory(
+        release=ReleaseFactory(project=project), environment=environments["production"]
+    )
     with pytest.raises(ValidationError):
         deployment_rollback(actor=as_actor(deployer), deployment=faulty, reason=" ")
 
 
 def test_only_the_latest_deployment_can_be_rolled_back(project, environments, deployer):
     production = environments["production"]
-    first = DeploymentFactory(release=ReleaseFactory(project=project), environment=production,
-                              started_at=timezone.now() - timedelta(days=2))
-    DeploymentFactory(release=ReleaseFactory(project=project), environment=production,
-                      started_at=timezone.now() - timedelta(days=1))
+    first = DeploymentFactory(
+        release=ReleaseFactory(project=project),
+        environment=production,
+        started_at=timezone.now() - timedelta(days=2),
+    )
+    DeploymentFactory(
+        release=ReleaseFactory(project=project),
+        environment=production,
+        started_at=timezone.now() - timedelta(days=1),
+    )
     with pytest.raises(Conflict, match="no longer the latest"):
         deployment_rollback(actor=as_actor(deployer), deployment=first, reason="old")
 
 
 def test_a_rollback_keeps_an_existing_lock(project, environments, deployer, admin):
     production = environments["production"]
-    DeploymentFactory(release=ReleaseFactory(project=project), environment=production,
-                      started_at=timezone.now() - timedelta(days=2))
+    DeploymentFactory(
+        release=ReleaseFactory(project=project),
+        environment=production,
+        started_at=timezone.now() - timedelta(days=2),
+    )
     faulty = DeploymentFactory(release=ReleaseFactory(project=project), environment=production)
     lock_acquire(actor=as_actor(admin), environment=production, reason="already held")
     deployment_rollback(actor=as_actor(deployer), deployment=faulty, reason="bad")
@@ -245,15 +287,20 @@ def test_deployments_past_their_timeout_fail_and_free_the_environment(release, o
     [failed] = deployments_fail_timed_out(now=timezone.now() + timedelta(minutes=11))
     assert failed.pk == stuck.pk
     stuck.refresh_from_db()
-    assert stuck.status == "failed" and "Timed out" in stuck.status_detail
+    assert stuck.status == "failed"
+    assert "Timed out" in stuck.status_detail
     event = AuditEvent.objects.get(action="deployment.timed_out")
     assert event.actor == "system:deploy-timeout"
     assert _start(as_actor(deployer), release, open_dev).status == "in_progress"
 
 
-def test_approvals_open_production_once_staging_succeeded(release, environments, approver, approver2, deployer, passing_run):
+def test_approvals_open_production_once_staging_succeeded(
+    release, environments, approver, approver2, deployer, passing_run
+):
     production = environments["production"]
     DeploymentFactory(release=release, environment=environments["staging"], status="verified")
     for person in (approver, approver2):
-        approval_record(actor=as_actor(person), release=release, environment=production, decision="approve")
+        approval_record(
+            actor=as_actor(person), release=release, environment=production, decision="approve"
+        )
     assert _start(as_actor(deployer), release, production).status == "in_progress"

@@ -40,7 +40,11 @@ def test_an_admin_locks_and_unlocks(environments, admin):
 @pytest.mark.parametrize("persona", ["approver", "deployer", "viewer"])
 def test_only_admins_lock(environments, persona, request):
     with pytest.raises(Denied):
-        lock_acquire(actor=as_actor(request.getfixturevalue(persona)), environment=environments["staging"], reason="x")
+        lock_acquire(
+            actor=as_actor(request.getfixturevalue(persona)),
+            environment=environments["staging"],
+            reason="x",
+        )
     assert AuditEvent.objects.get().outcome == "denied"
 
 
@@ -63,7 +67,10 @@ def test_unlocking_an_unlocked_environment_is_a_conflict(environments, admin):
 def test_an_expired_lock_stops_holding_and_is_recorded(environments, admin):
     staging = environments["staging"]
     lock = lock_acquire(
-        actor=as_actor(admin), environment=staging, reason="short", expires_at=timezone.now() + timedelta(minutes=5)
+        actor=as_actor(admin),
+        environment=staging,
+        reason="short",
+        expires_at=timezone.now() + timedelta(minutes=5),
     )
     later = timezone.now() + timedelta(minutes=6)
     assert environment_holds(staging, later) == []
@@ -77,26 +84,39 @@ def test_an_expired_lock_stops_holding_and_is_recorded(environments, admin):
 def test_an_expired_lock_makes_way_for_a_new_one(environments, admin):
     staging = environments["staging"]
     Lock.objects.create(
-        environment=staging, reason="old", owner_label="root",
-        created_at=timezone.now() - timedelta(hours=2), expires_at=timezone.now() - timedelta(hours=1),
+        environment=staging,
+        reason="old",
+        owner_label="root",
+        created_at=timezone.now() - timedelta(hours=2),
+        expires_at=timezone.now() - timedelta(hours=1),
     )
     assert lock_acquire(actor=as_actor(admin), environment=staging, reason="new").reason == "new"
 
 
 def test_a_lock_expiry_must_be_in_the_future(environments, admin):
     with pytest.raises(ValidationError):
-        lock_acquire(actor=as_actor(admin), environment=environments["staging"], reason="x",
-                     expires_at=timezone.now() - timedelta(minutes=1))
+        lock_acquire(
+            actor=as_actor(admin),
+            environment=environments["staging"],
+            reason="x",
+            expires_at=timezone.now() - timedelta(minutes=1),
+        )
 
 
 def test_freeze_windows_hold_only_while_they_last(environments, admin):
     production = environments["production"]
     start = timezone.now() + timedelta(days=1)
-    freeze = freeze_create(actor=as_actor(admin), environment=production, starts_at=start,
-                           ends_at=start + timedelta(days=2), reason="Black Friday")
+    freeze = freeze_create(
+        actor=as_actor(admin),
+        environment=production,
+        starts_at=start,
+        ends_at=start + timedelta(days=2),
+        reason="Black Friday",
+    )
     assert environment_holds(production) == []
     [hold] = environment_holds(production, start + timedelta(hours=1))
-    assert hold.code == "frozen" and "Black Friday" in hold.message
+    assert hold.code == "frozen"
+    assert "Black Friday" in hold.message
     freeze_delete(actor=as_actor(admin), freeze=freeze)
     assert not FreezeWindow.objects.exists()
     deleted = AuditEvent.objects.get(action="freeze.deleted")
@@ -106,6 +126,11 @@ def test_freeze_windows_hold_only_while_they_last(environments, admin):
 def test_a_freeze_must_end_after_it_starts(environments, admin):
     now = timezone.now()
     with pytest.raises(ValidationError):
-        freeze_create(actor=as_actor(admin), environment=environments["production"], starts_at=now,
-                      ends_at=now, reason="x")
+        freeze_create(
+            actor=as_actor(admin),
+            environment=environments["production"],
+            starts_at=now,
+            ends_at=now,
+            reason="x",
+        )
     assert not AuditEvent.objects.filter(outcome="success").exists()

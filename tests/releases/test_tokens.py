@@ -33,7 +33,9 @@ def test_a_token_authenticates_until_revoked(approver):
 
 
 def test_an_expired_token_does_not_authenticate(approver):
-    token, raw = token_issue(actor=OPERATOR, name="t", user=approver, expires_at=timezone.now() + timedelta(seconds=1))
+    token, raw = token_issue(
+        actor=OPERATOR, name="t", user=approver, expires_at=timezone.now() + timedelta(seconds=1)
+    )
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert token_authenticate(raw) is None
 

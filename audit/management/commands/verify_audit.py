@@ -47,5 +47,7 @@ class Command(BaseCommand):
 def _parse_head(value: str) -> tuple[int, str]:
     match = re.fullmatch(r"#?(\d+):([0-9a-f]{64})", value.strip())
     if not match:
-        raise CommandError("--head expects SEQ:HASH, e.g. 1042:9f86d08…  as printed by verify_audit")
+        raise CommandError(
+            "--head expects SEQ:HASH, e.g. 1042:9f86d08…  as printed by verify_audit"
+        )
     return int(match.group(1)), match.group(2)

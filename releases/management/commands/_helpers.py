@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
@@ -19,8 +18,8 @@ def get_project(slug: str) -> Project:
     return project
 
 
-def get_user(username: str) -> AbstractBaseUser:
-    user = get_user_model().objects.filter(username=username).first()
+def get_user(username: str) -> User:
+    user = User.objects.filter(username=username).first()
     if user is None:
         raise CommandError(f"No user {username!r}; create one with create_member.")
     return user

@@ -13,7 +13,9 @@ from ._helpers import OPERATOR, get_project, validation_message
 
 
 class Command(BaseCommand):
-    help = "Add a person to a project with a role (creating the user if needed), or change their role."
+    help = (
+        "Add a person to a project with a role (creating the user if needed), or change their role."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -21,7 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument("--password", help="set (or reset) the user's password")
 
-    def handle(self, *args: Any, username: str, project: str, role: str, password: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        project: str,
+        role: str,
+        password: str | None,
+        **options: Any,
+    ) -> None:
         target = get_project(project)
         try:
             with transaction.atomic():
@@ -32,4 +42,6 @@ class Command(BaseCommand):
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} {username}: {role} in {target.slug}.")
         if created and not password:
-            self.stdout.write("No password set: pass --password, or run `manage.py changepassword`.")
+            self.stdout.write(
+                "No password set: pass --password, or run `manage.py changepassword`."
+            )

@@ -23,7 +23,9 @@ class Command(BaseCommand):
             help="comma-separated environment slugs in promotion order",
         )
 
-    def handle(self, *args: Any, slug: str, name: str | None, environments: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, slug: str, name: str | None, environments: str, **options: Any
+    ) -> None:
         if Project.objects.filter(slug=slug).exists():
             raise CommandError(f"Project {slug!r} already exists.")
         slugs = [s.strip() for s in environments.split(",") if s.strip()]

@@ -35,7 +35,9 @@ class Command(BaseCommand):
         try:
             if options["service"]:
                 if not options["project"]:
-                    raise CommandError("--service needs --project: a service token belongs to one project.")
+                    raise CommandError(
+                        "--service needs --project: a service token belongs to one project."
+                    )
                 _, raw = token_issue(
                     actor=OPERATOR,
                     name=options["service"],
@@ -44,7 +46,9 @@ class Command(BaseCommand):
                 )
             else:
                 if options["project"]:
-                    raise CommandError("--project is for service tokens; a user token acts in all the user's projects.")
+                    raise CommandError(
+                        "--project is for service tokens; a user token acts in all the user's projects."
+                    )
                 _, raw = token_issue(
                     actor=OPERATOR,
                     name=options["name"] or "cli",

@@ -11,7 +11,9 @@ from ._helpers import OPERATOR
 
 
 class Command(BaseCommand):
-    help = "Revoke an API token, named by the token itself or by its prefix (as listed in the admin)."
+    help = (
+        "Revoke an API token, named by the token itself or by its prefix (as listed in the admin)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("token", help="the token, or its prefix (e.g. pf_Ab3dE9x)")

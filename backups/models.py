@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from releases.models import Project
+
+NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,62}$", "Use lowercase letters, digits, - and _."
+)
+ENV_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "Name an environment variable, e.g. POS_DATABASE_URL."
+)
+SHA256_VALIDATOR = RegexValidator(
+    r"^[0-9a-f]{64}$", "Give the sha256 as 64 lowercase hexadecimal characters."
+)
+
+
+class Database(models.Model):
+    """A database whose backups Preflight watches. ``dsn_env`` names the environment variable that
+    holds its connection string, for backups Preflight takes itself, restore drills and WAL
+    probes; the connection string is never stored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="databases")
+    name = models.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    dsn_env = models.CharField(max_length=100, blank=True, validators=[ENV_NAME_VALIDATOR])
+    retention_days = models.PositiveSmallIntegerField(default=30)
+    max_backup_age = models.DurationField(
+        default=timedelta(hours=26), help_text="A newer verified backup than this is expected."
+    )
+    max_drill_age = models.DurationField(
+        default=timedelta(days=30), help_text="A passed restore drill newer than this is expected."
+    )
+    size_limit_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    shrink_alarm_ratio = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.50"),
+        help_text="Alarm when a backup is smaller than this fraction of the one before it.",
+    )
+    validation_sql = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="SQL assertions a restored copy must pass: a list of {name, sql}; each query returns one true value.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="database_name_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"
+
+
+class Backup(models.Model):
+    """A backup of a database: reported by an outside job, or taken by Preflight itself."""
+
+    class Kind(models.TextChoices):
+        FULL = "full"
+        INCREMENTAL = "incremental"
+        DIFFERENTIAL = "differential"
+        WAL = "wal"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        REPORTED = "reported"
+        TAKEN = "taken"
+
+    database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="backups")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.FULL)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.REPORTED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCEEDED)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, validators=[SHA256_VALIDATOR])
+    location = models.CharField(max_length=500, blank=True)
+    encrypted = models.BooleanField(default=False)
+    verified = models.BooleanField(
+        default=False, help_text="Its checksum was verified after it was written."
+    )
+    manifest = models.JSONField(
+        default=dict, blank=True, help_text="Row count per table at backup time."
+    )
+    error = models.TextField(blank=True)
+    keep_until = models.DateTimeField(
+        null=True, blank=True, help_text="Overrides the database's retention for this backup."
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    reported_by_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["database", "-started_at"], name="backup_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=models.F("started_at")),
+                name="backup_finishes_after_it_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} backup of {self.database} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class RestoreDrill(models.Model):
+    """A backup restored into a scratch database and validated: the measured recovery time."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+
+    database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="drills")
+    backup = models.ForeignKey(
+        Backup, null=True, blank=True, on_delete=models.SET_NULL, related_name="drills"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    restore_seconds = models.FloatField(
+        null=True, blank=True, help_text="Measured recovery time (RTO)."
+    )
+    data_age_seconds = models.FloatField(
+        null=True, blank=True, help_text="Age of the restored data at restore time (RPO)."
+    )
+    validations = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["database", "-created_at"], name="drill_recent")]
+
+    def __str__(self) -> str:
+        return f"restore drill #{self.pk} of {self.database} ({self.status})"
+
+
+class WalSample(models.Model):
+    """One reading of a database's WAL archiving (pg_stat_archiver), judged against thresholds."""
+
+    class State(models.TextChoices):
+        HEALTHY = "healthy"
+        STALE = "stale"
+        FAILING = "failing"
+        UNKNOWN = "unknown"
+
+    database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="wal_samples")
+    taken_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=10, choices=State.choices)
+    message = models.TextField(blank=True)
+    archive_mode = models.CharField(max_length=10, blank=True)
+    archive_command = models.TextField(blank=True)
+    archived_count = models.BigIntegerField(null=True, blank=True)
+    failed_count = models.BigIntegerField(null=True, blank=True)
+    last_archived_wal = models.CharField(max_length=100, blank=True)
+    last_archived_at = models.DateTimeField(null=True, blank=True)
+    last_failed_wal = models.CharField(max_length=100, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["database", "-taken_at"], name="wal_recent")]
+
+    def __str__(self) -> str:
+        return f"WAL archiving of {self.database}: {self.state}"

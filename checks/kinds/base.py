@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A check's config is invalid. ``field`` names the offending key (dotted for nested)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # pass | warn | fail | error | pending | skipped
+    detail: str
+    evidence_url: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a kind may know about the check it evaluates: plain values, so I/O-bound kinds can
+    run in worker threads without touching the ORM."""
+
+    check_id: int
+    code: str
+    config: Mapping[str, Any]
+    project_slug: str
+    release_id: int
+    version: str
+    git_sha: str
+    environment_id: int
+    environment_slug: str
+    timeout: float
+
+    def placeholders(self) -> dict[str, str]:
+        from django.conf import settings
+
+        return {
+            "base_url": settings.PREFLIGHT_BASE_URL.rstrip("/"),
+            "project": self.project_slug,
+            "version": self.version,
+            "git_sha": self.git_sha,
+            "environment": self.environment_slug,
+        }
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    description: str
+    # I/O-bound kinds run concurrently in the run's thread pool and must not use the ORM;
+    # the others read Preflight's own tables and run in the task's thread.
+    io_bound: bool
+    validate: Callable[[Mapping[str, Any]], dict[str, Any]]
+    evaluate: Callable[[CheckContext], Outcome]
+
+
+REGISTRY: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    REGISTRY[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> Kind:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(
+            "kind", f"unknown kind {name!r}; choose one of {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+# Small validators shared by the kinds' config checks.
+
+
+def only_keys(config: Mapping[str, Any], allowed: set[str]) -> None:
+    if not isinstance(config, Mapping):
+        raise ConfigError("config", "must be a mapping")
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise ConfigError(
+            unknown[0], f"unknown setting; known: {', '.join(sorted(allowed)) or 'none'}"
+        )
+
+
+def need_str(config: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
+    value = config.get(key, default)
+    if value is None:
+        raise ConfigError(key, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "must be a non-empty string")
+    return value
+
+
+def need_number(
+    config: Mapping[str, Any], key: str, *, default: float, minimum: float, maximum: float
+) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, "must be a number")
+    if not minimum <= value <= maximum:
+        raise ConfigError(key, f"must be between {minimum:g} and {maximum:g}")
+    return float(value)
+
+
+def str_list(config: Mapping[str, Any], key: str, *, required: bool = True) -> list[str]:
+    value = config.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(key, "is required")
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, "must be a string or a list of strings")
+    return value
+
+
+def fill(template: str, ctx: CheckContext) -> str:
+    """Replace {base_url}, {project}, {version}, {git_sha} and {environment} in a config value."""
+    try:
+        return template.format_map(ctx.placeholders())
+    except (KeyError, ValueError) as exc:
+        raise ConfigError("config", f"bad placeholder in {template!r}: {exc}") from None
+
+
+def check_placeholders(key: str, template: str) -> None:
+    import string
+
+    allowed = {"base_url", "project", "version", "git_sha", "environment"}
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(key, f"malformed placeholder: {exc}") from None
+    unknown = names - allowed
+    if unknown:
+        raise ConfigError(
+            key,
+            f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join('{' + n + '}' for n in sorted(allowed))}",
+        )

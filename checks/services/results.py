@@ -1,0 +1,158 @@
+"""Results that become known outside a run: a person ticking a manual check, CI reporting a
+``ci`` check. Each is kept as history and written into the latest run at once."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+
+from audit import services as audit
+from audit.actors import Actor
+from releases.access import Permission, require
+from releases.models import Environment, Release
+
+from ..kinds.ci import outcome_of_report
+from ..kinds.manual import outcome_of_tick
+from ..models import Check, ManualTick, ReportedResult, ResultStatus
+from .runs import results_update_for
+
+REPORTABLE = (ResultStatus.PASS, ResultStatus.WARN, ResultStatus.FAIL, ResultStatus.ERROR)
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def _same_project(release: Release, environment: Environment, check: Check) -> dict[str, str]:
+    errors = {}
+    if environment.project_id != release.project_id:
+        errors["environment"] = "The environment belongs to another project."
+    if check.project_id != release.project_id:
+        errors["check"] = "The check belongs to another project."
+    return errors
+
+
+def _valid_url(url: str, field: str, errors: dict[str, str]) -> str:
+    url = (url or "").strip()
+    if url:
+        try:
+            _URL(url)
+        except ValidationError:
+            errors[field] = "Give an http(s) link."
+    return url
+
+
+def tick_record(
+    *,
+    actor: Actor,
+    release: Release,
+    environment: Environment,
+    check: Check,
+    ticked: bool = True,
+    note: str = "",
+    evidence_url: str = "",
+) -> ManualTick:
+    """Tick (or untick) a manual check for a release in an environment."""
+    project = release.project
+    with audit.refusals_recorded(
+        actor=actor,
+        action="check.ticked" if ticked else "check.unticked",
+        obj=release,
+        project_id=project.pk,
+        attempted={"check": check.code, "environment": environment.slug},
+    ):
+        require(actor, project, Permission.TICK)
+        errors = _same_project(release, environment, check)
+        if check.kind != "manual":
+            errors["check"] = (
+                f"{check.code} is a {check.kind} check; only manual checks are ticked."
+            )
+        evidence_url = _valid_url(evidence_url, "evidence_url", errors)
+        if actor.user is None:
+            errors["check"] = "Ticks are made by people."
+        if errors:
+            raise ValidationError(errors)
+        with transaction.atomic():
+            tick = ManualTick.objects.create(
+                release=release,
+                environment=environment,
+                check_item=check,
+                ticked=ticked,
+                note=(note or "").strip(),
+                evidence_url=evidence_url,
+                ticked_by=actor.user,
+            )
+            results_update_for(
+                release=release, environment=environment, check=check, outcome=outcome_of_tick(tick)
+            )
+            audit.record(
+                actor=actor,
+                action="check.ticked" if ticked else "check.unticked",
+                obj=tick,
+                project_id=project.pk,
+                after={
+                    "release": release.version,
+                    "environment": environment.slug,
+                    "check": check.code,
+                    "note": tick.note,
+                    "evidence_url": evidence_url,
+                },
+            )
+    return tick
+
+
+def ci_result_record(
+    *,
+    actor: Actor,
+    release: Release,
+    environment: Environment,
+    check: Check,
+    status: str,
+    detail: str = "",
+    url: str = "",
+) -> ReportedResult:
+    """CI reports the result of a ``ci`` check for a release in an environment."""
+    project = release.project
+    with audit.refusals_recorded(
+        actor=actor,
+        action="check.reported",
+        obj=release,
+        project_id=project.pk,
+        attempted={"check": check.code, "environment": environment.slug, "status": status},
+    ):
+        require(actor, project, Permission.REPORT)
+        errors = _same_project(release, environment, check)
+        if check.kind != "ci":
+            errors["check"] = f"{check.code} is a {check.kind} check; CI reports only ci checks."
+        if status not in REPORTABLE:
+            errors["status"] = f"Report one of {', '.join(REPORTABLE)}."
+        url = _valid_url(url, "url", errors)
+        if errors:
+            raise ValidationError(errors)
+        with transaction.atomic():
+            report = ReportedResult.objects.create(
+                release=release,
+                environment=environment,
+                check_item=check,
+                status=status,
+                detail=(detail or "").strip()[:5000],
+                url=url,
+                reported_by_label=actor.label,
+            )
+            results_update_for(
+                release=release,
+                environment=environment,
+                check=check,
+                outcome=outcome_of_report(report),
+            )
+            audit.record(
+                actor=actor,
+                action="check.reported",
+                obj=report,
+                project_id=project.pk,
+                after={
+                    "release": release.version,
+                    "environment": environment.slug,
+                    "check": check.code,
+                    "status": status,
+                },
+            )
+    return report

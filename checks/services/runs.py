@@ -1,0 +1,426 @@
+"""Readiness runs: starting them, executing them in a worker, and keeping them from getting stuck.
+
+A run's results are created with the run (all ``pending``), so pages show every check at once;
+the worker then writes each result as soon as it is known. Execution is claimed with a
+compare-and-swap on the run row (status, heartbeat, a fresh ``lease``), so a run is executed by
+one worker at a time, a redelivered task finds the run taken or done and leaves it alone, and a
+worker that died mid-run is replaced by the reaper once its heartbeat goes stale. After
+MAX_ATTEMPTS take-overs the run ends as ``error`` with the reason."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import services as audit
+from audit.actors import Actor
+from releases.access import Permission, require
+from releases.models import Deployment, Environment, Release
+
+from ..evaluation import evaluate
+from ..kinds import CheckContext, Outcome, get_kind
+from ..models import Check, CheckResult, Phase, ReadinessRun, ResultStatus
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+HEARTBEAT_SECONDS = 5.0
+# A running run whose heartbeat is older than this has lost its worker. Well above the
+# heartbeat interval, so a busy but healthy worker is never mistaken for a dead one.
+STALE_AFTER = timedelta(seconds=60)
+# A queued run nobody took up for this long (the broker lost the message) is queued again.
+QUEUED_TOO_LONG = timedelta(minutes=2)
+WORKER = Actor.of_system("readiness-run")
+
+READINESS_PHASES = (Phase.PRE_DEPLOY_WEEK, Phase.PRE_DEPLOY_DAY)
+
+
+def applicable_checks(release: Release, environment: Environment, kind: str) -> list[Check]:
+    """Active checks of the release's project for this environment: the pre-deploy phases for
+    a readiness run; the automated post-deploy checks (smoke tests) for a verification run."""
+    checks = Check.objects.filter(project_id=release.project_id, is_active=True).filter(
+        Q(environments__isnull=True) | Q(environments=environment)
+    )
+    if kind == ReadinessRun.Kind.VERIFICATION:
+        checks = checks.filter(phase=Phase.POST).exclude(kind="manual")
+    else:
+        checks = checks.filter(phase__in=READINESS_PHASES)
+    return list(checks.select_related("category").distinct().order_by("position", "code"))
+
+
+def run_start(
+    *,
+    actor: Actor,
+    release: Release,
+    environment: Environment,
+    kind: str = ReadinessRun.Kind.READINESS,
+    deployment: Deployment | None = None,
+) -> tuple[ReadinessRun, bool]:
+    """Queue a run of every applicable check. Returns (run, created): while a run of the same
+    kind for the release and environment is queued or running, that run is returned instead."""
+    project = release.project
+    with audit.refusals_recorded(
+        actor=actor,
+        action="run.started",
+        obj=release,
+        project_id=project.pk,
+        attempted={"environment": environment.slug, "kind": kind},
+    ):
+        require(actor, project, Permission.RUN_CHECKS)
+        if environment.project_id != project.pk:
+            raise ValidationError({"environment": "The environment belongs to another project."})
+        with transaction.atomic():
+            # Serialise run starts per environment so two clicks make one run, not two.
+            Environment.objects.select_for_update().get(pk=environment.pk)
+            if deployment is None:
+                active = (
+                    ReadinessRun.objects.filter(
+                        release=release,
+                        environment=environment,
+                        kind=kind,
+                        status__in=(ReadinessRun.Status.QUEUED, ReadinessRun.Status.RUNNING),
+                    )
+                    .order_by("-created_at")
+                    .first()
+                )
+                if active is not None:
+                    return active, False
+            run = ReadinessRun.objects.create(
+                release=release,
+                environment=environment,
+                kind=kind,
+                deployment=deployment,
+                requested_by=actor.user,
+                requested_by_token=actor.token,
+            )
+            CheckResult.objects.bulk_create(
+                CheckResult(
+                    run=run,
+                    check_item=check,
+                    category=check.category,
+                    severity=check.severity,
+                    status=ResultStatus.PENDING,
+                )
+                for check in applicable_checks(release, environment, kind)
+            )
+            audit.record(
+                actor=actor,
+                action="run.started",
+                obj=run,
+                project_id=project.pk,
+                after={"release": release.version, "environment": environment.slug, "kind": kind},
+            )
+            transaction.on_commit(lambda: enqueue(run.pk))
+    return run, True
+
+
+def enqueue(run_id: int) -> None:
+    from ..tasks import execute_run
+
+    execute_run.delay(run_id)
+
+
+def _claim(run_id: int, now: datetime) -> uuid.UUID | None:
+    """Take the run if it is queued, or running with a stale heartbeat; None if it is someone
+    else's or done."""
+    lease = uuid.uuid4()
+    claimed = (
+        ReadinessRun.objects.filter(pk=run_id)
+        .filter(
+            Q(status=ReadinessRun.Status.QUEUED)
+            | Q(status=ReadinessRun.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        )
+        .update(status=ReadinessRun.Status.RUNNING, lease=lease, heartbeat_at=now)
+    )
+    return lease if claimed else None
+
+
+def _heartbeat(run_id: int, lease: uuid.UUID) -> bool:
+    """Keep the run ours. False: another worker took it over, so this one must stop writing."""
+    return bool(
+        ReadinessRun.objects.filter(
+            pk=run_id, lease=lease, status=ReadinessRun.Status.RUNNING
+        ).update(heartbeat_at=timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    result_id: int
+    context: CheckContext
+    kind: str
+
+
+def run_execute(run_id: int) -> ReadinessRun | None:
+    """Execute a run (the Celery task calls this). Safe to call twice or concurrently."""
+    now = timezone.now()
+    lease = _claim(run_id, now)
+    if lease is None:
+        return None
+    run = ReadinessRun.objects.select_related("release__project", "environment").get(pk=run_id)
+    attempts = ReadinessRun.objects.filter(pk=run_id).values_list("attempts", flat=True).get() + 1
+    ReadinessRun.objects.filter(pk=run_id).update(
+        attempts=attempts, started_at=run.started_at or now
+    )
+    if attempts > MAX_ATTEMPTS:
+        return run_fail(
+            run_id,
+            f"Gave up after {MAX_ATTEMPTS} attempts: the worker running it stopped each time.",
+        )
+
+    todo = [
+        _Pending(result_id=r.pk, context=_context(run, r.check_item), kind=r.check_item.kind)
+        for r in CheckResult.objects.filter(
+            run_id=run_id, evaluated_at__isnull=True
+        ).select_related("check_item")
+    ]
+    local = [p for p in todo if not get_kind(p.kind).io_bound]
+    remote = [p for p in todo if get_kind(p.kind).io_bound]
+    try:
+        for item in local:
+            if not _record(run_id, lease, item, _evaluate(item)):
+                return None
+        if remote and not _execute_concurrently(run_id, lease, remote):
+            return None
+    except Exception as exc:  # a bug in a kind must end the run, not leave it running
+        log.exception("readiness run %s failed", run_id)
+        return run_fail(
+            run_id, f"The run stopped on an unexpected error: {type(exc).__name__}: {exc}"
+        )
+    return run_finish(run_id, lease)
+
+
+def _context(run: ReadinessRun, check: Check) -> CheckContext:
+    return CheckContext(
+        check_id=check.pk,
+        code=check.code,
+        config=check.config,
+        project_slug=run.release.project.slug,
+        release_id=run.release_id,
+        version=run.release.version,
+        git_sha=run.release.git_sha,
+        environment_id=run.environment_id,
+        environment_slug=run.environment.slug,
+        timeout=float(settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS),
+    )
+
+
+def _evaluate(item: _Pending) -> tuple[Outcome, int]:
+    started = time.perf_counter()
+    try:
+        outcome = get_kind(item.kind).evaluate(item.context)
+    except Exception as exc:  # the check could not run: that is its result
+        log.warning("check %s raised %s", item.context.code, type(exc).__name__, exc_info=True)
+        outcome = Outcome(
+            ResultStatus.ERROR, f"The check could not run: {type(exc).__name__}: {exc}"
+        )
+    return outcome, int((time.perf_counter() - started) * 1000)
+
+
+def _execute_concurrently(run_id: int, lease: uuid.UUID, items: list[_Pending]) -> bool:
+    """Evaluate I/O-bound checks in a bounded thread pool, writing each result as it arrives.
+    Each check gets its own deadline; one that overruns is recorded as an error and left behind."""
+    grace = 5.0
+    pool = ThreadPoolExecutor(
+        max_workers=min(settings.PREFLIGHT_CHECK_CONCURRENCY, len(items)),
+        thread_name_prefix=f"run{run_id}",
+    )
+    try:
+        futures: dict[Future[tuple[Outcome, int]], tuple[_Pending, float]] = {
+            pool.submit(_evaluate, item): (item, time.monotonic() + item.context.timeout + grace)
+            for item in items
+        }
+        while futures:
+            done, _ = wait(futures, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, _deadline = futures.pop(future)
+                if not _record(run_id, lease, item, future.result()):
+                    return False
+            now = time.monotonic()
+            for future, (item, deadline) in list(futures.items()):
+                if now > deadline:
+                    futures.pop(future)
+                    overrun = Outcome(
+                        ResultStatus.ERROR, f"Timed out after {item.context.timeout:g} s."
+                    )
+                    if not _record(
+                        run_id, lease, item, (overrun, int(item.context.timeout * 1000))
+                    ):
+                        return False
+            if not done and not _heartbeat(run_id, lease):
+                return False
+        return True
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _record(run_id: int, lease: uuid.UUID, item: _Pending, evaluated: tuple[Outcome, int]) -> bool:
+    """Write one result and beat the heart in one transaction; False if the run is no longer ours."""
+    outcome, duration_ms = evaluated
+    now = timezone.now()
+    with transaction.atomic():
+        if not _heartbeat(run_id, lease):
+            return False
+        CheckResult.objects.filter(pk=item.result_id).update(
+            status=outcome.status,
+            detail=outcome.detail[:5000],
+            evidence_url=outcome.evidence_url[:500],
+            data=outcome.data,
+            duration_ms=duration_ms,
+            evaluated_at=now,
+            updated_at=now,
+        )
+    return True
+
+
+def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
+    with transaction.atomic():
+        run = (
+            ReadinessRun.objects.select_for_update()
+            .select_related("release", "environment")
+            .filter(pk=run_id, lease=lease, status=ReadinessRun.Status.RUNNING)
+            .first()
+        )
+        if run is None:
+            return None
+        evaluation = evaluate(run)
+        run.status = ReadinessRun.Status.FINISHED
+        run.finished_at = timezone.now()
+        run.score = evaluation.overall
+        run.breakdown = breakdown(evaluation)
+        run.save(update_fields=["status", "finished_at", "score", "breakdown"])
+        audit.record(
+            actor=WORKER,
+            action="run.finished",
+            obj=run,
+            project_id=run.release.project_id,
+            after={
+                "score": run.score,
+                "results": len(evaluation.results),
+                "blockers": len(evaluation.blockers),
+            },
+        )
+        transaction.on_commit(lambda: _after_finish(run_id))
+    return run
+
+
+def run_fail(run_id: int, reason: str) -> ReadinessRun | None:
+    with transaction.atomic():
+        run = (
+            ReadinessRun.objects.select_for_update()
+            .select_related("release")
+            .filter(pk=run_id, status__in=(ReadinessRun.Status.QUEUED, ReadinessRun.Status.RUNNING))
+            .first()
+        )
+        if run is None:
+            return None
+        run.status = ReadinessRun.Status.ERROR
+        run.error = reason
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        audit.record(
+            actor=WORKER,
+            action="run.failed",
+            obj=run,
+            project_id=run.release.project_id,
+            outcome="failure",
+            message=reason,
+        )
+        transaction.on_commit(lambda: _after_finish(run_id))
+    return run
+
+
+def _after_finish(run_id: int) -> None:
+    from .verification import verification_conclude
+
+    verification_conclude(run_id)
+
+
+def breakdown(evaluation: Any) -> dict[str, Any]:
+    """What the run's score was made of when it finished, kept with the run for history."""
+    score = evaluation.score
+    return {
+        "categories": [
+            {
+                "key": c.key,
+                "name": c.name,
+                "weight": c.weight,
+                "score": None if c.score is None else str(c.score),
+            }
+            for c in score.categories
+        ],
+        "risk_summary": [row.as_dict() for row in evaluation.risk.rows]
+        + [evaluation.risk.totals.as_dict()],
+    }
+
+
+def run_rescore(run: ReadinessRun) -> None:
+    """Recompute a finished run's stored score after one of its results changed."""
+    if run.status != ReadinessRun.Status.FINISHED:
+        return
+    evaluation = evaluate(run)
+    ReadinessRun.objects.filter(pk=run.pk).update(
+        score=evaluation.overall, breakdown=breakdown(evaluation)
+    )
+    run.score = evaluation.overall
+
+
+def runs_reap(now: datetime | None = None) -> list[int]:
+    """Requeue runs whose worker went silent (or whose message was lost), or end them as error
+    once they have used their attempts. Returns the ids it acted on."""
+    now = now or timezone.now()
+    stuck = ReadinessRun.objects.filter(
+        Q(status=ReadinessRun.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        | Q(status=ReadinessRun.Status.QUEUED, created_at__lt=now - QUEUED_TOO_LONG)
+    ).values_list("pk", "attempts")
+    acted = []
+    for run_id, attempts in stuck:
+        if attempts >= MAX_ATTEMPTS:
+            run_fail(
+                run_id,
+                f"Gave up after {attempts} attempts: the worker running it stopped each time.",
+            )
+        else:
+            enqueue(run_id)
+        acted.append(run_id)
+    return acted
+
+
+def results_update_for(
+    *, release: Release, environment: Environment, check: Check, outcome: Outcome
+) -> Iterable[ReadinessRun]:
+    """Write a result that became known outside a run (a tick, a CI report) into the latest
+    readiness run of (release, environment), if that run covers the check."""
+    run = (
+        ReadinessRun.objects.filter(
+            release=release, environment=environment, kind=ReadinessRun.Kind.READINESS
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if run is None:
+        return []
+    now = timezone.now()
+    updated = CheckResult.objects.filter(run=run, check_item=check).update(
+        status=outcome.status,
+        detail=outcome.detail,
+        evidence_url=outcome.evidence_url,
+        evaluated_at=now,
+        updated_at=now,
+    )
+    if not updated:
+        return []
+    run_rescore(run)
+    return [run]

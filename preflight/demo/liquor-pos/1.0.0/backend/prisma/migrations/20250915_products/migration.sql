@@ -1,0 +1,2 @@
+-- 20250915_products
+CREATE TABLE "Product" (id SERIAL PRIMARY KEY, sku TEXT UNIQUE NOT NULL, name TEXT NOT NULL, "priceCents" INT NOT NULL);

@@ -1,0 +1,1 @@
+-- reverts 20250901_init

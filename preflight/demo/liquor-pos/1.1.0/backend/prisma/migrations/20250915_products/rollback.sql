@@ -1,0 +1,1 @@
+-- reverts 20250915_products

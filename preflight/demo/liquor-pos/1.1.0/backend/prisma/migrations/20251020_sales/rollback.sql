@@ -1,0 +1,1 @@
+-- reverts 20251020_sales
