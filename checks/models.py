@@ -309,3 +309,22 @@ class ManualTick(models.Model):
     def __str__(self) -> str:
         state = "ticked" if self.ticked else "unticked"
         return f"{self.check_item.code} {state} for {self.release} in {self.environment.slug}"
+
+
+class GateState(models.Model):
+    """The gate's last announced answer for (release, environment), to tell when it opens."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    is_open = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release", "environment"], name="one_gate_state_per_release_environment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gate of {self.release} for {self.environment.slug}: {'open' if self.is_open else 'closed'}"

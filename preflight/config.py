@@ -98,16 +98,15 @@ def env_list(
     return items
 
 
-def env_secret_key(
-    name: str, *, default: Any = _MISSING, environ: Mapping[str, str] | None = None
-) -> str | None:
-    expect = "a random string of at least 50 characters (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-    value = _raw(name, default, expect, environ)
-    if value is None:
-        return value
+def env_secret_key(name: str, *, environ: Mapping[str, str] | None = None) -> str:
+    expect = (
+        "a random string of at least 50 characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+    value = _raw(name, _MISSING, expect, environ)
     if len(value) < 50 or len(set(value)) < 5 or value.startswith("django-insecure"):
         raise SettingsError(f"{name} is malformed: expected {expect}")
-    return value
+    return str(value)
 
 
 DATABASE_EXPECT = "a database URL such as postgres://user:password@host:5432/preflight or sqlite:///path/db.sqlite3"

@@ -26,9 +26,11 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from releases import webhooks
 from releases.access import Permission, require
 from releases.models import Deployment, Environment, Release
 
+from ..announcements import announce_if_opened
 from ..evaluation import evaluate
 from ..kinds import CheckContext, Outcome, get_kind
 from ..models import Check, CheckResult, Phase, ReadinessRun, ResultStatus
@@ -312,6 +314,20 @@ def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
                 "blockers": len(evaluation.blockers),
             },
         )
+        webhooks.emit(
+            project=run.release.project_id,
+            event="run.finished",
+            data={
+                "run": run.pk,
+                "kind": run.kind,
+                "version": run.release.version,
+                "environment": run.environment.slug,
+                "status": run.status,
+                "score": run.score,
+                "blockers": [b.check.code for b in evaluation.blockers],
+                "summary": f"Score {run.score}, {len(evaluation.blockers)} critical blocker(s).",
+            },
+        )
         transaction.on_commit(lambda: _after_finish(run_id))
     return run
 
@@ -346,6 +362,13 @@ def _after_finish(run_id: int) -> None:
     from .verification import verification_conclude
 
     verification_conclude(run_id)
+    run = (
+        ReadinessRun.objects.filter(pk=run_id)
+        .values("release_id", "environment_id", "kind")
+        .first()
+    )
+    if run and run["kind"] == ReadinessRun.Kind.READINESS:
+        announce_if_opened(run["release_id"], run["environment_id"])
 
 
 def breakdown(evaluation: Any) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from django.db import transaction
 from audit import services as audit
 from audit.actors import Actor
 from preflight.errors import Conflict
+from releases import webhooks
 from releases.models import Deployment, DeploymentStatus
-from releases.services.deployments import deployment_rollback
+from releases.services.deployments import deployment_data, deployment_rollback
 
 from .. import scoring
 from ..evaluation import evaluate
@@ -104,5 +105,10 @@ def _conclude(deployment_id: int, status: str, detail: str) -> Deployment | None
             project_id=deployment.environment.project_id,
             before={"status": DeploymentStatus.SUCCEEDED},
             after={"status": status, "detail": detail},
+        )
+        webhooks.emit(
+            project=deployment.environment.project_id,
+            event=f"deployment.{status}",
+            data=deployment_data(deployment),
         )
     return deployment

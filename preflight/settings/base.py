@@ -113,6 +113,10 @@ PREFLIGHT_REPOSITORY_ROOT = Path(
 PREFLIGHT_CHECK_CONCURRENCY = env_int("PREFLIGHT_CHECK_CONCURRENCY", default=50, minimum=1)
 PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", default=30, minimum=1)
 
+# Webhook signing secrets are derived from this key and never stored (releases/webhooks.py).
+# Defaults to SECRET_KEY in each settings module; changing it changes every webhook's secret.
+PREFLIGHT_WEBHOOK_KEY = env_str("PREFLIGHT_WEBHOOK_KEY", default="")
+
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

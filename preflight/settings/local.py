@@ -1,6 +1,7 @@
 """``make run``: one machine, no servers needed. SQLite and a filesystem broker under var/ unless
 DATABASE_URL / REDIS_URL point at PostgreSQL and Redis."""
 
+import os
 import secrets
 
 from preflight.config import (
@@ -27,9 +28,11 @@ def _local_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = env_secret_key("SECRET_KEY", default=None) or _local_secret_key()
+SECRET_KEY = env_secret_key("SECRET_KEY") if os.environ.get("SECRET_KEY") else _local_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+PREFLIGHT_WEBHOOK_KEY = PREFLIGHT_WEBHOOK_KEY or SECRET_KEY  # noqa: F405
 
 DATABASES = {
     "default": database(

@@ -20,6 +20,8 @@ ALLOWED_HOSTS = env_list(
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
+PREFLIGHT_WEBHOOK_KEY = PREFLIGHT_WEBHOOK_KEY or SECRET_KEY  # noqa: F405
+
 DATABASES = {
     "default": database(
         env_database("DATABASE_URL", schemes=("postgres", "postgresql")), pool=use_db_pool()

@@ -10,6 +10,8 @@ DEBUG = False
 SECRET_KEY = "test-only-" + "x" * 50
 ALLOWED_HOSTS = ["*"]
 
+PREFLIGHT_WEBHOOK_KEY = PREFLIGHT_WEBHOOK_KEY or SECRET_KEY  # noqa: F405
+
 DATABASES = {
     "default": database(
         env_database("DATABASE_URL", schemes=("postgres", "postgresql")),

@@ -2,8 +2,10 @@ from .deployments import Deployment, DeploymentStatus, Strategy
 from .environments import Environment, FreezeWindow, Lock
 from .projects import ApiToken, Membership, Project, Role
 from .releases import Approval, Decision, Release
+from .webhooks import EVENTS, Webhook, WebhookDelivery
 
 __all__ = [
+    "EVENTS",
     "ApiToken",
     "Approval",
     "Decision",
@@ -17,4 +19,6 @@ __all__ = [
     "Release",
     "Role",
     "Strategy",
+    "Webhook",
+    "WebhookDelivery",
 ]

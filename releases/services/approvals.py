@@ -5,9 +5,11 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from checks.announcements import announce_if_opened
 from checks.models import ReadinessRun
 from preflight.errors import Denied
 
+from .. import webhooks
 from ..access import Permission, require
 from ..models import Approval, Decision, Environment, Release
 
@@ -93,6 +95,18 @@ def approval_record(
                     "run": getattr(run, "pk", None),
                 },
             )
+            webhooks.emit(
+                project=release.project_id,
+                event="approval.recorded",
+                data={
+                    "version": release.version,
+                    "environment": environment.slug,
+                    "decision": decision,
+                    "by": actor.label,
+                    "summary": comment,
+                },
+            )
+            transaction.on_commit(lambda: announce_if_opened(release.pk, environment.pk))
     return approval
 
 

@@ -11,6 +11,7 @@ from audit.actors import Actor
 from checks.gate import evaluate_gate
 from preflight.errors import Conflict, EnvironmentBusy, GateClosed
 
+from .. import webhooks
 from ..access import Permission, require
 from ..models import Deployment, DeploymentStatus, Environment, Release, Strategy
 from ..models.deployments import GOOD_STATUSES
@@ -95,7 +96,41 @@ def deployment_start(
                     "gate_reasons": [r.message for r in gate.reasons],
                 },
             )
+            data = {
+                "deployment": deployment.pk,
+                "version": release.version,
+                "environment": environment.slug,
+                "strategy": strategy,
+                "status": deployment.status,
+                "by": actor.label,
+            }
+            webhooks.emit(project=project, event="deployment.started", data=data)
+            if deployment.is_override:
+                webhooks.emit(
+                    project=project,
+                    event="override.used",
+                    data={
+                        **data,
+                        "reason": deployment.override_reason,
+                        "gate_reasons": [r.message for r in gate.reasons],
+                        "summary": f"Break glass by {actor.label}: {deployment.override_reason}",
+                    },
+                )
     return deployment
+
+
+def deployment_data(deployment: Deployment) -> dict[str, object]:
+    """How webhooks describe a deployment."""
+    return {
+        "deployment": deployment.pk,
+        "version": deployment.release.version,
+        "environment": deployment.environment.slug,
+        "strategy": deployment.strategy,
+        "status": deployment.status,
+        "summary": deployment.status_detail,
+        "override": deployment.is_override,
+        "rollback_of": deployment.rollback_of_id,
+    }
 
 
 def _refuse_if_held(environment: Environment, holds: list[Hold], *, override: bool) -> None:
@@ -149,6 +184,9 @@ def deployment_finish(
                 project_id=project.pk,
                 before=before,
                 after={"status": status, "detail": deployment.status_detail},
+            )
+            webhooks.emit(
+                project=project, event="deployment.finished", data=deployment_data(deployment)
             )
             if status == DeploymentStatus.SUCCEEDED:
                 deployment_id = deployment.pk
@@ -251,6 +289,16 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str) ->
                 before={"release": deployment.release.version, "deployment": deployment.pk},
                 after={"release": target.version, "deployment": rollback.pk, "reason": reason},
             )
+            webhooks.emit(
+                project=project,
+                event="rollback.started",
+                data={
+                    **deployment_data(rollback),
+                    "rollback_of": deployment.pk,
+                    "from_version": deployment.release.version,
+                    "reason": reason,
+                },
+            )
     return rollback
 
 
@@ -288,6 +336,11 @@ def deployments_fail_timed_out(now: datetime | None = None) -> list[Deployment]:
                 project_id=deployment.environment.project_id,
                 before={"status": DeploymentStatus.IN_PROGRESS},
                 after={"status": DeploymentStatus.FAILED, "detail": deployment.status_detail},
+            )
+            webhooks.emit(
+                project=deployment.environment.project_id,
+                event="deployment.finished",
+                data=deployment_data(deployment),
             )
             failed.append(deployment)
     return failed

@@ -13,6 +13,7 @@ from audit import services as audit
 from audit.actors import Actor
 from preflight.errors import Conflict
 
+from .. import webhooks
 from ..access import Permission, require
 from ..models import Deployment, DeploymentStatus, Environment, FreezeWindow, Lock
 
@@ -142,7 +143,22 @@ def lock_hold(
         project_id=environment.project_id,
         after={"environment": environment.slug, "reason": reason, "expires_at": expires_at},
     )
+    _lock_changed(lock, locked=True)
     return lock
+
+
+def _lock_changed(lock: Lock, *, locked: bool) -> None:
+    webhooks.emit(
+        project=lock.environment.project_id,
+        event="lock.changed",
+        data={
+            "environment": lock.environment.slug,
+            "status": "locked" if locked else "unlocked",
+            "reason": lock.reason,
+            "by": lock.owner_label if locked else lock.released_by_label,
+            "expires_at": lock.expires_at,
+        },
+    )
 
 
 def lock_release(*, actor: Actor, environment: Environment) -> Lock:
@@ -166,6 +182,7 @@ def lock_release(*, actor: Actor, environment: Environment) -> Lock:
                 project_id=project.pk,
                 before={"reason": lock.reason, "owner": lock.owner_label},
             )
+            _lock_changed(lock, locked=False)
     return lock
 
 
@@ -187,6 +204,7 @@ def _mark_expired(lock: Lock, now: datetime) -> None:
         project_id=lock.environment.project_id,
         before={"reason": lock.reason, "owner": lock.owner_label, "expires_at": lock.expires_at},
     )
+    _lock_changed(lock, locked=False)
 
 
 def locks_expire(now: datetime | None = None) -> int:

@@ -6,6 +6,7 @@ from audit import services as audit
 from audit.actors import Actor
 from preflight.errors import Conflict
 
+from .. import webhooks
 from ..access import Permission, require
 from ..models import Project, Release
 
@@ -50,6 +51,11 @@ def release_register(
                     obj=release,
                     project_id=project.pk,
                     after=audit.snapshot(release, RELEASE_FIELDS),
+                )
+                webhooks.emit(
+                    project=project,
+                    event="release.created",
+                    data={"version": version, "git_sha": git_sha, "by": actor.label},
                 )
         except IntegrityError:
             # Another request registered the same version between our read and our insert.
