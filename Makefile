@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Honcho gives each process its own PORT; checks that call Preflight itself need the web one.
 export PREFLIGHT_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: help run test lint typecheck check-deploy benchmarks clean
+.PHONY: help run test lint typecheck check-deploy benchmarks clean compose-secrets
 
 help:
 	@echo "make run    - set up, migrate, load the demo, serve web + worker + beat on http://127.0.0.1:$(PORT)"
@@ -47,3 +47,13 @@ lint: $(VENV)/.synced
 
 clean:
 	rm -rf var .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+# Random secrets for docker-compose.yml, written once into ./secrets/ (git-ignored).
+compose-secrets:
+	@mkdir -p secrets && chmod 700 secrets
+	@test -s secrets/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > secrets/secret_key
+	@test -s secrets/postgres_password || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))' > secrets/postgres_password
+	@test -s secrets/database_url || echo "postgres://preflight:$$(cat secrets/postgres_password)@postgres:5432/preflight" > secrets/database_url
+	@test -s secrets/backup_key || $(PYTHON) -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' > secrets/backup_key
+	@chmod 600 secrets/*
+	@echo "secrets written to ./secrets/"

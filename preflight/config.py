@@ -26,12 +26,25 @@ class SettingsError(ImproperlyConfigured):
 
 
 def _raw(name: str, default: Any, expect: str, environ: Mapping[str, str] | None) -> Any:
-    value = (os.environ if environ is None else environ).get(name)
+    env = os.environ if environ is None else environ
+    value = env.get(name)
+    if (value is None or value.strip() == "") and env.get(f"{name}_FILE"):
+        value = _read_secret_file(name, env[f"{name}_FILE"])
     if value is None or value.strip() == "":
         if default is _MISSING:
             raise SettingsError(f"{name} is required: expected {expect}")
         return default
     return value.strip()
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    """``NAME_FILE`` names a file holding the value (Docker and Kubernetes secrets), so secrets
+    need not sit in the environment, where ``ps`` and crash reports can show them."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise SettingsError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
 
 
 def env_str(

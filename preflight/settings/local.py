@@ -28,7 +28,11 @@ def _local_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = env_secret_key("SECRET_KEY") if os.environ.get("SECRET_KEY") else _local_secret_key()
+SECRET_KEY = (
+    env_secret_key("SECRET_KEY")
+    if os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE")
+    else _local_secret_key()
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -43,3 +47,7 @@ DATABASES = {
 
 REDIS_URL = env_redis_url("REDIS_URL", default=None)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
+
+# `make run` serves static files from the source folders; production collects them at build time.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = True

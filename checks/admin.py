@@ -1,0 +1,101 @@
+"""Admin for the readiness catalog. Categories and checks are configuration (editable, audited;
+`manage.py catalog import` is the usual way in); runs, results, waivers, ticks and reports are
+records of what happened and only change through the services."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from releases.admin import AuditedAdmin, ReadOnlyAdmin
+
+from .models import (
+    Category,
+    Check,
+    CheckResult,
+    GateState,
+    ManualTick,
+    ReadinessRun,
+    ReportedResult,
+    Waiver,
+)
+
+
+@admin.register(Category)
+class CategoryAdmin(AuditedAdmin):
+    list_display = ("project", "position", "key", "name", "weight")
+    list_filter = ("project",)
+    ordering = ("project", "position")
+
+
+@admin.register(Check)
+class CheckAdmin(AuditedAdmin):
+    list_display = (
+        "code",
+        "title",
+        "project",
+        "category",
+        "severity",
+        "kind",
+        "phase",
+        "is_active",
+    )
+    list_filter = ("project", "severity", "kind", "phase", "is_active")
+    search_fields = ("code", "title")
+    list_select_related = ("project", "category")
+    filter_horizontal = ("environments",)
+
+
+class ResultInline(admin.TabularInline):
+    model = CheckResult
+    fields = ("check_item", "severity", "status", "detail", "duration_ms", "evaluated_at")
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(ReadinessRun)
+class ReadinessRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "release", "environment", "kind", "status", "score", "created_at")
+    list_filter = ("status", "kind", "environment__project")
+    list_select_related = ("release__project", "environment")
+    inlines = [ResultInline]
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(ReadOnlyAdmin):
+    list_display = ("check_item", "run", "severity", "status", "evaluated_at")
+    list_filter = ("status", "severity")
+    list_select_related = ("check_item", "run")
+
+
+@admin.register(ReportedResult)
+class ReportedResultAdmin(ReadOnlyAdmin):
+    list_display = (
+        "check_item",
+        "release",
+        "environment",
+        "status",
+        "reported_by_label",
+        "created_at",
+    )
+    list_select_related = ("check_item", "release", "environment")
+
+
+@admin.register(Waiver)
+class WaiverAdmin(ReadOnlyAdmin):
+    list_display = ("check_item", "release", "created_by", "expires_at", "revoked_at")
+    list_select_related = ("check_item", "release", "created_by")
+
+
+@admin.register(ManualTick)
+class ManualTickAdmin(ReadOnlyAdmin):
+    list_display = ("check_item", "release", "environment", "ticked", "ticked_by", "created_at")
+    list_select_related = ("check_item", "release", "environment", "ticked_by")
+
+
+@admin.register(GateState)
+class GateStateAdmin(ReadOnlyAdmin):
+    pass
