@@ -4,7 +4,10 @@ records of what happened and only change through the services."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from releases.admin import AuditedAdmin, ReadOnlyAdmin
 
@@ -52,7 +55,7 @@ class ResultInline(admin.TabularInline):
     can_delete = False
     extra = 0
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
