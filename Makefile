@@ -32,6 +32,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
+	@echo "Preflight is starting on http://127.0.0.1:$(PORT)/ — log in as one of the people above; Ctrl-C stops it."
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-colour -p $(PORT)
 
 test: $(VENV)/.synced
