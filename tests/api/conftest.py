@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import pytest
 from django.core.cache import cache
+from django.core.servers import basehttp
 from rest_framework.test import APIClient
 
 from audit.actors import Actor
@@ -12,6 +13,10 @@ from releases.services.tokens import token_issue
 from ..factories import CategoryFactory, CheckFactory
 
 OPERATOR = Actor.of_system("test")
+
+# The live server's listen backlog is 10: the race tests open 32 and 50 connections at the same
+# instant, and the kernel would reset the rest before the server accepted them.
+basehttp.WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)
