@@ -24,7 +24,9 @@ R = f"{BASE}/projects/shop/releases"
 
 
 def test_registering_a_release_answers_201_with_it(ci, project):
-    answer = ci.post(f"{R}/", {"version": "2.0.0", "git_sha": "ABCDEF1", "notes": "n"}, format="json")
+    answer = ci.post(
+        f"{R}/", {"version": "2.0.0", "git_sha": "ABCDEF1", "notes": "n"}, format="json"
+    )
     assert answer.status_code == 201
     assert answer.json() == {
         "project": "shop",
@@ -110,9 +112,7 @@ def test_a_run_for_an_unknown_environment_is_404_naming_the_field(ci, release, e
 # GET runs/{id}/
 
 
-def test_a_run_reads_with_score_categories_risk_summary_and_results(
-    as_user, viewer, passing_run
-):
+def test_a_run_reads_with_score_categories_risk_summary_and_results(as_user, viewer, passing_run):
     run = passing_run["staging"]
     answer = as_user(viewer).get(f"{BASE}/runs/{run.pk}/")
     assert answer.status_code == 200
@@ -284,7 +284,10 @@ def test_a_deployment_starts_201_in_progress(ci, open_dev):
 
 
 def test_a_second_deployment_is_409_environment_busy_naming_the_holder(ci, open_dev):
-    url, body = f"{BASE}/projects/shop/deployments/", {"version": "1.0.0", "environment": "development"}
+    url, body = (
+        f"{BASE}/projects/shop/deployments/",
+        {"version": "1.0.0", "environment": "development"},
+    )
     first = ci.post(url, body, format="json").json()
     answer = ci.post(url, body, format="json")
     assert answer.status_code == 409
@@ -329,7 +332,9 @@ def test_an_admin_breaks_glass_with_a_reason(as_user, admin, release, environmen
 
 
 @pytest.mark.parametrize("who", ["ci", "deployer", "approver"])
-def test_nobody_but_an_admin_breaks_glass(who, request, as_user, release, environments, passing_run, ci):
+def test_nobody_but_an_admin_breaks_glass(
+    who, request, as_user, release, environments, passing_run, ci
+):
     client = ci if who == "ci" else as_user(request.getfixturevalue(who))
     answer = client.post(
         f"{BASE}/projects/shop/deployments/",
@@ -385,9 +390,7 @@ def test_finishing_the_other_way_after_it_ended_is_409(ci, open_dev):
 # POST deployments/{id}/rollback/
 
 
-def test_a_rollback_answers_201_with_a_deployment_of_the_last_good_release(
-    ci, project, open_dev
-):
+def test_a_rollback_answers_201_with_a_deployment_of_the_last_good_release(ci, project, open_dev):
     good = ReleaseFactory(project=project, version="0.9.0")
     DeploymentFactory(
         release=good,
@@ -489,7 +492,9 @@ def test_audit_events_page_newest_first_with_a_cursor(as_user, viewer, ci, proje
     for n in range(5):
         ci.post(f"{R}/", {"version": f"3.0.{n}", "git_sha": "abcdef1"}, format="json")
     client = as_user(viewer)
-    first = client.get(f"{BASE}/projects/shop/audit-events/", {"limit": 3, "action": "release.created"})
+    first = client.get(
+        f"{BASE}/projects/shop/audit-events/", {"limit": 3, "action": "release.created"}
+    )
     assert first.status_code == 200
     page = first.json()
     seqs = [e["seq"] for e in page["results"]]

@@ -71,7 +71,9 @@ def test_a_token_of_a_deactivated_user_is_401(project, viewer, release):
 
 
 def test_a_role_that_may_not_is_403_and_audited(as_user, viewer, project):
-    answer = as_user(viewer).post(RELEASES, {"version": "1.0.0", "git_sha": "abcdef1"}, format="json")
+    answer = as_user(viewer).post(
+        RELEASES, {"version": "1.0.0", "git_sha": "abcdef1"}, format="json"
+    )
     assert answer.status_code == 403
     _is_error(answer, "role_insufficient")
     assert not Release.objects.exists()

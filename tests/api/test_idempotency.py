@@ -48,7 +48,10 @@ def test_the_same_key_with_another_body_is_422(ci, project):
 def test_the_same_key_on_another_path_is_422(ci, project, release, environments):
     ci.post(RELEASES, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     answer = ci.post(
-        f"{RELEASES}1.0.0/runs/", {"environment": "staging"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        f"{RELEASES}1.0.0/runs/",
+        {"environment": "staging"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
     )
     assert answer.status_code == 422
 
@@ -72,7 +75,10 @@ def test_a_claim_abandoned_by_a_dead_request_is_taken_over(ci, project):
 
 
 def test_error_answers_are_replayed_too(ci, project, release, environments, passing_run):
-    url, body = "/api/v1/projects/shop/deployments/", {"version": "1.0.0", "environment": "production"}
+    url, body = (
+        "/api/v1/projects/shop/deployments/",
+        {"version": "1.0.0", "environment": "production"},
+    )
     first = ci.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="deploy-1")
     assert first.status_code == 412
     environments["production"].required_approvals = 0
@@ -88,7 +94,9 @@ def test_error_answers_are_replayed_too(ci, project, release, environments, pass
 def test_keys_belong_to_their_principal(project):
     one, two = bearer(service_token(project, "a")), bearer(service_token(project, "b"))
     one.post(RELEASES, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    other = two.post(RELEASES, {**BODY, "version": "2.0.1"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    other = two.post(
+        RELEASES, {**BODY, "version": "2.0.1"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
     assert other.status_code == 201
     assert IdempotencyKey.objects.count() == 2
 
@@ -109,7 +117,12 @@ def test_posts_without_a_key_store_nothing(ci, project):
 def test_keys_are_kept_at_least_24_hours_then_purged(ci, project, settings):
     assert settings.PREFLIGHT_IDEMPOTENCY_KEEP_HOURS >= 24
     for n, age in enumerate((1, 23, settings.PREFLIGHT_IDEMPOTENCY_KEEP_HOURS + 1)):
-        ci.post(RELEASES, {**BODY, "version": f"2.0.{n}"}, format="json", HTTP_IDEMPOTENCY_KEY=f"k-{age}")
+        ci.post(
+            RELEASES,
+            {**BODY, "version": f"2.0.{n}"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"k-{age}",
+        )
         IdempotencyKey.objects.filter(key=f"k-{age}").update(
             created_at=timezone.now() - timedelta(hours=age)
         )

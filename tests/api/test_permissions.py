@@ -149,7 +149,9 @@ def _client(principal: str, project, request) -> APIClient:
 def test_permission_matrix(endpoint, principal, world, project, request):
     method, url, body, allowed, success = _endpoints(world)[endpoint]
     client = _client(principal, project, request)
-    answer = getattr(client, method)(url, body, format="json") if body else getattr(client, method)(url)
+    answer = (
+        getattr(client, method)(url, body, format="json") if body else getattr(client, method)(url)
+    )
     if principal == "anonymous":
         expected = {401}
     elif principal in ("outsider", "other_ci"):

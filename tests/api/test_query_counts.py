@@ -29,7 +29,14 @@ def _grow(project, release, environments, run, viewer) -> None:
         Release(project=project, version=f"9.{n}.0", git_sha="abcdef1") for n in range(MANY)
     )
     checks = Check.objects.bulk_create(
-        Check(project=project, category=category, code=f"BULK-{n}", title="t", severity="critical", kind="ci")
+        Check(
+            project=project,
+            category=category,
+            code=f"BULK-{n}",
+            title="t",
+            severity="critical",
+            kind="ci",
+        )
         for n in range(MANY)
     )
     CheckResult.objects.bulk_create(
@@ -41,7 +48,9 @@ def _grow(project, release, environments, run, viewer) -> None:
         Membership(project=project, user=u, role="approver") for u in approvers
     )
     Approval.objects.bulk_create(
-        Approval(release=release, environment=run.environment, approver=u, decision="approve", run=run)
+        Approval(
+            release=release, environment=run.environment, approver=u, decision="approve", run=run
+        )
         for u in approvers
     )
     start = timezone.now() - timedelta(days=30)
@@ -55,7 +64,9 @@ def _grow(project, release, environments, run, viewer) -> None:
         for n in range(MANY)
     )
     for n in range(MANY):
-        record(actor=Actor.of_user(viewer), action="test.event", project_id=project.pk, after={"n": n})
+        record(
+            actor=Actor.of_user(viewer), action="test.event", project_id=project.pk, after={"n": n}
+        )
 
 
 def _count(client, url: str) -> int:
@@ -80,7 +91,9 @@ def test_get_endpoints_cost_the_same_with_1_and_500_rows(
     }
     # One of each to start with.
     record(actor=Actor.of_user(viewer), action="test.event", project_id=project.pk)
-    Deployment.objects.create(release=release, environment=environments["development"], status="failed")
+    Deployment.objects.create(
+        release=release, environment=environments["development"], status="failed"
+    )
     first = UserFactory(username="first-approver")
     Membership.objects.create(project=project, user=first, role="approver")
     Approval.objects.create(
