@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from audit.actors import Actor
 from audit.models import AuditEvent
+from audit.services import record
 from backups.models import Backup, Database
 from checks.models import ReadinessRun, ReportedResult
 from releases.models import Approval, Deployment, Lock, Release
@@ -498,7 +500,8 @@ def test_audit_events_page_newest_first_with_a_cursor(as_user, viewer, ci, proje
     assert first.status_code == 200
     page = first.json()
     seqs = [e["seq"] for e in page["results"]]
-    assert seqs == sorted(seqs, reverse=True) and len(seqs) == 3
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == 3
     second = client.get(page["next"]).json()
     assert [e["after"]["version"] for e in second["results"]] == ["3.0.1", "3.0.0"]
     assert second["next"] is None
@@ -513,10 +516,7 @@ def test_audit_events_filter_by_outcome(as_user, viewer, ci, project):
 
 
 def test_audit_events_of_another_project_are_not_listed(as_user, viewer, project):
-    AuditEvent  # the chain is shared; the listing is per project
-    from audit.actors import Actor
-    from audit.services import record
-
+    # The chain is shared by every project; the listing shows one project's events.
     record(actor=Actor.of_system("x"), action="elsewhere", project_id=project.pk + 1000)
     answer = as_user(viewer).get(f"{BASE}/projects/shop/audit-events/", {"action": "elsewhere"})
     assert answer.json()["results"] == []

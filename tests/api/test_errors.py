@@ -23,7 +23,8 @@ def _is_error(answer, code: str) -> dict:
     body = answer.json()
     assert answer["Content-Type"] == "application/json"
     assert body["code"] == code
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     return body
 
 

@@ -166,7 +166,8 @@ def test_fifty_concurrent_duplicates_make_one_record(live_server, project):
     statuses = [status for status, _ in answers]
     assert set(statuses) <= {201, 409}, statuses
     created = [body for status, body in answers if status == 201]
-    assert created and all(body == created[0] for body in created)
+    assert created
+    assert all(body == created[0] for body in created)
     assert Release.objects.filter(version="2.0.0").count() == 1
     assert IdempotencyKey.objects.count() == 1
     # Once done, every repeat replays the one answer.
