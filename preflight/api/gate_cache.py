@@ -13,6 +13,7 @@ environment's row lock."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -24,8 +25,11 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from rest_framework.utils.encoders import JSONEncoder
 
 from audit.models import AuditEvent
+
+from .shared_cache import shared_redis
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +51,57 @@ def answer(
         return compute()
     state_key, answer_key = _state_key(project_id), _answer_key(project_id, version, environment)
     try:
-        found = cache.get_many([state_key, answer_key])
-        state = found.get(state_key)
+        state, kept = _read(state_key, answer_key)
         if state is None:
             # No state yet (or evicted): start one. Answers are tagged with random states, so an
             # answer kept under a lost state can never match a new one.
-            cache.add(state_key, uuid.uuid4().hex, timeout=None)
-            state = cache.get(state_key)
-        kept = found.get(answer_key)
-        if kept is not None and kept[0] == state:
-            return kept[1]
+            _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
+            state, _ = _read(state_key, answer_key)
+        if kept is not None and kept["state"] == state:
+            return dict(kept["body"])
     except Exception:  # the cache is an optimisation: without it, compute
         log.warning("gate cache unavailable", exc_info=True)
         return compute()
     body = compute()  # the state was read before computing: a change meanwhile retires it
     try:
-        cache.set(answer_key, (state, body), timeout=seconds)
+        _store(answer_key, {"state": state, "body": body}, seconds)
     except Exception:
         log.warning("gate cache unavailable", exc_info=True)
-    return body
+    return json.loads(_encode(body))  # the same JSON a cached answer gives
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, cls=JSONEncoder)
+
+
+def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Both keys in one round trip."""
+    client = shared_redis()
+    if client is not None:
+        state, kept = client.mget([state_key, answer_key])
+        return (
+            state.decode() if state is not None else None,
+            json.loads(kept) if kept is not None else None,
+        )
+    found = cache.get_many([state_key, answer_key])
+    kept = found.get(answer_key)
+    return found.get(state_key), json.loads(kept) if kept is not None else None
+
+
+def _store(key: str, value: Any, seconds: int | None, *, only_if_new: bool = False) -> None:
+    data = value if isinstance(value, str) else _encode(value)
+    client = shared_redis()
+    if client is not None:
+        client.set(key, data, ex=seconds, nx=only_if_new)
+    elif only_if_new:
+        cache.add(key, data, timeout=seconds)
+    else:
+        cache.set(key, data, timeout=seconds)
 
 
 def _new_state(project_id: int) -> None:
     try:
-        cache.set(_state_key(project_id), uuid.uuid4().hex, timeout=None)
+        _store(_state_key(project_id), uuid.uuid4().hex, None)
     except Exception:
         # The change is committed; answers kept before it expire within the cache timeout.
         log.warning("could not retire cached gate answers of project %s", project_id, exc_info=True)

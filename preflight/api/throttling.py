@@ -12,16 +12,16 @@ every timestamp). A client may send up to twice the rate across a window boundar
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
-from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from releases.models import ApiToken
+
+from .shared_cache import shared_redis
 
 
 class _SettingsRate(SimpleRateThrottle):
@@ -41,7 +41,7 @@ class _SettingsRate(SimpleRateThrottle):
 
     def _count(self, key: str) -> int:
         """Add one to the window's count and return it."""
-        client = _redis()
+        client = shared_redis()
         if client is not None:
             # One round trip: count, and give the window's key its lifetime when it is new.
             pipe = client.pipeline(transaction=False)
@@ -108,19 +108,3 @@ class LoginRateThrottle(_SettingsRate):
             return True
         key, self._left = self._window(self.get_cache_key(request, None) or "")
         return self._count(key) <= self.num_requests
-
-
-@functools.cache
-def _client_for(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url)
-
-
-def _redis() -> Any:
-    """A Redis client when the cache is Redis (one per process, pooled connections); else None.
-    Django's cache makes a client per call, which costs more than the counting itself."""
-    config = settings.CACHES["default"]
-    if config["BACKEND"].endswith("RedisCache"):
-        return _client_for(config["LOCATION"])
-    return None
