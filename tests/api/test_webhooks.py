@@ -214,3 +214,23 @@ def test_the_api_flow_announces_every_event(
         "lock.changed",
         "run.finished",
     }
+
+
+def test_adding_a_webhook_in_the_admin_shows_its_secret_once(admin_client, project, receiver):
+    answer = admin_client.post(
+        "/admin/releases/webhook/add/",
+        {
+            "project": project.pk,
+            "name": "ops",
+            "url": receiver.url,
+            "events": "[]",
+            "is_active": "on",
+        },
+        follow=True,
+    )
+    hook = Webhook.objects.get()
+    assert signing_secret(hook) in answer.content.decode()
+    assert (
+        signing_secret(hook)
+        not in admin_client.get(f"/admin/releases/webhook/{hook.pk}/change/").content.decode()
+    )
