@@ -8,6 +8,9 @@ transaction commits; an answer is kept with the state it was computed in and use
 is still the project's state. What changes with time alone (a lock or waiver expiring, a freeze
 window starting, approvals ageing) shows within PREFLIGHT_GATE_CACHE_SECONDS.
 
+The state lives in Redis, shared by the web processes and the worker (which finishes runs);
+without Redis the gate is computed for every request.
+
 Starting a deployment never reads this: ``deployment_start`` evaluates the gate itself, under the
 environment's row lock."""
 
@@ -21,7 +24,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -47,7 +49,9 @@ def answer(
 ) -> dict[str, Any]:
     """The gate's answer for (version, environment), from the cache if it is still current."""
     seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
-    if not seconds:
+    if not seconds or shared_redis() is None:
+        # Without a cache shared with the worker, this process would not learn that a run
+        # finished: answer fresh each time.
         return compute()
     state_key, answer_key = _state_key(project_id), _answer_key(project_id, version, environment)
     try:
@@ -76,30 +80,21 @@ def _encode(value: Any) -> str:
 
 def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
     """Both keys in one round trip."""
-    client = shared_redis()
-    if client is not None:
-        state, kept = client.mget([state_key, answer_key])
-        return (
-            state.decode() if state is not None else None,
-            json.loads(kept) if kept is not None else None,
-        )
-    found = cache.get_many([state_key, answer_key])
-    kept = found.get(answer_key)
-    return found.get(state_key), json.loads(kept) if kept is not None else None
+    state, kept = shared_redis().mget([state_key, answer_key])
+    return (
+        state.decode() if state is not None else None,
+        json.loads(kept) if kept is not None else None,
+    )
 
 
 def _store(key: str, value: Any, seconds: int | None, *, only_if_new: bool = False) -> None:
     data = value if isinstance(value, str) else _encode(value)
-    client = shared_redis()
-    if client is not None:
-        client.set(key, data, ex=seconds, nx=only_if_new)
-    elif only_if_new:
-        cache.add(key, data, timeout=seconds)
-    else:
-        cache.set(key, data, timeout=seconds)
+    shared_redis().set(key, data, ex=seconds, nx=only_if_new)
 
 
 def _new_state(project_id: int) -> None:
+    if shared_redis() is None:
+        return
     try:
         _store(_state_key(project_id), uuid.uuid4().hex, None)
     except Exception:
