@@ -13,7 +13,7 @@ from preflight.config import (
 )
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, broker, database, use_db_pool
+from .base import VAR_DIR, broker, caches, database, use_db_pool
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -51,3 +51,4 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
 # `make run` serves static files from the source folders; production collects them at build time.
 WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_USE_FINDERS = True
+CACHES = caches(REDIS_URL)
