@@ -31,3 +31,24 @@ def context(kind: str, config: Mapping[str, Any], *, timeout: float = 30, **extr
         **extra,
     }
     return CheckContext(**values)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process (manage.py, a Celery worker) that must use the test
+    database and the throwaway Redis."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    if db.get("PASSWORD"):
+        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "preflight.settings.test",
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL or "",
+        **extra,
+    }
