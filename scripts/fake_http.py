@@ -25,7 +25,7 @@ DOCUMENT = {"status": "ok", "database": {"up": True, "lag": 0}, "workers": [{"na
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # a run opens up to PREFLIGHT_CHECK_CONCURRENCY connections at once
-    token = "s3cret-token"  # noqa: S105 - the fake server's own test credential
+    token = "s3cret-token"
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -40,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read ``requests`` instead
 
     def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
@@ -82,7 +82,9 @@ class FakeHTTPServer:
 
     def __init__(self) -> None:
         self._server = _Server()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def token(self) -> str:

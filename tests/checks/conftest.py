@@ -9,13 +9,22 @@ from checks.kinds import CheckContext, get_kind
 from scripts.fake_http import FakeHTTPServer
 
 
-@pytest.fixture
-def http_server() -> Iterator[FakeHTTPServer]:
+@pytest.fixture(scope="session")
+def _shared_http_server() -> Iterator[FakeHTTPServer]:
     with FakeHTTPServer() as server:
         yield server
 
 
-def context(kind: str, config: Mapping[str, Any], *, timeout: float = 30, **extra: Any) -> CheckContext:
+@pytest.fixture
+def http_server(_shared_http_server: FakeHTTPServer) -> FakeHTTPServer:
+    """A local HTTP server for http checks; ``requests`` holds this test's requests only."""
+    _shared_http_server.requests.clear()
+    return _shared_http_server
+
+
+def context(
+    kind: str, config: Mapping[str, Any], *, timeout: float = 30, **extra: Any
+) -> CheckContext:
     """A check context as a run builds it, with the config validated as an import would."""
     values: dict[str, Any] = {
         "check_id": 1,

@@ -111,12 +111,24 @@ def test_export_then_import_round_trips(shop):
     for position, slug in enumerate(("staging", "production")):
         EnvironmentFactory(project=other, slug=slug, position=position)
     import_catalog(
-        actor=OPERATOR, project=other, text=exported.replace("project: shop", "project: copy"),
+        actor=OPERATOR,
+        project=other,
+        text=exported.replace("project: shop", "project: copy"),
         check_access=False,
     )
     assert export_catalog(other).replace("copy", "shop") == exported
 
-    fields = ("code", "title", "impact", "section", "severity", "phase", "kind", "config", "in_checklist")
+    fields = (
+        "code",
+        "title",
+        "impact",
+        "section",
+        "severity",
+        "phase",
+        "kind",
+        "config",
+        "in_checklist",
+    )
     assert list(Check.objects.filter(project=other).values_list(*fields)) == list(
         Check.objects.filter(project=shop).values_list(*fields)
     )
@@ -130,7 +142,9 @@ def test_importing_the_same_file_again_changes_nothing(shop):
     summary = import_catalog(actor=OPERATOR, project=shop, text=CATALOG, check_access=False)
     assert not summary.changed
     assert len(summary.unchanged) == 6
-    again = import_catalog(actor=OPERATOR, project=shop, text=export_catalog(shop), check_access=False)
+    again = import_catalog(
+        actor=OPERATOR, project=shop, text=export_catalog(shop), check_access=False
+    )
     assert not again.changed
     assert dict(Check.objects.filter(project=shop).values_list("code", "pk")) == ids
     assert AuditEvent.objects.count() == events
@@ -236,9 +250,10 @@ def test_malformed_files_are_refused_with_a_message(shop, text, message):
     assert any(message in e for e in refused.value.errors)
 
 
-
 def test_importing_needs_the_manage_permission(db, project, deployer, admin):
-    text = CATALOG.replace("project: shop\n", "").replace("environments: [production, staging]", "environments: [production]")
+    text = CATALOG.replace("project: shop\n", "").replace(
+        "environments: [production, staging]", "environments: [production]"
+    )
     EnvironmentFactory(project=project, slug="production")
     with pytest.raises(Denied):
         import_catalog(actor=as_actor(deployer), project=project, text=text)
@@ -292,4 +307,3 @@ def test_the_command_works_as_a_process(tmp_path):
     )
     assert imported.returncode == 0, imported.stderr
     assert Check.objects.filter(project=project).count() == 6
-

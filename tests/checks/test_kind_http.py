@@ -71,7 +71,9 @@ def test_over_the_latency_budget_warns_or_fails_as_configured(http_server):
     assert warned.status == "warn"
     assert "over its 50 ms budget" in warned.detail
     assert warned.data["latency_ms"] >= 300
-    assert probe({"url": slow, "latency_budget_ms": 50, "latency_exceeded": "fail"}).status == "fail"
+    assert (
+        probe({"url": slow, "latency_budget_ms": 50, "latency_exceeded": "fail"}).status == "fail"
+    )
     assert probe({"url": slow, "latency_budget_ms": 5000}).status == "pass"
 
 
@@ -95,7 +97,10 @@ def test_an_unreachable_server_fails():
 
 def test_a_header_secret_is_read_from_the_environment_and_never_shown(http_server, monkeypatch):
     monkeypatch.setenv("FAKE_API_TOKEN", http_server.token)
-    config = {"url": http_server.url("/auth"), "headers": {"Authorization": "Bearer ${FAKE_API_TOKEN}"}}
+    config = {
+        "url": http_server.url("/auth"),
+        "headers": {"Authorization": "Bearer ${FAKE_API_TOKEN}"},
+    }
     outcome = probe(config)
     assert outcome.status == "pass"
     assert http_server.requests[-1][1]["Authorization"] == f"Bearer {http_server.token}"
@@ -111,19 +116,28 @@ def test_a_secret_header_variable_that_is_not_set_is_an_error_naming_the_variabl
 
 
 @pytest.mark.django_db
-def test_the_secret_is_not_stored_with_the_result(http_server, monkeypatch, release, environments, deployer):
+def test_the_secret_is_not_stored_with_the_result(
+    http_server, monkeypatch, release, environments, deployer
+):
     monkeypatch.setenv("FAKE_API_TOKEN", http_server.token)
     for path in ("/auth", "/status/500"):
         CheckFactory(
             project=release.project,
             kind="http",
             config=validate(
-                {"url": http_server.url(path), "headers": {"Authorization": "Bearer ${FAKE_API_TOKEN}"}}
+                {
+                    "url": http_server.url(path),
+                    "headers": {"Authorization": "Bearer ${FAKE_API_TOKEN}"},
+                }
             ),
         )
-    run, _ = run_start(actor=as_actor(deployer), release=release, environment=environments["staging"])
+    run, _ = run_start(
+        actor=as_actor(deployer), release=release, environment=environments["staging"]
+    )
     run_execute(run.pk)
-    results = list(CheckResult.objects.filter(run=run).values("status", "detail", "data", "evidence_url"))
+    results = list(
+        CheckResult.objects.filter(run=run).values("status", "detail", "data", "evidence_url")
+    )
     assert sorted(r["status"] for r in results) == ["fail", "pass"]
     assert http_server.token not in repr(results)
 
@@ -142,7 +156,10 @@ def test_placeholders_fill_the_url(http_server, settings):
         ({"url": "ftp://example.com"}, "url"),
         ({"url": "http://x/{nope}"}, "url"),
         ({"url": "http://x", "method": "DELETE"}, "method"),
-        ({"url": "http://x", "headers": {"Authorization": "Bearer hunter2"}}, "headers.Authorization"),
+        (
+            {"url": "http://x", "headers": {"Authorization": "Bearer hunter2"}},
+            "headers.Authorization",
+        ),
         ({"url": "http://x", "expected_status": 42}, "expected_status"),
         ({"url": "http://x", "json": []}, "json"),
         ({"url": "http://x", "latency_budget_ms": 0}, "latency_budget_ms"),

@@ -22,7 +22,7 @@ from ..conftest import as_actor
 from ..factories import CheckFactory
 from .conftest import context
 
-PASSWORD = "Pw-that-must-never-show-9271"  # noqa: S105 - trust auth ignores it; it must not leak
+PASSWORD = "Pw-that-must-never-show-9271"
 
 
 def dsn_of(server: PostgresServer) -> str:
@@ -110,7 +110,9 @@ def test_an_assertion_cannot_write(monkeypatch, archiving):
 
 def test_an_assertion_cannot_hang(monkeypatch, archiving):
     started = time.monotonic()
-    outcome = probe(monkeypatch, archiving, probe="sql", sql="SELECT pg_sleep(10)", timeout_seconds=1)
+    outcome = probe(
+        monkeypatch, archiving, probe="sql", sql="SELECT pg_sleep(10)", timeout_seconds=1
+    )
     assert outcome.status == "error"
     assert "statement timeout" in outcome.detail
     assert time.monotonic() - started < 5
@@ -152,7 +154,9 @@ def test_the_dsn_never_reaches_results_or_logs(
             kind="postgres",
             config=validate({"dsn_env": variable, **extra}),
         )
-    run, _ = run_start(actor=as_actor(deployer), release=release, environment=environments["staging"])
+    run, _ = run_start(
+        actor=as_actor(deployer), release=release, environment=environments["staging"]
+    )
     run_execute(run.pk)
     results = list(CheckResult.objects.filter(run=run).values("status", "detail", "data"))
     assert sorted(r["status"] for r in results) == ["error", "error", "fail", "pass"]
