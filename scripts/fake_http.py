@@ -1,6 +1,7 @@
 """A local HTTP server standing in for the services ``http`` checks probe, for tests and
 benchmarks: real sockets, real HTTP, answers chosen by the path.
 
+    (a query string is ignored, so ?1, ?2 make distinct URLs of one endpoint)
     /ok                 200 "ok"
     /status/<code>      that status, body "status <code>"
     /sleep/<seconds>    waits, then 200 "slept"
@@ -18,6 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 DOCUMENT = {"status": "ok", "database": {"up": True, "lag": 0}, "workers": [{"name": "w1"}]}
 
@@ -54,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.server.lock:
             self.server.requests.append((self.path, dict(self.headers.items())))
-        parts = self.path.strip("/").split("/")
+        parts = urlsplit(self.path).path.strip("/").split("/")
         if parts[0] == "ok":
             self._answer(200, b"ok")
         elif parts[0] == "status" and len(parts) == 2:
