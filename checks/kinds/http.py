@@ -22,7 +22,9 @@ from .base import (
     need_number,
     need_str,
     only_keys,
+    refuse_reserved_env,
     register,
+    reserved_env,
 )
 
 METHODS = ("GET", "HEAD", "POST", "OPTIONS")
@@ -68,6 +70,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
                 f"headers.{name}",
                 "name the secret as ${ENV_VAR}; secrets are never stored in the catalog",
             )
+        for variable in ENV_REF.findall(value):
+            refuse_reserved_env(f"headers.{name}", variable)
     clean["headers"] = dict(headers)
 
     expected = config.get("expected_status", 200)
@@ -102,7 +106,7 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 def _resolve_env(value: str) -> str:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in os.environ:
+        if name not in os.environ or reserved_env(name):
             raise LookupError(name)
         return os.environ[name]
 

@@ -307,3 +307,30 @@ def test_the_command_works_as_a_process(tmp_path):
     )
     assert imported.returncode == 0, imported.stderr
     assert Check.objects.filter(project=project).count() == 6
+
+
+def test_a_category_left_out_whose_past_results_remain_is_kept_at_weight_0(shop):
+    from checks.models import CheckResult
+
+    from ..factories import ReleaseFactory, RunFactory
+
+    import_catalog(actor=OPERATOR, project=shop, text=CATALOG, check_access=False)
+    run = RunFactory(release=ReleaseFactory(project=shop), environment=shop.environments.first())
+    check = Check.objects.get(project=shop, code="DB-001")
+    CheckResult.objects.create(
+        run=run, check_item=check, category=check.category, severity="high", status="fail"
+    )
+    # Every check of "data" moves to "deploy" and "data" leaves the file.
+    moved = (
+        CATALOG.replace("category: data", "category: deploy")
+        .replace(
+            "- {key: deploy, name: Deployment, weight: 60}",
+            "- {key: deploy, name: Deployment, weight: 100}",
+        )
+        .replace("- {key: data, name: Data, weight: 40}\n", "")
+    )
+    summary = import_catalog(actor=OPERATOR, project=shop, text=moved, check_access=False)
+    assert "data" in summary.categories_changed
+    data = Category.objects.get(project=shop, key="data")  # the finished run still points at it
+    assert data.weight == 0
+    assert not data.checks.exists()

@@ -177,3 +177,32 @@ def test_invalid_configs_are_refused_naming_the_field(config, field):
 def test_the_fake_server_is_real_http():
     with FakeHTTPServer() as server:
         assert probe({"url": server.url("/nothing-here"), "expected_status": 404}).status == "pass"
+
+
+@pytest.mark.parametrize(
+    "variable", ["SECRET_KEY", "DATABASE_URL", "PREFLIGHT_WEBHOOK_KEY", "AWS_SECRET_ACCESS_KEY"]
+)
+def test_preflights_own_secrets_cannot_be_sent_in_a_header(variable):
+    with pytest.raises(ConfigError) as refused:
+        validate(
+            {
+                "url": "https://collector.example.com/",
+                "headers": {"X-Anything": "${" + variable + "}"},
+            }
+        )
+    assert refused.value.field == "headers.X-Anything"
+    assert "Preflight's own configuration" in refused.value.message
+
+
+def test_a_stored_config_naming_preflights_secret_sends_nothing(http_server):
+    from checks.kinds import CheckContext
+
+    # Written around the validation (an old catalog, a direct edit): refused when it runs.
+    ctx = CheckContext(
+        check_id=1, code="T-1", config={"url": http_server.url("/ok"), "headers": {"X-Key": "${SECRET_KEY}"}},
+        project_slug="shop", release_id=1, version="1", git_sha="a", environment_id=1,
+        environment_slug="production", timeout=5,
+    )  # fmt: skip
+    outcome = evaluate(ctx)
+    assert outcome.status == "error"
+    assert http_server.requests == []

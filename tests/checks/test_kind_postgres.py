@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -30,32 +31,42 @@ def dsn_of(server: PostgresServer) -> str:
 
 
 @pytest.fixture(scope="module")
-def not_archiving() -> Iterator[PostgresServer]:
-    with PostgresServer(settings={"archive_mode": "off"}) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def archiving() -> Iterator[PostgresServer]:
-    server = PostgresServer(
-        settings={"archive_mode": "on", "wal_level": "replica", "archive_command": "'cp %p {}/%f'"}
-    )
-    archive = server.dir / "archive"
+def servers() -> Iterator[dict[str, PostgresServer]]:
+    """Two real servers, started and stopped side by side to keep the suite quick: one with
+    archive_mode off, one archiving every segment into a directory."""
+    off = PostgresServer(settings={"archive_mode": "off"})
+    on = PostgresServer(settings={"archive_mode": "on", "wal_level": "replica"})
+    archive = on.dir / "archive"
     archive.mkdir()
     archive.chmod(0o777)  # the server may run as the postgres user
-    server.settings["archive_command"] = f"'cp %p {archive}/%f'"
-    with server:
-        with psycopg.connect(server.url, autocommit=True) as conn:
+    on.settings["archive_command"] = f"'cp %p {archive}/%f'"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(PostgresServer.start, (off, on)))
+    try:
+        with psycopg.connect(on.url, autocommit=True) as conn:
             conn.execute("CREATE TABLE filler AS SELECT generate_series(1, 1000) AS n")
             conn.execute("SELECT pg_switch_wal()")
-            for _ in range(100):
+            for _ in range(200):
                 row = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
                 if row and row[0] > 0:
                     break
                 time.sleep(0.05)
             else:
                 pytest.fail("the archiving server archived nothing")
-        yield server
+        yield {"off": off, "on": on}
+    finally:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(PostgresServer.stop, (off, on)))
+
+
+@pytest.fixture
+def not_archiving(servers):  # type: ignore[no-untyped-def]
+    return servers["off"]
+
+
+@pytest.fixture
+def archiving(servers):  # type: ignore[no-untyped-def]
+    return servers["on"]
 
 
 def probe(monkeypatch, server, **config):  # type: ignore[no-untyped-def]
@@ -182,3 +193,21 @@ def test_invalid_configs_are_refused_naming_the_field(config, field):
     with pytest.raises(ConfigError) as refused:
         get_kind("postgres").validate(config)
     assert refused.value.field == field
+
+
+def test_preflights_own_database_cannot_be_probed():
+    with pytest.raises(ConfigError) as refused:
+        get_kind("postgres").validate(
+            {"dsn_env": "DATABASE_URL", "probe": "sql", "sql": "SELECT 1"}
+        )
+    assert refused.value.field == "dsn_env"
+    from checks.kinds import CheckContext
+
+    ctx = CheckContext(
+        check_id=1, code="T-1", config={"dsn_env": "DATABASE_URL", "probe": "sql", "sql": "SELECT true"},
+        project_slug="shop", release_id=1, version="1", git_sha="a", environment_id=1,
+        environment_slug="production", timeout=5,
+    )  # fmt: skip
+    outcome = evaluate(ctx)
+    assert outcome.status == "error"
+    assert "Preflight's own configuration" in outcome.detail

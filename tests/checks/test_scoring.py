@@ -170,7 +170,7 @@ def catalogs(draw):  # type: ignore[no-untyped-def]
     return categories, results
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(catalogs())
 def test_the_score_is_between_0_and_100(catalog):
     categories, results = catalog
@@ -182,7 +182,7 @@ def test_the_score_is_between_0_and_100(catalog):
             assert Decimal(0) <= category.score <= Decimal(100)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(catalogs(), st.data())
 def test_a_failing_check_that_passes_never_lowers_the_score(catalog, data):
     categories, results = catalog
@@ -199,7 +199,7 @@ def test_a_failing_check_that_passes_never_lowers_the_score(catalog, data):
     assert risk_summary(fixed, KEYS).totals.total == risk_summary(results, KEYS).totals.total - 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(catalogs(), st.integers(min_value=0, max_value=100))
 def test_weights_are_renormalised_over_the_categories_that_count(catalog, extra_weight):
     categories, results = catalog
@@ -223,7 +223,7 @@ def test_weights_are_renormalised_over_the_categories_that_count(catalog, extra_
     assert with_empty.overall == result.overall
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(catalogs())
 def test_the_risk_summary_rows_add_up_to_the_totals(catalog):
     categories, results = catalog

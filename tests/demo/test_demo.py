@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from checks.evaluation import evaluate
 from checks.gate import evaluate_gate
 from checks.models import Category, Check, CheckResult, ManualTick, ReadinessRun, Waiver
-from checks.report import build_report, render_markdown
+from checks.report import build_report
 from releases.models import Approval, Deployment, Environment, Lock, Project, Release
 
 pytestmark = pytest.mark.django_db
@@ -183,7 +183,7 @@ def test_the_report_is_consistent_with_itself(demo):
     gap_rows = re.findall(
         r"^\| \*\*([A-Z]+-\d{3})\*\* \| .*? \| ([A-Z]+) \| fail \|", markdown, re.M
     )
-    assert dict((code, severity.lower()) for code, severity in gap_rows) == REVIEW_GAPS
+    assert {code: severity.lower() for code, severity in gap_rows} == REVIEW_GAPS
     # The priority lists hold as many items as the totals say.
     for heading, count in (
         ("## CRITICAL BLOCKERS", total[1]),
