@@ -95,6 +95,11 @@ def refuse_reserved_env(key: str, name: str) -> None:
         )
 
 
+def sentence(text: str) -> str:
+    """Upper-case the first letter only (str.capitalize would lower-case WAL, UTC, names…)."""
+    return text[:1].upper() + text[1:]
+
+
 # Small validators shared by the kinds' config checks.
 
 

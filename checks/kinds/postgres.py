@@ -23,6 +23,7 @@ from .base import (
     refuse_reserved_env,
     register,
     reserved_env,
+    sentence,
 )
 
 PROBES = ("wal_archiving", "sql")
@@ -103,7 +104,7 @@ def _wal(dsn: str, config: Mapping[str, Any], timeout: float) -> Outcome:
         wal.FAILING: "fail",
     }
     data = {k: str(v) if v is not None else None for k, v in status.as_dict().items()}
-    return Outcome(outcome[judgement.state], judgement.message.capitalize(), data=data)
+    return Outcome(outcome[judgement.state], sentence(judgement.message), data=data)
 
 
 def _sql(dsn: str, config: Mapping[str, Any], timeout: float) -> Outcome:

@@ -365,3 +365,27 @@ def test_a_run_of_1000_checks_costs_constant_queries_to_start_score_and_gate_and
             _queries(lambda run=run: runs.run_rescore(run)),
         )
     assert reads[1] == reads[1000]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_starts_make_one_run(release, environments, deployer, category):
+    CheckFactory(project=release.project, category=category)
+    barrier = threading.Barrier(8)
+
+    def click(_: int) -> tuple[int, bool]:
+        barrier.wait()
+        try:
+            run, created = run_start(
+                actor=as_actor(deployer), release=release, environment=environments["staging"]
+            )
+            return run.pk, created
+        finally:
+            connection.close()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(click, range(8)))
+    assert len({pk for pk, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    assert ReadinessRun.objects.count() == 1
