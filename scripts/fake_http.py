@@ -6,6 +6,7 @@ benchmarks: real sockets, real HTTP, answers chosen by the path.
     /status/<code>      that status, body "status <code>"
     /sleep/<seconds>    waits, then 200 "slept"
     /json               200 with a small JSON document (see DOCUMENT)
+    /redirect?to=URL    302 to URL
     /auth               200 if the Authorization header is "Bearer <FakeHTTPServer.token>", else 401
 
 Every request's path and headers are kept in ``requests`` so a test can see what was sent.
@@ -19,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 DOCUMENT = {"status": "ok", "database": {"up": True, "lag": 0}, "workers": [{"name": "w1"}]}
 
@@ -56,7 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.server.lock:
             self.server.requests.append((self.path, dict(self.headers.items())))
-        parts = urlsplit(self.path).path.strip("/").split("/")
+        address = urlsplit(self.path)
+        parts = address.path.strip("/").split("/")
         if parts[0] == "ok":
             self._answer(200, b"ok")
         elif parts[0] == "status" and len(parts) == 2:
@@ -71,6 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(200, b"welcome")
             else:
                 self._answer(401, b"who are you")
+        elif parts[0] == "redirect":
+            self.send_response(302)
+            self.send_header("Location", parse_qs(address.query)["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self._answer(404, b"not found")
 

@@ -206,3 +206,17 @@ def test_a_stored_config_naming_preflights_secret_sends_nothing(http_server):
     outcome = evaluate(ctx)
     assert outcome.status == "error"
     assert http_server.requests == []
+
+
+def test_a_redirect_is_the_answer_and_carries_no_secret_elsewhere(http_server, monkeypatch):
+    monkeypatch.setenv("FAKE_API_TOKEN", http_server.token)
+    with FakeHTTPServer() as elsewhere:
+        config = {
+            "url": http_server.url("/redirect?to=" + elsewhere.url("/auth")),
+            "headers": {"Authorization": "Bearer ${FAKE_API_TOKEN}"},
+        }
+        outcome = probe(config)
+        assert outcome.status == "fail"
+        assert "answered 302, expected 200" in outcome.detail
+        assert elsewhere.requests == []
+        assert probe({**config, "expected_status": 302}).status == "pass"
