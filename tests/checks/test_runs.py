@@ -389,3 +389,26 @@ def test_simultaneous_starts_make_one_run(release, environments, deployer, categ
     assert len({pk for pk, _ in answers}) == 1
     assert sum(created for _, created in answers) == 1
     assert ReadinessRun.objects.count() == 1
+
+
+def test_a_worker_whose_run_was_taken_over_writes_nothing_more(
+    release, environments, deployer, category, monkeypatch
+):
+    def taken_over(ctx):  # type: ignore[no-untyped-def]
+        # Another worker takes the run over while this one evaluates the check.
+        ReadinessRun.objects.filter(pk=run.pk).update(lease=None)
+        return Outcome("pass", "late")
+
+    monkeypatch.setitem(
+        REGISTRY,
+        "slowpoke",
+        Kind("slowpoke", "test", io_bound=False, validate=dict, evaluate=taken_over),
+    )
+    CheckFactory(project=release.project, category=category, kind="slowpoke", code="A-001")
+    CheckFactory(project=release.project, category=category, kind="ci", code="B-001")
+    run = start(release, environments["staging"], deployer)
+    assert run_execute(run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "running"  # the new holder finishes it
+    assert set(run.results.values_list("status", flat=True)) == {"pending"}
+    assert not AuditEvent.objects.filter(action="run.finished").exists()
