@@ -272,11 +272,11 @@ def test_a_check_past_the_run_time_limit_fails_on_its_timeout(
     release, environments, deployer, category, http_server, settings
 ):
     settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS = 1
-    http_checks(release.project, category, http_server.url("/sleep/4"), 1, timeout_seconds=30)
+    http_checks(release.project, category, http_server.url("/sleep/20"), 1, timeout_seconds=30)
     run = start(release, environments["staging"], deployer)
     started = time.perf_counter()
     run_execute(run.pk)
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 10  # cut at 1 s, not left to answer after 20
     result = CheckResult.objects.get(run=run)
     assert result.status == "fail"
     assert "did not answer within 1 s" in result.detail
@@ -305,7 +305,7 @@ def test_a_check_that_ignores_its_time_limit_is_recorded_as_timed_out(
         elapsed = time.perf_counter() - started
     finally:
         release_it.set()
-    assert elapsed < 3
+    assert elapsed < 10  # recorded at 1 s + grace, not after the 30 s the check would hang
     run.refresh_from_db()
     assert run.status == "finished"
     hung = run.results.get(check_item__code="HANG-001")

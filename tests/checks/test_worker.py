@@ -148,7 +148,7 @@ def test_a_worker_killed_mid_run_does_not_leave_the_run_stuck(
     for n in range(3):
         http_check(project, category, f"FAST-{n}", http_server.url(f"/ok?{n}"))
     for n in range(3):
-        http_check(project, category, f"SLOW-{n}", http_server.url(f"/sleep/1.5?{n}"))
+        http_check(project, category, f"SLOW-{n}", http_server.url(f"/sleep/3?{n}"))
     if not [p for p in workers.started if p.poll() is None]:
         workers()
 
