@@ -28,7 +28,7 @@ from audit import services as audit
 from audit.actors import Actor
 from releases import webhooks
 from releases.access import Permission, require
-from releases.models import Deployment, Environment, Release
+from releases.models import Deployment, DeploymentStatus, Environment, Release
 
 from ..announcements import announce_if_opened
 from ..evaluation import evaluate
@@ -446,6 +446,19 @@ def runs_reap(now: datetime | None = None) -> list[int]:
             )
         else:
             enqueue(run_id)
+        acted.append(run_id)
+    # A worker that died between ending a verification run and concluding its deployment (the
+    # on-commit step) left the deployment succeeded for ever; conclude it now (idempotent).
+    from .verification import verification_conclude
+
+    unconcluded = ReadinessRun.objects.filter(
+        kind=ReadinessRun.Kind.VERIFICATION,
+        status__in=(ReadinessRun.Status.FINISHED, ReadinessRun.Status.ERROR),
+        finished_at__lt=now - STALE_AFTER,
+        deployment__status=DeploymentStatus.SUCCEEDED,
+    ).values_list("pk", flat=True)
+    for run_id in unconcluded:
+        verification_conclude(run_id)
         acted.append(run_id)
     return acted
 

@@ -157,3 +157,22 @@ def test_concluding_twice_changes_nothing(
     deploying.refresh_from_db()
     assert deploying.status == "verified"
     assert AuditEvent.objects.count() == events
+
+
+def test_the_reaper_concludes_a_verification_whose_worker_died_before_concluding(
+    deploying, deployer, project, http_server, django_capture_on_commit_callbacks
+):
+    from checks.services.runs import STALE_AFTER, runs_reap
+
+    post_check(project, http_server.url("/ok"), "POST-01")
+    with django_capture_on_commit_callbacks(execute=True):
+        deployment_finish(actor=as_actor(deployer), deployment=deploying, status="succeeded")
+    run = ReadinessRun.objects.get(deployment=deploying)
+    run_execute(run.pk)  # its on-commit conclusion never runs: the worker died right there
+    deploying.refresh_from_db()
+    assert deploying.status == "succeeded"
+    assert runs_reap() == []  # not yet: the conclusion may still be on its way
+    assert runs_reap(now=timezone.now() + STALE_AFTER + timedelta(seconds=1)) == [run.pk]
+    deploying.refresh_from_db()
+    assert deploying.status == "verified"
+    assert runs_reap(now=timezone.now() + STALE_AFTER + timedelta(seconds=1)) == []
