@@ -208,8 +208,16 @@ def test_ticking_a_manual_check_passes_it_in_the_latest_run_and_rescores(
     )
     assert manual_run.results.get(check_item=check).status == "pending"
     assert AuditEvent.objects.filter(action="check.unticked").exists()
-    # A new run reads the latest tick.
-    ReportedResult.objects.all().delete()
+    # A new run reads the latest tick of each person's history: ticked again, it passes.
+    tick_record(
+        actor=as_actor(deployer), release=release, environment=environments["staging"], check=check
+    )
+    run, _ = run_start(
+        actor=as_actor(deployer), release=release, environment=environments["staging"]
+    )
+    run_execute(run.pk)
+    assert run.results.get(check_item=check).status == "pass"
+    assert ManualTick.objects.count() == 3
 
 
 def test_ticks_are_refused_for_viewers_other_kinds_and_bad_links(
