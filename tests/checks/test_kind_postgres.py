@@ -46,13 +46,14 @@ def servers() -> Iterator[dict[str, PostgresServer]]:
         with psycopg.connect(on.url, autocommit=True) as conn:
             conn.execute("CREATE TABLE filler AS SELECT generate_series(1, 1000) AS n")
             conn.execute("SELECT pg_switch_wal()")
-            for _ in range(200):
+            deadline = time.monotonic() + 60  # the archiver is slow on a busy machine
+            while True:
                 row = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
                 if row and row[0] > 0:
                     break
+                if time.monotonic() > deadline:
+                    pytest.fail("the archiving server archived nothing")
                 time.sleep(0.05)
-            else:
-                pytest.fail("the archiving server archived nothing")
         yield {"off": off, "on": on}
     finally:
         with ThreadPoolExecutor(max_workers=2) as pool:
