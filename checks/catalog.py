@@ -21,7 +21,7 @@ from releases.access import Permission, require
 from releases.models import Project
 
 from .kinds import REGISTRY, ConfigError
-from .models import CODE_VALIDATOR, KEY_VALIDATOR, Category, Check, Phase, Severity
+from .models import CODE_VALIDATOR, KEY_VALIDATOR, Category, Check, CheckResult, Phase, Severity
 
 FORMAT_VERSION = 1
 CHECK_FIELDS = (
@@ -322,7 +322,12 @@ def _apply_categories(
 
 def _retire_categories(project: Project, listed: set[str], summary: ImportSummary) -> None:
     for category in Category.objects.filter(project=project).exclude(key__in=listed):
-        if not category.checks.exists():
+        # Results keep the category their check had when the run started, so a category whose
+        # checks all moved elsewhere may still be what finished runs are scored by.
+        if (
+            not category.checks.exists()
+            and not CheckResult.objects.filter(category=category).exists()
+        ):
             category.delete()
             summary.categories_changed.append(category.key)
         elif category.weight:

@@ -8,7 +8,16 @@ from typing import Any
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from .base import CheckContext, ConfigError, Kind, Outcome, need_str, only_keys, register
+from .base import (
+    CheckContext,
+    ConfigError,
+    Kind,
+    Outcome,
+    need_str,
+    only_keys,
+    register,
+    sentence,
+)
 
 REQUIREMENTS = ("backup", "drill", "both")
 
@@ -77,8 +86,8 @@ def evaluate(ctx: CheckContext) -> Outcome:
             notes.append(f"restore drill passed {timesince(finished, now)} ago{rto}")
 
     if problems:
-        return Outcome("fail", "; ".join(problems).capitalize() + ".")
-    return Outcome("pass", "; ".join(notes).capitalize() + ".")
+        return Outcome("fail", sentence("; ".join(problems)) + ".")
+    return Outcome("pass", sentence("; ".join(notes)) + ".")
 
 
 KIND = register(

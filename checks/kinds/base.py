@@ -78,6 +78,28 @@ def get_kind(name: str) -> Kind:
         ) from None
 
 
+# Preflight's own configuration: a check, configured by a project's admin, must never send these
+# to a server of their choosing (an http header) or connect with them (a postgres DSN).
+RESERVED_ENV = frozenset({"DATABASE_URL", "REDIS_URL", "SECRET_KEY"})
+RESERVED_ENV_PREFIXES = ("PREFLIGHT_", "DJANGO_", "AWS_")
+
+
+def reserved_env(name: str) -> bool:
+    return name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES)
+
+
+def refuse_reserved_env(key: str, name: str) -> None:
+    if reserved_env(name):
+        raise ConfigError(
+            key, f"{name} is Preflight's own configuration; name a variable of the checked system"
+        )
+
+
+def sentence(text: str) -> str:
+    """Upper-case the first letter only (str.capitalize would lower-case WAL, UTC, names…)."""
+    return text[:1].upper() + text[1:]
+
+
 # Small validators shared by the kinds' config checks.
 
 

@@ -22,7 +22,9 @@ from .base import (
     need_number,
     need_str,
     only_keys,
+    refuse_reserved_env,
     register,
+    reserved_env,
 )
 
 METHODS = ("GET", "HEAD", "POST", "OPTIONS")
@@ -68,6 +70,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
                 f"headers.{name}",
                 "name the secret as ${ENV_VAR}; secrets are never stored in the catalog",
             )
+        for variable in ENV_REF.findall(value):
+            refuse_reserved_env(f"headers.{name}", variable)
     clean["headers"] = dict(headers)
 
     expected = config.get("expected_status", 200)
@@ -99,10 +103,21 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer: the check compares its status. Following it would also carry
+    the request's headers, secrets included, to whatever host the Location names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _resolve_env(value: str) -> str:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in os.environ:
+        if name not in os.environ or reserved_env(name):
             raise LookupError(name)
         return os.environ[name]
 
@@ -134,7 +149,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
     request = urllib.request.Request(url, method=config.get("method", "GET"), headers=headers)  # noqa: S310
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only, validated
+        with _OPENER.open(request, timeout=timeout) as response:
             status, body = response.status, response.read(MAX_BODY)
     except urllib.error.HTTPError as answered:
         status, body = answered.code, answered.read(MAX_BODY)

@@ -20,7 +20,10 @@ from .base import (
     need_number,
     need_str,
     only_keys,
+    refuse_reserved_env,
     register,
+    reserved_env,
+    sentence,
 )
 
 PROBES = ("wal_archiving", "sql")
@@ -46,6 +49,7 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
             "dsn_env",
             "name the environment variable that holds the connection string, e.g. POS_DATABASE_URL",
         )
+    refuse_reserved_env("dsn_env", dsn_env)
     probe = config.get("probe", "wal_archiving")
     if probe not in PROBES:
         raise ConfigError("probe", f"must be one of {', '.join(PROBES)}")
@@ -69,6 +73,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def evaluate(ctx: CheckContext) -> Outcome:
     config = ctx.config
+    if reserved_env(config["dsn_env"]):  # stored before the rule existed, or written around it
+        return Outcome("error", f"{config['dsn_env']} is Preflight's own configuration.")
     try:
         dsn = wal.dsn_from_env(config["dsn_env"])
     except wal.DsnError as exc:
@@ -98,7 +104,7 @@ def _wal(dsn: str, config: Mapping[str, Any], timeout: float) -> Outcome:
         wal.FAILING: "fail",
     }
     data = {k: str(v) if v is not None else None for k, v in status.as_dict().items()}
-    return Outcome(outcome[judgement.state], judgement.message.capitalize(), data=data)
+    return Outcome(outcome[judgement.state], sentence(judgement.message), data=data)
 
 
 def _sql(dsn: str, config: Mapping[str, Any], timeout: float) -> Outcome:

@@ -28,7 +28,7 @@ from audit import services as audit
 from audit.actors import Actor
 from releases import webhooks
 from releases.access import Permission, require
-from releases.models import Deployment, Environment, Release
+from releases.models import Deployment, DeploymentStatus, Environment, Release
 
 from ..announcements import announce_if_opened
 from ..evaluation import evaluate
@@ -42,6 +42,9 @@ HEARTBEAT_SECONDS = 5.0
 # A running run whose heartbeat is older than this has lost its worker. Well above the
 # heartbeat interval, so a busy but healthy worker is never mistaken for a dead one.
 STALE_AFTER = timedelta(seconds=60)
+# How long past its own time limit a check may run before the run records it as timed out and
+# moves on (the kind's own timeout normally answers first).
+OVERRUN_GRACE_SECONDS = 5.0
 # A queued run nobody took up for this long (the broker lost the message) is queued again.
 QUEUED_TOO_LONG = timedelta(minutes=2)
 WORKER = Actor.of_system("readiness-run")
@@ -190,11 +193,12 @@ def run_execute(run_id: int) -> ReadinessRun | None:
     ]
     local = [p for p in todo if not get_kind(p.kind).io_bound]
     remote = [p for p in todo if get_kind(p.kind).io_bound]
+    held = _Lease(run_id=run_id, id=lease, last_beat=time.monotonic())
     try:
         for item in local:
-            if not _record(run_id, lease, item, _evaluate(item)):
+            if not _record(held, item, _evaluate(item)):
                 return None
-        if remote and not _execute_concurrently(run_id, lease, remote):
+        if remote and not _execute_concurrently(run_id, held, remote):
             return None
     except Exception as exc:  # a bug in a kind must end the run, not leave it running
         log.exception("readiness run %s failed", run_id)
@@ -231,24 +235,33 @@ def _evaluate(item: _Pending) -> tuple[Outcome, int]:
     return outcome, int((time.perf_counter() - started) * 1000)
 
 
-def _execute_concurrently(run_id: int, lease: uuid.UUID, items: list[_Pending]) -> bool:
+def _execute_concurrently(run_id: int, lease: _Lease, items: list[_Pending]) -> bool:
     """Evaluate I/O-bound checks in a bounded thread pool, writing each result as it arrives.
     Each check gets its own deadline; one that overruns is recorded as an error and left behind."""
-    grace = 5.0
     pool = ThreadPoolExecutor(
         max_workers=min(settings.PREFLIGHT_CHECK_CONCURRENCY, len(items)),
         thread_name_prefix=f"run{run_id}",
     )
     try:
         futures: dict[Future[tuple[Outcome, int]], tuple[_Pending, float]] = {
-            pool.submit(_evaluate, item): (item, time.monotonic() + item.context.timeout + grace)
+            pool.submit(_evaluate, item): (
+                item,
+                time.monotonic() + item.context.timeout + OVERRUN_GRACE_SECONDS,
+            )
             for item in items
         }
         while futures:
-            done, _ = wait(futures, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED)
+            # Wake for the heartbeat or the first deadline, whichever comes first, so an overrun
+            # is recorded when it happens rather than up to a heartbeat later.
+            first_deadline = min(deadline for _, deadline in futures.values())
+            done, _ = wait(
+                futures,
+                timeout=max(0.01, min(HEARTBEAT_SECONDS, first_deadline - time.monotonic())),
+                return_when=FIRST_COMPLETED,
+            )
             for future in done:
                 item, _deadline = futures.pop(future)
-                if not _record(run_id, lease, item, future.result()):
+                if not _record(lease, item, future.result()):
                     return False
             now = time.monotonic()
             for future, (item, deadline) in list(futures.items()):
@@ -257,34 +270,50 @@ def _execute_concurrently(run_id: int, lease: uuid.UUID, items: list[_Pending]) 
                     overrun = Outcome(
                         ResultStatus.ERROR, f"Timed out after {item.context.timeout:g} s."
                     )
-                    if not _record(
-                        run_id, lease, item, (overrun, int(item.context.timeout * 1000))
-                    ):
+                    if not _record(lease, item, (overrun, int(item.context.timeout * 1000))):
                         return False
-            if not done and not _heartbeat(run_id, lease):
+            if not done and not lease.beat_if_due():
                 return False
         return True
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _record(run_id: int, lease: uuid.UUID, item: _Pending, evaluated: tuple[Outcome, int]) -> bool:
-    """Write one result and beat the heart in one transaction; False if the run is no longer ours."""
+def _record(lease: _Lease, item: _Pending, evaluated: tuple[Outcome, int]) -> bool:
+    """Write one result, only while the run is still ours (one statement: the lease is checked
+    in the UPDATE itself), and beat the heart when due. False if the run is no longer ours."""
     outcome, duration_ms = evaluated
     now = timezone.now()
-    with transaction.atomic():
-        if not _heartbeat(run_id, lease):
-            return False
-        CheckResult.objects.filter(pk=item.result_id).update(
-            status=outcome.status,
-            detail=outcome.detail[:5000],
-            evidence_url=outcome.evidence_url[:500],
-            data=outcome.data,
-            duration_ms=duration_ms,
-            evaluated_at=now,
-            updated_at=now,
-        )
-    return True
+    written = CheckResult.objects.filter(
+        pk=item.result_id, run__lease=lease.id, run__status=ReadinessRun.Status.RUNNING
+    ).update(
+        status=outcome.status,
+        detail=outcome.detail[:5000],
+        evidence_url=outcome.evidence_url[:500],
+        data=outcome.data,
+        duration_ms=duration_ms,
+        evaluated_at=now,
+        updated_at=now,
+    )
+    return bool(written) and lease.beat_if_due()
+
+
+@dataclass
+class _Lease:
+    """The lease a worker holds on a run, and when it last told the database it is alive."""
+
+    run_id: int
+    id: uuid.UUID
+    last_beat: float
+
+    def beat_if_due(self) -> bool:
+        if time.monotonic() - self.last_beat < HEARTBEAT_SECONDS:
+            return True
+        return self.beat()
+
+    def beat(self) -> bool:
+        self.last_beat = time.monotonic()
+        return _heartbeat(self.run_id, self.id)
 
 
 def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
@@ -417,6 +446,19 @@ def runs_reap(now: datetime | None = None) -> list[int]:
             )
         else:
             enqueue(run_id)
+        acted.append(run_id)
+    # A worker that died between ending a verification run and concluding its deployment (the
+    # on-commit step) left the deployment succeeded for ever; conclude it now (idempotent).
+    from .verification import verification_conclude
+
+    unconcluded = ReadinessRun.objects.filter(
+        kind=ReadinessRun.Kind.VERIFICATION,
+        status__in=(ReadinessRun.Status.FINISHED, ReadinessRun.Status.ERROR),
+        finished_at__lt=now - STALE_AFTER,
+        deployment__status=DeploymentStatus.SUCCEEDED,
+    ).values_list("pk", flat=True)
+    for run_id in unconcluded:
+        verification_conclude(run_id)
         acted.append(run_id)
     return acted
 
