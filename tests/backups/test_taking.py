@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import timedelta
 
 import boto3
@@ -210,3 +211,40 @@ def test_an_unreachable_bucket_fails_the_backup_clearly(database, s3, settings):
     assert backup.status == Backup.Status.FAILED
     assert backup.error.startswith("Cannot upload to s3://no-such-bucket/preflight/shop/main/")
     assert "NoSuchBucket" in backup.error
+
+
+def test_the_manifest_counts_the_snapshot_the_dump_holds_while_writes_go_on(
+    approver, database, source_dsn
+):
+    """Orders keep arriving during the backup. The dump and the row counts both read the one
+    exported snapshot, so a drill of it matches every count; counting in a snapshot of its own
+    would miss or add the orders that arrived in between."""
+    import threading
+
+    import psycopg
+
+    stop = threading.Event()
+
+    def write() -> None:
+        with psycopg.connect(source_dsn, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO orders (customer_id, total) VALUES (1, 9.99)")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        time.sleep(0.2)
+        backup = backup_take_now(database)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        writer.join()
+    with psycopg.connect(source_dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM orders").fetchone()
+    assert row is not None
+    assert EXPECTED_ROWS["public.orders"] < backup.manifest["public.orders"] < row[0]
+
+    drill = drill_request(actor=as_actor(approver), database=database, backup=backup)
+    drill_execute(drill.pk)
+    drill.refresh_from_db()
+    assert drill.status == "passed", drill.error
