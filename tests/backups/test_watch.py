@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from backups import pg
 from backups.models import Alert, Backup, Database, RestoreDrill
+from backups.services.taking import backups_reap
 from backups.services.watch import watch
 from releases.models import WebhookDelivery
+
+from .conftest import server_dsn
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +68,31 @@ def test_drills_the_broker_lost_or_whose_worker_died_are_sent_again(project):
     RestoreDrill.objects.create(database=database, status="running", started_at=now)
 
     assert sorted(reap_drills(now)) == sorted([lost.pk, dead.pk])
+
+
+def test_a_backup_no_worker_took_is_failed_but_one_being_taken_is_left_alone(project, settings):
+    database = Database.objects.create(project=project, name="main", dsn_env="X")
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = Backup.objects.create(
+        database=database, source="taken", status="running", started_at=long_ago
+    )
+    busy = Backup.objects.create(
+        database=database, source="taken", status="running", started_at=long_ago
+    )
+    recent = Backup.objects.create(
+        database=database, source="taken", status="running", started_at=timezone.now()
+    )
+    # Another session (a worker) holds the lock of the busy one.
+    name = settings.DATABASES["default"]["NAME"]
+    with psycopg.connect(pg.dsn_for(server_dsn(), name), autocommit=True) as worker:
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", [0x4241, busy.pk])
+        reaped = backups_reap(older_than=timezone.now() - timedelta(minutes=20))
+
+    assert [b.pk for b in reaped] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.status == "failed"
+    assert "the task was lost or its worker stopped" in lost.error
+    for backup in (busy, recent):
+        backup.refresh_from_db()
+        assert backup.status == "running"
+    assert AuditEvent.objects.filter(action="backup.taken", outcome="failure").count() == 1
