@@ -65,6 +65,11 @@ class EnvironmentRow:
     holds: list[Hold]
     gate: GateDecision | None = None
 
+    @property
+    def locks_and_freezes(self) -> list[Hold]:
+        """Holds other than the deployment in progress, which has a column of its own."""
+        return [hold for hold in self.holds if hold.code != "deployment_in_progress"]
+
 
 @dataclass
 class ProjectCard:
