@@ -108,6 +108,7 @@ def test_polling_stops_when_the_run_ends(client_of, viewer, passing_run):
     html = response.content.decode()
     assert "every 1s" not in html
     assert 'id="decisions" hx-swap-oob="true"' in html
+    assert 'id="checklists" aria-labelledby="checklists-title" hx-swap-oob="true"' in html
 
 
 @pytest.mark.parametrize("action", ["runs", "approvals", "deployments", "deployments/break-glass"])
