@@ -24,7 +24,8 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponseBase:
+    # The stubs promise a redirect; for HTMX a client redirect (a 200 with HX-Redirect) is right.
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponseBase:  # type: ignore[override]
         response = super().handle_no_permission(request, view_func)
         if getattr(request, "htmx", False):
             # A session that ended under an open page: send the whole window to the login
