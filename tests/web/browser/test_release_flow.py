@@ -184,3 +184,12 @@ def test_an_admin_locks_and_unlocks_from_the_pipeline(login, admin, environments
     stage.get_by_role("button", name="Unlock Production").click()
     expect(stage.get_by_text("Lock Production", exact=True)).to_be_visible()
     assert not Lock.objects.active().exists()
+
+
+def test_a_refusal_is_shown_with_its_reason(login, approver, production_ready, page: Page):
+    login(approver, release_path("production"))
+    # The role changes while the page is open; the server, not the page, decides.
+    Membership.objects.filter(user=approver).update(role="viewer")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#messages")).to_contain_text("may not approve releases in shop")
+    assert not Approval.objects.exists()
