@@ -376,3 +376,11 @@ def test_an_approver_sees_their_own_latest_decision(client_of, approver, passing
     )
     html = client_of(approver).get(url()).content.decode()
     assert 'You decided <span class="badge reject">reject</span>' in html
+
+
+def test_the_back_button_gets_the_whole_page(client_of, viewer, passing_run):
+    # htmx restoring a page it has no snapshot of asks for it with this header.
+    response = client_of(viewer).get(
+        url() + "?status=pass", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX
+    )
+    assert "<html" in response.content.decode()
