@@ -384,3 +384,20 @@ def test_the_back_button_gets_the_whole_page(client_of, viewer, passing_run):
         url() + "?status=pass", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX
     )
     assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "runs",
+        "approvals",
+        "deployments",
+        "deployments/break-glass",
+        "deployments/1/finish",
+        "checks/1/tick",
+        "checks/1/waivers",
+        "waivers/1/revoke",
+    ],
+)
+def test_an_outsider_gets_404_for_every_action(client_of, outsider, release, environments, action):
+    assert client_of(outsider).post(url(action=action)).status_code == 404
