@@ -1,0 +1,1 @@
+"""What every HTML view shares: who is asking, which project they may see, partial rendering."""

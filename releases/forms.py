@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django import forms
+
+from .models import Decision, Strategy
+
+DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class LockForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Everyone who is kept from deploying sees this.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        widget=DATETIME_WIDGET,
+        label="Expires (UTC)",
+        help_text="Empty: until someone unlocks it.",
+    )
+
+
+class FreezeForm(forms.Form):
+    starts_at = forms.DateTimeField(widget=DATETIME_WIDGET, label="Starts (UTC)")
+    ends_at = forms.DateTimeField(widget=DATETIME_WIDGET, label="Ends (UTC)")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ApprovalForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required when you reject.",
+    )
+    run = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class DeployForm(forms.Form):
+    strategy = forms.ChoiceField(choices=Strategy.choices, initial=Strategy.ROLLING)
+
+
+class BreakGlassForm(forms.Form):
+    strategy = forms.ChoiceField(choices=Strategy.choices, initial=Strategy.ROLLING)
+    override_reason = forms.CharField(
+        label="Why deploy with the gate closed?",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit log and announced to the project's webhooks.",
+    )
+
+
+class FinishForm(forms.Form):
+    status = forms.ChoiceField(choices=[("succeeded", "succeeded"), ("failed", "failed")])
+    detail = forms.CharField(required=False, max_length=2000)

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("projects/<slug:slug>/", views.pipeline, name="project"),
+    path("projects/<slug:slug>/environments/<slug:env_slug>/lock", views.lock, name="env-lock"),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/unlock", views.unlock, name="env-unlock"
+    ),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/freezes",
+        views.freeze,
+        name="env-freeze",
+    ),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/freezes/<int:freeze_id>/delete",
+        views.unfreeze,
+        name="env-unfreeze",
+    ),
+]

@@ -1,0 +1,281 @@
+"""The projects overview and a project's pipeline, with locks and freeze windows for admins.
+
+Reads are GET pages; each admin action is a POST that answers an HTMX request with the
+environment's stage re-rendered in place, and a plain form post with a redirect back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from checks.gate import GateDecision, evaluate_gate
+from preflight.errors import PreflightError
+from preflight.web.access import ProjectAccess, actor_of, project_for
+from preflight.web.forms import add_service_errors
+from preflight.web.rendering import is_htmx, render_page_or_partial
+
+from .access import Permission
+from .forms import FreezeForm, LockForm
+from .models import Deployment, DeploymentStatus, Environment, FreezeWindow, Lock, Project, Release
+from .models.deployments import GOOD_STATUSES
+from .services.locks import (
+    Hold,
+    environment_holds,
+    freeze_create,
+    freeze_delete,
+    lock_acquire,
+    lock_release,
+)
+
+RECENT_RELEASES = 8
+
+
+def environments_with_versions(project: Project) -> list[Environment]:
+    """The project's environments in promotion order, each annotated with the version deployed
+    there and the one being deployed (two subqueries, whatever the history's length)."""
+    good = Deployment.objects.filter(environment=OuterRef("pk"), status__in=GOOD_STATUSES)
+    running = Deployment.objects.filter(
+        environment=OuterRef("pk"), status=DeploymentStatus.IN_PROGRESS
+    )
+    return list(
+        Environment.objects.filter(project=project)
+        .annotate(
+            deployed_version=Subquery(
+                good.order_by("-started_at", "-id").values("release__version")[:1]
+            ),
+            deploying_version=Subquery(running.values("release__version")[:1]),
+        )
+        .order_by("position")
+    )
+
+
+@dataclass
+class EnvironmentRow:
+    environment: Environment
+    holds: list[Hold]
+    gate: GateDecision | None = None
+
+
+@dataclass
+class ProjectCard:
+    project: Project
+    role: str
+    latest: Release | None
+    rows: list[EnvironmentRow] = field(default_factory=list)
+
+
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    """Every project the user is a member of: where each version runs and whether the latest
+    release may go further."""
+    cards = []
+    memberships = request.user.memberships.select_related("project").order_by("project__name")  # type: ignore[union-attr]
+    for membership in memberships:
+        project = membership.project
+        latest = project.releases.order_by("-created_at", "-id").first()
+        card = ProjectCard(project=project, role=membership.role, latest=latest)
+        for environment in environments_with_versions(project):
+            if latest is not None:
+                gate = evaluate_gate(latest, environment)
+                card.rows.append(EnvironmentRow(environment, list(gate.holds), gate))
+            else:
+                card.rows.append(EnvironmentRow(environment, environment_holds(environment)))
+        cards.append(card)
+    return TemplateResponse(request, "releases/overview.html", {"cards": cards})
+
+
+@dataclass
+class Stage:
+    """One environment of the pipeline, with what it holds and what waits to enter it."""
+
+    environment: Environment
+    holds: list[Hold]
+    lock: Lock | None
+    freezes: list[FreezeWindow]
+    waiting: list[Release]
+    previous: Environment | None
+    lock_form: LockForm | None = None
+    freeze_form: FreezeForm | None = None
+
+
+def _stages(
+    access: ProjectAccess, forms_for: dict[int, dict[str, Any]] | None = None
+) -> list[Stage]:
+    project = access.project
+    environments = environments_with_versions(project)
+    releases = list(project.releases.order_by("-created_at", "-id")[:RECENT_RELEASES])
+    reached = set(
+        Deployment.objects.filter(release__in=releases, status__in=GOOD_STATUSES).values_list(
+            "release_id", "environment_id"
+        )
+    )
+    now = timezone.now()
+    locks = {
+        lock.environment_id: lock
+        for lock in Lock.objects.active(now).filter(environment__project=project)
+    }
+    freezes: dict[int, list[FreezeWindow]] = {}
+    for freeze in FreezeWindow.objects.filter(environment__project=project, ends_at__gt=now):
+        freezes.setdefault(freeze.environment_id, []).append(freeze)
+
+    stages = []
+    previous: Environment | None = None
+    for environment in environments:
+        # Waiting here: a recent release that reached the previous environment (any recent
+        # release, for the first) and has not reached this one.
+        waiting = [
+            release
+            for release in releases
+            if (release.pk, environment.pk) not in reached
+            and (previous is None or (release.pk, previous.pk) in reached)
+        ]
+        extra = (forms_for or {}).get(environment.pk, {})
+        stages.append(
+            Stage(
+                environment=environment,
+                holds=environment_holds(environment, now),
+                lock=locks.get(environment.pk),
+                freezes=freezes.get(environment.pk, []),
+                waiting=waiting,
+                previous=previous,
+                lock_form=extra.get("lock_form") or _blank(LockForm, access, environment),
+                freeze_form=extra.get("freeze_form") or _blank(FreezeForm, access, environment),
+            )
+        )
+        previous = environment
+    return stages
+
+
+def field_ids(environment: Environment, form_class: type[Any]) -> str:
+    """Each stage has its own forms on one page: their field ids must not collide."""
+    return f"id_{environment.slug}_{form_class.__name__.lower()}_%s"
+
+
+def _blank(form_class: type[Any], access: ProjectAccess, environment: Environment) -> Any:
+    if not access.can(Permission.MANAGE):
+        return None
+    return form_class(auto_id=field_ids(environment, form_class))
+
+
+def _pipeline_context(access: ProjectAccess, stages: list[Stage]) -> dict[str, Any]:
+    return {
+        "project": access.project,
+        "access": access,
+        "stages": stages,
+        "nav_section": "pipeline",
+    }
+
+
+@require_GET
+def pipeline(request: HttpRequest, slug: str) -> HttpResponse:
+    access = project_for(request, slug)
+    return TemplateResponse(
+        request, "releases/pipeline.html", _pipeline_context(access, _stages(access))
+    )
+
+
+def _stage_response(
+    request: HttpRequest,
+    access: ProjectAccess,
+    environment: Environment,
+    *,
+    forms: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """After an action: the environment's stage for HTMX, else back to the pipeline."""
+    if not is_htmx(request) and status == 200:
+        return redirect(
+            reverse("project", args=[access.project.slug]) + f"#stage-{environment.slug}"
+        )
+    stages = _stages(access, {environment.pk: forms or {}})
+    stage = next(s for s in stages if s.environment.pk == environment.pk)
+    context = _pipeline_context(access, stages) | {"stage": stage}
+    return render_page_or_partial(
+        request, "releases/pipeline.html", "stage", context, status=status
+    )
+
+
+def _environment(access: ProjectAccess, env_slug: str) -> Environment:
+    return get_object_or_404(Environment, project=access.project, slug=env_slug)
+
+
+def _conflict(request: HttpRequest, error: PreflightError) -> None:
+    messages.error(request, error.detail)
+
+
+@require_POST
+def lock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
+    access = project_for(request, slug, Permission.MANAGE)
+    environment = _environment(access, env_slug)
+    form = LockForm(request.POST, auto_id=field_ids(environment, LockForm))
+    if form.is_valid():
+        try:
+            lock_acquire(
+                actor=actor_of(request),
+                environment=environment,
+                reason=form.cleaned_data["reason"],
+                expires_at=form.cleaned_data["expires_at"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except PreflightError as error:
+            _conflict(request, error)
+        else:
+            messages.success(request, f"{environment.name} is locked.")
+            return _stage_response(request, access, environment)
+    return _stage_response(request, access, environment, forms={"lock_form": form}, status=422)
+
+
+@require_POST
+def unlock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
+    access = project_for(request, slug, Permission.MANAGE)
+    environment = _environment(access, env_slug)
+    try:
+        lock_release(actor=actor_of(request), environment=environment)
+    except PreflightError as error:
+        _conflict(request, error)
+    else:
+        messages.success(request, f"{environment.name} is unlocked.")
+    return _stage_response(request, access, environment)
+
+
+@require_POST
+def freeze(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
+    access = project_for(request, slug, Permission.MANAGE)
+    environment = _environment(access, env_slug)
+    form = FreezeForm(request.POST, auto_id=field_ids(environment, FreezeForm))
+    if form.is_valid():
+        try:
+            freeze_create(
+                actor=actor_of(request),
+                environment=environment,
+                starts_at=form.cleaned_data["starts_at"],
+                ends_at=form.cleaned_data["ends_at"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Freeze window added to {environment.name}.")
+            return _stage_response(request, access, environment)
+    return _stage_response(request, access, environment, forms={"freeze_form": form}, status=422)
+
+
+@require_POST
+def unfreeze(request: HttpRequest, slug: str, env_slug: str, freeze_id: int) -> HttpResponse:
+    access = project_for(request, slug, Permission.MANAGE)
+    environment = _environment(access, env_slug)
+    window = get_object_or_404(FreezeWindow, pk=freeze_id, environment=environment)
+    freeze_delete(actor=actor_of(request), freeze=window)
+    messages.success(request, f"Freeze window removed from {environment.name}.")
+    return _stage_response(request, access, environment)
