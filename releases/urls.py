@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import timeline, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -19,4 +19,5 @@ urlpatterns = [
         views.unfreeze,
         name="env-unfreeze",
     ),
+    path("projects/<slug:slug>/deployments/", timeline.timeline, name="deployments"),
 ]
