@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import timeline, views
+from . import audit_log, timeline, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -20,4 +20,6 @@ urlpatterns = [
         name="env-unfreeze",
     ),
     path("projects/<slug:slug>/deployments/", timeline.timeline, name="deployments"),
+    path("projects/<slug:slug>/audit/", audit_log.audit_log, name="audit-log"),
+    path("projects/<slug:slug>/audit/export", audit_log.audit_export_view, name="audit-export"),
 ]
