@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -60,7 +61,7 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-def audit_export_view(request: HttpRequest, slug: str) -> HttpResponse:
+def audit_export_view(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Stream the filtered log as CSV or JSON Lines. A POST: the export is itself recorded."""
     access = project_for(request, slug)
     form = AuditFilterForm(request.POST)
