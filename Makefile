@@ -13,6 +13,11 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 # Honcho gives each process its own PORT; checks that call Preflight itself need the web one.
 export PREFLIGHT_BASE_URL ?= http://127.0.0.1:$(PORT)
+# On PostgreSQL, the demo's pos-main database is Preflight's own, so backups, restore drills and
+# WAL probes have a real server to work on (docs/backups.md).
+ifneq ($(filter postgres://% postgresql://%,$(DATABASE_URL)),)
+export LIQUOR_POS_DATABASE_URL ?= $(DATABASE_URL)
+endif
 
 .PHONY: help run test lint typecheck check-deploy benchmarks clean
 

@@ -184,3 +184,35 @@ class WalSample(models.Model):
 
     def __str__(self) -> str:
         return f"WAL archiving of {self.database}: {self.state}"
+
+
+class Alert(models.Model):
+    """The current state of one alerting condition of a database. An alert goes out (webhook and
+    audit event) when a condition becomes true and is recorded again when it clears, never while
+    it merely stays true: a beat task re-judging every minute must not page every minute."""
+
+    class Condition(models.TextChoices):
+        BACKUP_STALE = "backup_stale"
+        BACKUP_FAILED = "backup_failed"
+        BACKUP_SIZE = "backup_size"
+        DRILL_FAILED = "drill_failed"
+        DRILL_OVERDUE = "drill_overdue"
+        WAL_FAILING = "wal_failing"
+
+    database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="alerts")
+    condition = models.CharField(max_length=20, choices=Condition.choices)
+    active = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+    raised_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["database", "condition"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["database", "condition"], name="one_alert_state_per_condition"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.condition} alert of {self.database} ({'active' if self.active else 'clear'})"

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     APPROVE = "approve releases in"
     WAIVE = "waive checks in"
     OVERRIDE = "override a closed gate in"
+    BACKUP = "take backups of the databases of"
+    DRILL = "run restore drills in"
     MANAGE = "manage"
 
 
@@ -42,7 +44,8 @@ _DEPLOYER = frozenset(
         Permission.ROLLBACK,
     }
 )
-_APPROVER = _DEPLOYER | {Permission.APPROVE, Permission.WAIVE}
+# Backups and drills load the database server; approvers answer for readiness, so they may.
+_APPROVER = _DEPLOYER | {Permission.APPROVE, Permission.WAIVE, Permission.BACKUP, Permission.DRILL}
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
@@ -67,6 +70,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.DEPLOY,
             Permission.ROLLBACK,
             Permission.REPORT,
+            Permission.BACKUP,
+            Permission.DRILL,
         }
     ),
 }

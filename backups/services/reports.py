@@ -14,6 +14,7 @@ from releases.access import Permission, require
 from releases.models import Project
 
 from ..models import Backup, Database
+from .taking import backup_alerts
 
 BACKUP_FIELDS = (
     "kind",
@@ -91,4 +92,6 @@ def backup_report(
                 project_id=project.pk,
                 after=audit.snapshot(backup, BACKUP_FIELDS),
             )
+    if status != Backup.Status.RUNNING:
+        backup_alerts(backup)
     return backup

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.schedules import crontab
+
 from preflight.config import env_bool, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -121,6 +123,29 @@ PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", def
 # Defaults to SECRET_KEY in each settings module; changing it changes every webhook's secret.
 PREFLIGHT_WEBHOOK_KEY = env_str("PREFLIGHT_WEBHOOK_KEY", default="")
 
+# Backups Preflight takes itself (docs/backups.md). Stored under PREFLIGHT_BACKUP_DIR, or in an
+# S3-compatible bucket when PREFLIGHT_BACKUP_S3_BUCKET is set (credentials: the usual AWS_*
+# variables). Encrypted with AES-GCM when the variable named by PREFLIGHT_BACKUP_KEY_ENV holds a
+# key; the key is read when used, never kept in settings, the database or the logs.
+PREFLIGHT_BACKUP_DIR = Path(
+    env_str("PREFLIGHT_BACKUP_DIR", default=str(VAR_DIR / "backups"), expect="a directory")
+)
+PREFLIGHT_BACKUP_S3_BUCKET = env_str("PREFLIGHT_BACKUP_S3_BUCKET", default="")
+PREFLIGHT_BACKUP_S3_ENDPOINT = env_str("PREFLIGHT_BACKUP_S3_ENDPOINT", default="")
+PREFLIGHT_BACKUP_S3_PREFIX = env_str("PREFLIGHT_BACKUP_S3_PREFIX", default="")
+PREFLIGHT_BACKUP_KEY_ENV = env_str("PREFLIGHT_BACKUP_KEY_ENV", default="PREFLIGHT_BACKUP_KEY")
+# Where drills download and decrypt backups before restoring them (default: the system's temp).
+PREFLIGHT_BACKUP_WORK_DIR = env_str("PREFLIGHT_BACKUP_WORK_DIR", default="")
+# pg_dump / pg_restore / psql: from this directory, else the newest installed, else PATH.
+PREFLIGHT_PG_BINDIR = env_str("PREFLIGHT_PG_BINDIR", default="")
+PREFLIGHT_DRILL_RESTORE_JOBS = env_int("PREFLIGHT_DRILL_RESTORE_JOBS", default=2, minimum=1)
+# WAL archiving is stale when no segment was archived for this long (set archive_timeout lower).
+PREFLIGHT_WAL_MAX_AGE = timedelta(
+    seconds=env_int("PREFLIGHT_WAL_MAX_AGE_SECONDS", default=15 * 60, minimum=1)
+)
+# WAL samples older than this are pruned by the retention task.
+PREFLIGHT_WAL_HISTORY_DAYS = env_int("PREFLIGHT_WAL_HISTORY_DAYS", default=30, minimum=1)
+
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -226,5 +251,25 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "expire-locks": {
         "task": "releases.tasks.expire_locks",
         "schedule": timedelta(seconds=60),
+    },
+    "take-backups": {
+        "task": "backups.tasks.take_scheduled_backups",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "run-restore-drills": {
+        "task": "backups.tasks.run_scheduled_drills",
+        "schedule": crontab(hour=4, minute=0),
+    },
+    "enforce-backup-retention": {
+        "task": "backups.tasks.enforce_retention",
+        "schedule": timedelta(hours=1),
+    },
+    "sample-wal-archiving": {
+        "task": "backups.tasks.sample_wal",
+        "schedule": timedelta(seconds=60),
+    },
+    "watch-backups": {
+        "task": "backups.tasks.watch",
+        "schedule": timedelta(minutes=5),
     },
 }

@@ -1,0 +1,88 @@
+"""The watch over every database: no recent verified backup (``backup_stale``), no recent
+passed drill (``drill_overdue``), and drills whose worker went away. Run by beat."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from .. import alerts
+from ..models import Alert, Backup, Database, RestoreDrill
+from .drills import MAX_ATTEMPTS, enqueue, stale_after
+
+QUEUED_TOO_LONG_SECONDS = 600
+
+
+def freshness(database: Database, now: datetime) -> tuple[str, str]:
+    """(backup problem, drill problem), each empty when all is well: the same rules as the
+    ``backup`` readiness check."""
+    backup = (
+        Backup.objects.filter(
+            database=database,
+            status=Backup.Status.SUCCEEDED,
+            verified=True,
+            deleted_at__isnull=True,
+        )
+        .order_by("-finished_at", "-started_at")
+        .first()
+    )
+    backup_problem = ""
+    if backup is None:
+        backup_problem = f"No verified backup of {database} is recorded."
+    elif now - (backup.finished_at or backup.started_at) > database.max_backup_age:
+        at = backup.finished_at or backup.started_at
+        backup_problem = f"The last verified backup of {database} is {timesince(at, now)} old."
+    drill = (
+        RestoreDrill.objects.filter(
+            database=database, status=RestoreDrill.Status.PASSED, finished_at__isnull=False
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+    drill_problem = ""
+    if drill is None or drill.finished_at is None:
+        drill_problem = f"No restore drill of {database} has passed."
+    elif now - drill.finished_at > database.max_drill_age:
+        drill_problem = f"The last passed restore drill of {database} is {timesince(drill.finished_at, now)} old."
+    return backup_problem, drill_problem
+
+
+def watch(*, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    for database in Database.objects.select_related("project"):
+        backup_problem, drill_problem = freshness(database, now)
+        alerts.judge(
+            database,
+            Alert.Condition.BACKUP_STALE,
+            active=bool(backup_problem),
+            message=backup_problem or f"{database} has a recent verified backup.",
+        )
+        alerts.judge(
+            database,
+            Alert.Condition.DRILL_OVERDUE,
+            active=bool(drill_problem),
+            message=drill_problem or f"{database} has a recent passed restore drill.",
+        )
+    reap_drills(now)
+
+
+def reap_drills(now: datetime) -> list[int]:
+    """Send again drills the broker lost (queued for long) or whose worker died (running past
+    any task's time limit); the claim in drill_execute decides who runs them."""
+    silent = list(
+        RestoreDrill.objects.filter(
+            status=RestoreDrill.Status.QUEUED,
+            created_at__lt=now - timedelta(seconds=QUEUED_TOO_LONG_SECONDS),
+        ).values_list("pk", flat=True)
+    ) + list(
+        RestoreDrill.objects.filter(
+            status=RestoreDrill.Status.RUNNING,
+            started_at__lt=now - stale_after(),
+            attempts__lte=MAX_ATTEMPTS,
+        ).values_list("pk", flat=True)
+    )
+    for drill_id in silent:
+        enqueue(drill_id)
+    return silent
