@@ -7,4 +7,20 @@ RELEASE = "projects/<slug:slug>/releases/<str:version>/<slug:env_slug>/"
 
 urlpatterns = [
     path(RELEASE, release.release_page, name="release"),
+    path(RELEASE + "runs", release.run_checks, name="release-run"),
+    path(RELEASE + "approvals", release.approve, name="release-approve"),
+    path(RELEASE + "deployments", release.deploy, name="release-deploy"),
+    path(RELEASE + "deployments/break-glass", release.break_glass, name="release-break-glass"),
+    path(
+        RELEASE + "deployments/<int:deployment_id>/finish",
+        release.finish_deployment,
+        name="release-deployment-finish",
+    ),
+    path(RELEASE + "checks/<int:check_id>/tick", release.tick, name="release-tick"),
+    path(RELEASE + "checks/<int:check_id>/waivers", release.waive, name="release-waive"),
+    path(
+        RELEASE + "waivers/<int:waiver_id>/revoke",
+        release.revoke_waiver,
+        name="release-waiver-revoke",
+    ),
 ]

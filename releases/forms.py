@@ -36,8 +36,12 @@ class ApprovalForm(forms.Form):
     run = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
+CONFIRM_ERROR = {"required": "Tick the box to confirm."}
+
+
 class DeployForm(forms.Form):
     strategy = forms.ChoiceField(choices=Strategy.choices, initial=Strategy.ROLLING)
+    confirm = forms.BooleanField(error_messages=CONFIRM_ERROR)
 
 
 class BreakGlassForm(forms.Form):
@@ -47,6 +51,7 @@ class BreakGlassForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded in the audit log and announced to the project's webhooks.",
     )
+    confirm = forms.BooleanField(error_messages=CONFIRM_ERROR)
 
 
 class FinishForm(forms.Form):

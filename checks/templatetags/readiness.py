@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django import template
+
+from ..evaluation import WAIVABLE, EffectiveResult
+from ..forms import WaiverForm
+from ..models import Severity
+
+register = template.Library()
+
+
+@register.filter
+def waiver_form_for(forms: dict[int, WaiverForm], check_id: int) -> WaiverForm:
+    """The waiver form of one check: the one that came back with errors, else a blank one."""
+    return forms.get(check_id) or WaiverForm(auto_id=f"id_waive_{check_id}_%s")
+
+
+@register.filter
+def is_waivable(item: EffectiveResult) -> bool:
+    """Whether to offer a waiver form: a non-critical check not passing and not yet waived.
+    The waiver service decides for real."""
+    return (
+        item.severity != Severity.CRITICAL
+        and item.result.status in WAIVABLE
+        and item.waiver is None
+    )
