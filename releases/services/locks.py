@@ -243,9 +243,10 @@ def freeze_create(
             reason=reason,
             created_by=actor.user,
         )
-        freeze.full_clean()
+        # Before full_clean, whose constraint check would say the same thing less plainly.
         if ends_at <= starts_at:
             raise ValidationError({"ends_at": "The freeze must end after it starts."})
+        freeze.full_clean()
         with transaction.atomic():
             freeze.save()
             audit.record(

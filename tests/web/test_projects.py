@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from releases.models import FreezeWindow, Lock
+from tests.factories import DeploymentFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def in_days(days: float) -> str:
+    return (timezone.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+
+
+# Overview ----------------------------------------------------------------------------------
+
+
+def test_the_overview_shows_what_runs_where(client_of, viewer, release, environments):
+    DeploymentFactory(release=release, environment=environments["staging"], status="verified")
+    DeploymentFactory(release=release, environment=environments["production"], status="in_progress")
+    html = client_of(viewer).get("/").content.decode()
+    assert "Shop" in html
+    assert "deploying 1.0.0" in html
+    assert "/projects/shop/releases/1.0.0/staging/" in html
+    assert "closed" in html
+
+
+def test_the_overview_shows_locks_and_the_gate_score(client_of, viewer, passing_run, admin):
+    Lock.objects.create(
+        environment=passing_run["staging"].environment, reason="Audit", owner_label="root"
+    )
+    html = client_of(viewer).get("/").content.decode()
+    assert "locked" in html
+    assert "100.0" in html
+    assert "open" in html  # development: a passing run and no approvals needed
+
+
+def test_the_overview_lists_only_the_users_projects(client_of, viewer, project):
+    ProjectFactory(slug="other", name="Other Secret")
+    html = client_of(viewer).get("/").content.decode()
+    assert "Other Secret" not in html
+
+
+def test_someone_without_projects_is_told_so(client_of, outsider):
+    assert "not a member of any project" in client_of(outsider).get("/").content.decode()
+
+
+# Pipeline ----------------------------------------------------------------------------------
+
+
+def test_the_pipeline_lists_environments_in_promotion_order(client_of, viewer, environments):
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    assert html.index("Development") < html.index("Staging") < html.index("Production")
+
+
+def test_a_release_waits_for_the_next_environment(client_of, viewer, release, environments):
+    DeploymentFactory(release=release, environment=environments["development"], status="verified")
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    assert "Waiting to go from Development to Staging" in html
+    assert "/projects/shop/releases/1.0.0/staging/" in html
+
+
+def test_a_viewer_sees_no_admin_forms(client_of, viewer, environments):
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    assert "Lock Production" not in html
+    assert "Add a freeze window" not in html
+
+
+def test_an_admin_locks_an_environment_in_place(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/lock",
+        {"reason": "Database upgrade", "expires_at": in_days(1)},
+        **HX,
+    )
+    assert response.status_code == 200
+    lock = Lock.objects.get()
+    assert lock.reason == "Database upgrade"
+    html = response.content.decode()
+    assert 'id="stage-production"' in html
+    assert "Unlock Production" in html
+    assert "<html" not in html
+
+
+def test_locking_without_javascript_redirects_to_the_pipeline(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/lock", {"reason": "Upgrade"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/projects/shop/#stage-production"
+
+
+def test_a_lock_needs_a_reason(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/lock", {"reason": ""}, **HX
+    )
+    assert response.status_code == 422
+    assert "This field is required." in response.content.decode()
+    assert not Lock.objects.exists()
+
+
+def test_a_lock_expiring_in_the_past_is_a_form_error(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/lock",
+        {"reason": "Upgrade", "expires_at": in_days(-1)},
+        **HX,
+    )
+    assert response.status_code == 422
+    assert "The expiry must be in the future." in response.content.decode()
+    assert not Lock.objects.exists()
+
+
+def test_an_approver_cannot_lock(client_of, approver, environments):
+    response = client_of(approver).post(
+        "/projects/shop/environments/production/lock", {"reason": "x"}
+    )
+    assert response.status_code == 403
+    assert not Lock.objects.exists()
+
+
+def test_an_outsider_gets_404_on_lock(client_of, outsider, environments):
+    response = client_of(outsider).post(
+        "/projects/shop/environments/production/lock", {"reason": "x"}
+    )
+    assert response.status_code == 404
+
+
+def test_locking_needs_post(client_of, admin, environments):
+    assert client_of(admin).get("/projects/shop/environments/production/lock").status_code == 405
+
+
+def test_an_admin_unlocks(client_of, admin, environments):
+    Lock.objects.create(environment=environments["production"], reason="x", owner_label="root")
+    response = client_of(admin).post("/projects/shop/environments/production/unlock", **HX)
+    assert response.status_code == 200
+    assert not Lock.objects.active().exists()
+    assert "Lock Production" in response.content.decode()
+
+
+def test_unlocking_what_is_not_locked_says_so(client_of, admin, environments):
+    response = client_of(admin).post("/projects/shop/environments/production/unlock", **HX)
+    assert "production is not locked." in response.content.decode()
+
+
+def test_an_admin_adds_and_removes_a_freeze_window(client_of, admin, environments):
+    client = client_of(admin)
+    response = client.post(
+        "/projects/shop/environments/production/freezes",
+        {"starts_at": in_days(1), "ends_at": in_days(2), "reason": "Holidays"},
+        **HX,
+    )
+    assert response.status_code == 200
+    window = FreezeWindow.objects.get()
+    assert "Holidays" in response.content.decode()
+    response = client.post(
+        f"/projects/shop/environments/production/freezes/{window.pk}/delete", **HX
+    )
+    assert response.status_code == 200
+    assert not FreezeWindow.objects.exists()
+
+
+def test_a_freeze_ending_before_it_starts_is_a_form_error(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/freezes",
+        {"starts_at": in_days(2), "ends_at": in_days(1), "reason": "Holidays"},
+        **HX,
+    )
+    assert response.status_code == 422
+    assert "end after it starts" in response.content.decode()
+    assert not FreezeWindow.objects.exists()

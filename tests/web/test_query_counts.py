@@ -1,0 +1,177 @@
+"""Pages cost the same number of queries with 1 row as with 500: nothing is fetched per row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from checks.models import Check, CheckResult, ManualTick, Waiver
+from releases.models import Approval, Deployment, FreezeWindow, Release
+from tests.factories import CategoryFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def queries(client, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+def add_checks(release, environment, run, category, users, start: int, count: int) -> None:
+    """``count`` checks with results (every status), checklist ticks, waivers and approvals."""
+    statuses = ["pass", "fail", "warn", "pending", "error"]
+    checks = Check.objects.bulk_create(
+        Check(
+            project=release.project,
+            category=category,
+            code=f"Q-{start + n:04d}",
+            title=f"Check {start + n}",
+            severity=["low", "medium", "high"][n % 3],
+            kind="manual",
+            in_checklist=True,
+            phase=["pre-deploy-week", "pre-deploy-day", "during", "post"][n % 4],
+            position=start + n,
+        )
+        for n in range(count)
+    )
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            run=run,
+            check_item=check,
+            category=category,
+            severity=check.severity,
+            status=statuses[n % len(statuses)],
+            detail="detail",
+            evidence_url="https://ci.example/1",
+            evaluated_at=timezone.now(),
+        )
+        for n, check in enumerate(checks)
+    )
+    ManualTick.objects.bulk_create(
+        ManualTick(
+            release=release,
+            environment=environment,
+            check_item=check,
+            ticked_by=users[n % len(users)],
+            note="n",
+        )
+        for n, check in enumerate(checks)
+    )
+    Waiver.objects.bulk_create(
+        Waiver(
+            release=release,
+            check_item=check,
+            reason="ok",
+            expires_at=timezone.now() + timedelta(days=3),
+            created_by=users[n % len(users)],
+        )
+        for n, check in enumerate(checks)
+        if n % 5 == 1
+    )
+    Approval.objects.bulk_create(
+        Approval(
+            release=release,
+            environment=environment,
+            approver=users[n % len(users)],
+            decision="approve",
+            run=run,
+        )
+        for n in range(count)
+    )
+    Deployment.objects.bulk_create(
+        Deployment(
+            release=release,
+            environment=environment,
+            status="verified",
+            started_by=users[n % len(users)],
+            started_at=timezone.now() - timedelta(days=n + 1),
+        )
+        for n in range(count)
+    )
+
+
+def test_the_release_page_does_not_query_per_row(
+    client_of, approver, approver2, admin, release, environments
+):
+    production = environments["production"]
+    run = RunFactory(release=release, environment=production)
+    category = CategoryFactory(project=release.project, key="all", weight=100)
+    users = [approver, approver2, admin]
+    client = client_of(approver)
+    path = f"/projects/shop/releases/1.0.0/{production.slug}/"
+
+    add_checks(release, production, run, category, users, 0, 1)
+    few = queries(client, path)
+    add_checks(release, production, run, category, users, 1, 499)
+    many = queries(client, path)
+    assert many == few
+
+
+def test_the_overview_does_not_query_per_row(client_of, approver, project, environments):
+    client = client_of(approver)
+
+    def add(start: int, count: int) -> None:
+        releases = Release.objects.bulk_create(
+            Release(project=project, version=f"2.{start + n}", git_sha="abcdef1")
+            for n in range(count)
+        )
+        Deployment.objects.bulk_create(
+            Deployment(
+                release=r,
+                environment=environments["staging"],
+                status="verified",
+                started_at=timezone.now() - timedelta(hours=n + 1),
+            )
+            for n, r in enumerate(releases)
+        )
+
+    add(0, 1)
+    few = queries(client, "/")
+    add(1, 499)
+    many = queries(client, "/")
+    assert many == few
+
+
+def test_the_pipeline_does_not_query_per_row(client_of, admin, project, environments):
+    client = client_of(admin)
+
+    def add(start: int, count: int) -> None:
+        releases = Release.objects.bulk_create(
+            Release(
+                project=project,
+                version=f"3.{start + n}",
+                git_sha="abcdef1",
+                created_at=timezone.now() - timedelta(minutes=start + n),
+            )
+            for n in range(count)
+        )
+        Deployment.objects.bulk_create(
+            Deployment(
+                release=r,
+                environment=environments["development"],
+                status="verified",
+                started_at=timezone.now() - timedelta(hours=n + 1),
+            )
+            for n, r in enumerate(releases)
+        )
+        FreezeWindow.objects.bulk_create(
+            FreezeWindow(
+                environment=environments["production"],
+                starts_at=timezone.now() + timedelta(days=start + n + 1),
+                ends_at=timezone.now() + timedelta(days=start + n + 1, hours=2),
+                reason="holiday",
+            )
+            for n in range(count)
+        )
+
+    add(0, 1)
+    few = queries(client, "/projects/shop/")
+    add(1, 499)
+    many = queries(client, "/projects/shop/")
+    assert many == few
