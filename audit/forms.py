@@ -16,17 +16,20 @@ class DateInput(forms.DateInput):
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(
-        required=False, max_length=200, help_text="Exactly as shown, e.g. ana or token:ci."
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. ana"}),
     )
     action = forms.CharField(
         required=False,
         max_length=100,
-        help_text="Exact, or a prefix ending in a dot: deployment.",
+        # A prefix ending in a dot matches every action under it (audit.log.action_matches).
+        widget=forms.TextInput(attrs={"placeholder": "e.g. deployment."}),
     )
     object = forms.CharField(
         required=False,
         max_length=201,
-        help_text="A type, or type:id, e.g. releases.deployment:12.",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. releases.release:3"}),
     )
     outcome = forms.ChoiceField(
         required=False, choices=[("", "any outcome"), *AuditEvent.Outcome.choices]

@@ -132,6 +132,10 @@ def database_panel(database: Database, *, now: datetime | None = None) -> Databa
             :RECENT_WAL_SAMPLES
         ]
     )
+    for drill in drills:
+        rto, rpo = drill.restore_seconds, drill.data_age_seconds
+        drill.restore_text = hours(rto) if rto is not None else ""  # type: ignore[attr-defined]
+        drill.data_age_text = hours(rpo) if rpo is not None else ""  # type: ignore[attr-defined]
     alerts = [a for a in database.alerts.all() if a.active]
     succeeded = [b for b in backups if b.status == Backup.Status.SUCCEEDED]
     return DatabasePanel(

@@ -31,11 +31,14 @@ class TimelineFilterForm(forms.Form):
         empty_value=DEFAULT_WINDOW_DAYS,  # type: ignore[arg-type]
         choices=[(d, f"last {d} days") for d in WINDOW_CHOICES],
         label="Metrics over",
-        help_text="Used when no dates are given.",
     )
     before = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, data: Any, *, environments: list[Environment]) -> None:
+        # Bound from the query string even when it is empty, so the window select shows the
+        # window actually used rather than its first option.
+        data = data.copy()
+        data.setdefault("window", str(DEFAULT_WINDOW_DAYS))
         super().__init__(data)
         field = self.fields["environment"]
         assert isinstance(field, forms.ChoiceField)

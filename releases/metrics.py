@@ -30,7 +30,7 @@ from django.db.models import OuterRef, Subquery
 from .models import Deployment, DeploymentStatus, Environment, Project
 
 WINDOW_CHOICES = (7, 30, 90, 180)
-DEFAULT_WINDOW_DAYS = 30
+DEFAULT_WINDOW_DAYS = 90
 # Up to this many days a chart has a bar per day; longer windows get a bar per week.
 DAILY_BUCKETS_UP_TO = 31
 

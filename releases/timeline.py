@@ -22,7 +22,14 @@ from preflight.web.charts import BarChart, Point, Series, bar_chart, hours
 from preflight.web.rendering import render_page_or_partial
 
 from .filters import TimelineFilterForm, cursor_of
-from .metrics import DEFINITIONS, DeliveryMetrics, EnvironmentMetrics, Window, delivery_metrics
+from .metrics import (
+    DEFAULT_WINDOW_DAYS,
+    DEFINITIONS,
+    DeliveryMetrics,
+    EnvironmentMetrics,
+    Window,
+    delivery_metrics,
+)
 from .models import Deployment, Environment
 
 PAGE_SIZE = 25
@@ -33,7 +40,7 @@ def _window(data: dict[str, Any]) -> Window:
     today = timezone.now().astimezone(UTC).date()
     since: date | None = data.get("since")
     until: date | None = data.get("until")
-    days: int = data.get("window") or 30
+    days: int = data.get("window") or DEFAULT_WINDOW_DAYS
     if since:
         return Window.between(since, until or max(since, today))
     if until:

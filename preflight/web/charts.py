@@ -8,9 +8,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-WIDTH, HEIGHT = 640, 180
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24
-MAX_X_LABELS = 8
+WIDTH, HEIGHT = 480, 170
+LEFT, RIGHT, TOP, BOTTOM = 64, 8, 10, 24
+# A lone bar should look like a bar, not a wall.
+MAX_BAR_WIDTH = 40
+MAX_X_LABELS = 6
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def bar_chart(
     plot_height = HEIGHT - TOP - BOTTOM
     top = nice_ceiling(max(sum(p.values) for p in points))
     slot = plot_width / len(points)
-    bar_width = max(1.0, slot * 0.7)
+    bar_width = min(MAX_BAR_WIDTH, max(1.0, slot * 0.7))
     for index, point in enumerate(points):
         x = LEFT + index * slot + (slot - bar_width) / 2
         y = chart.baseline
@@ -114,9 +116,12 @@ def bar_chart(
                 segments=segments,
             )
         )
+    counts = all(float(v).is_integer() for p in points for v in p.values)
+    # Counts get no gridline at a fraction: "0.5 deployments" reads as nonsense.
+    fractions = (0, 1) if counts and top % 2 else (0, 0.5, 1)
     chart.ticks = [
         Tick(y=round(chart.baseline - plot_height * fraction, 2), label=fmt(top * fraction))
-        for fraction in (0, 0.5, 1)
+        for fraction in fractions
     ]
     every = max(1, math.ceil(len(points) / MAX_X_LABELS))
     chart.x_labels = [
@@ -141,6 +146,6 @@ def hours(value: float) -> str:
 def size(value: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(value) < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"

@@ -10,9 +10,10 @@ from django.template.loader import render_to_string
 
 
 def is_htmx(request: HttpRequest) -> bool:
-    """An HTMX request that wants a fragment: boosted requests want whole pages."""
+    """An HTMX request that wants a fragment: boosted requests and history restores (the back
+    button on a page htmx no longer holds in its cache) want whole pages."""
     htmx = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.boosted
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render_page_or_partial(
