@@ -64,6 +64,10 @@ class DatabasePanel:
         return bool(self.backups or self.drills or self.wal)
 
 
+def _count(n: int, noun: str) -> str:
+    return noun if n == 1 else f"{n} {noun}s"
+
+
 def _size_chart(database: Database, backups: list[Backup]) -> BarChart:
     sized = [
         b
@@ -81,7 +85,7 @@ def _size_chart(database: Database, backups: list[Backup]) -> BarChart:
         ],
         series=[Series("size", "info")],
         summary=(
-            f"Size of the last {len(sized)} successful backups of {database.name}: latest {size(sized[-1].size_bytes or 0)}."
+            f"Size of the last {_count(len(sized), 'successful backup')} of {database.name}: latest {size(sized[-1].size_bytes or 0)}."
             if sized
             else f"No successful backup of {database.name} has a size recorded."
         ),
@@ -106,7 +110,7 @@ def _rto_chart(database: Database, drills: list[RestoreDrill]) -> BarChart:
         points,
         series=[Series("passed", "pass"), Series("failed", "fail")],
         summary=(
-            f"Measured recovery time (RTO) of the last {len(timed)} drills of {database.name}."
+            f"Measured recovery time (RTO) of the last {_count(len(timed), 'drill')} of {database.name}."
             if timed
             else f"No restore drill of {database.name} has been timed yet."
         ),

@@ -43,6 +43,7 @@ def test_the_report_page_is_in_the_layout_with_print_and_markdown(client_of, vie
     html = client_of(viewer).get(URL).content.decode()
     assert 'class="topbar noprint"' in html  # inside the layout; the print sheet drops it
     assert "Deployment Readiness Review" in html
+    assert "{#" not in html
     assert "Overall Readiness Score: 100.0/100" in html
     assert 'href="?format=markdown"' in html
     assert "window.print()" in html
@@ -89,3 +90,20 @@ def test_the_report_takes_as_many_queries_with_500_checks_as_with_1(
         response = client.get(URL)
     assert response.status_code == 200
     assert len(many) == len(one)
+
+
+def test_the_standalone_review_still_renders_for_the_command_line(
+    passing_run, release, environments
+):  # type: ignore[no-untyped-def]
+    from django.template.loader import render_to_string
+
+    from checks.report import build_report
+
+    html = render_to_string(
+        "checks/report.html",
+        {"report": build_report(release, environments["production"]), "standalone": True},
+    )
+    assert html.startswith("<!doctype html>")
+    assert "Overall Readiness Score: 100.0/100" in html
+    assert "{#" not in html
+    assert "comment" not in html
