@@ -1,76 +1,40 @@
 """The timeline, the audit log, the backups page and the readiness review in a real Chromium,
-against a live server holding the Liquor POS demo.
-
-Set PREFLIGHT_SCREENSHOTS=1 to refresh docs/screenshots/ from these pages."""
+against a live server holding the Liquor POS demo. (scripts/screenshots.py takes the pictures
+of these pages for the README.)"""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
 from preflight.demo import loader
 
-# The live server runs in a thread beside Playwright's event loop; Django's guard against ORM
-# calls from async code would otherwise refuse the test's own queries.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PASSWORD = "demo-pw"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ],
-    }
 
 
 @pytest.fixture
 def demo(live_server) -> str:  # type: ignore[no-untyped-def]
-    loader.load(password=PASSWORD)
+    loader.load(password="unused")  # the login fixture sets each user's test password
     return str(live_server.url)
 
 
-def _login(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+def _person(username: str):  # type: ignore[no-untyped-def]
+    return get_user_model().objects.get(username=username)
 
 
-def _screenshot(page, name: str, *, full_page: bool = True) -> None:  # type: ignore[no-untyped-def]
-    if os.environ.get("PREFLIGHT_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-def test_filtering_the_timeline_keeps_the_filter_in_the_url(page, demo) -> None:  # type: ignore[no-untyped-def]
-    _login(page, demo, "vic")
+def test_filtering_the_timeline_keeps_the_filter_in_the_url(page, demo, login) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 1280, "height": 900})
+    login(_person("vic"))
+    page.wait_for_url(f"{demo}/")
     page.goto(f"{demo}/projects/liquor-pos/deployments/")
     items = page.locator(".timeline-item")
     everything = items.count()
     assert "Staging" in page.locator(".timeline").inner_text()
-    _screenshot(page, "timeline")
 
     page.select_option("#id_environment", "production")
     page.wait_for_url("**/deployments/?*environment=production*")
@@ -95,12 +59,12 @@ def test_filtering_the_timeline_keeps_the_filter_in_the_url(page, demo) -> None:
     assert "verification failed" in page.locator(f"#{target}").inner_text()
 
 
-def test_filtering_and_exporting_the_audit_log(page, demo) -> None:  # type: ignore[no-untyped-def]
-    _login(page, demo, "vic")
+def test_filtering_and_exporting_the_audit_log(page, demo, login) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 1280, "height": 900})
+    login(_person("vic"))
+    page.wait_for_url(f"{demo}/")
     page.goto(f"{demo}/projects/liquor-pos/audit/")
     assert page.locator("#chain-status").inner_text().startswith("chain intact")
-    _screenshot(page, "audit")
 
     page.fill("#id_action", "environment.")
     page.click("button:has-text('Filter')")
@@ -128,22 +92,21 @@ def test_filtering_and_exporting_the_audit_log(page, demo) -> None:  # type: ign
     assert page.locator(".audit-table tbody tr").count() == 1
 
 
-def test_the_backups_page_and_the_readiness_review(page, demo) -> None:  # type: ignore[no-untyped-def]
-    _login(page, demo, "ana")
+def test_the_backups_page_and_the_readiness_review(page, demo, login) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 1280, "height": 900})
+    login(_person("ana"))
+    page.wait_for_url(f"{demo}/")
     page.goto(f"{demo}/projects/liquor-pos/backups/")
     panel = page.locator("#database-pos-main")
     assert "verified" in panel.inner_text()
     assert panel.locator("svg").count() == 2
     assert page.locator("button:has-text('Run drill now')").is_visible()
-    _screenshot(page, "backups")
 
     page.goto(f"{demo}/projects/liquor-pos/releases/1.0.0/production/")
     page.click("a:has-text('Readiness review')")
     page.wait_for_url("**/report")
     assert "NOT READY FOR PRODUCTION" in page.locator("article.report").inner_text()
-    page.set_viewport_size({"width": 1280, "height": 1300})
-    _screenshot(page, "report", full_page=False)  # the review runs to many pages
+    page.set_viewport_size({"width": 1280, "height": 1300})  # the review runs to many pages
     page.emulate_media(media="print")
     assert not page.locator("header.topbar").is_visible()
     assert page.locator("article.report").is_visible()
