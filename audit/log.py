@@ -72,11 +72,22 @@ def events(project_ids: Collection[int], filters: AuditFilters) -> QuerySet[Audi
     if filters.outcome:
         qs = qs.filter(outcome=filters.outcome)
     if filters.since:
-        qs = qs.filter(occurred_at__gte=_midnight(filters.since))
+        start = _midnight(filters.since)
+        qs = qs.filter(occurred_at__gte=start, seq__gt=_seq_floor(start))
     if filters.until:
         end = _midnight(filters.until) + timedelta(days=1)
         qs = qs.filter(occurred_at__lt=end, seq__lt=_seq_bound(end))
     return qs.order_by("-seq")
+
+
+def _seq_floor(start: datetime) -> Coalesce:
+    """A seq every event from ``start`` on is above (see ``_seq_bound``): the walk stops there."""
+    earlier = (
+        AuditEvent.objects.filter(occurred_at__lt=start - CLOCK_SLACK)
+        .order_by("-occurred_at")
+        .values("seq")[:1]
+    )
+    return Coalesce(Subquery(earlier), Value(0))
 
 
 def _seq_bound(end: datetime) -> Coalesce:
