@@ -88,20 +88,23 @@ def jsonl_lines(qs: QuerySet[AuditEvent]) -> Iterator[str]:
 def audit_export(
     *,
     actor: Actor,
-    project_id: int,
+    project_id: int | None,
     qs: QuerySet[AuditEvent],
     filters: AuditFilters,
     fmt: str,
+    projects: list[str] | None = None,
 ) -> Iterator[str]:
     """Record the export, then return its lines. ``qs`` holds only events the actor may read:
-    the caller has checked the actor's access to the project."""
+    the caller has checked the actor's access to the projects. An export of several projects
+    is recorded with no project, naming them."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     services.record(
         actor=actor,
         action="audit.exported",
         project_id=project_id,
-        after={"format": fmt, "filters": filters.as_dict()},
+        after={"format": fmt, "filters": filters.as_dict()}
+        | ({"projects": projects} if project_id is None and projects is not None else {}),
     )
     # Oldest first, as a log is read; the export's own event is its last line when it matches.
     qs = qs.order_by("seq")

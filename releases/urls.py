@@ -20,6 +20,8 @@ urlpatterns = [
         name="env-unfreeze",
     ),
     path("projects/<slug:slug>/deployments/", timeline.timeline, name="deployments"),
+    path("audit/", audit_log.all_projects_audit_log, name="audit-all"),
+    path("audit/export", audit_log.all_projects_audit_export, name="audit-all-export"),
     path("projects/<slug:slug>/audit/", audit_log.audit_log, name="audit-log"),
     path("projects/<slug:slug>/audit/export", audit_log.audit_export_view, name="audit-export"),
 ]

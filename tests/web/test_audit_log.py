@@ -153,3 +153,49 @@ def test_the_failed_login_of_a_stranger_is_not_shown_to_members(client, client_o
     record(actor=Actor.anonymous(), action="login.failed", project_id=None)
     with_password(viewer)
     assert "login.failed" not in client_of(viewer).get(URL).content.decode()
+
+
+ALL = "/audit/"
+
+
+def test_the_all_projects_log_shows_every_project_of_the_person_and_no_other(
+    client_of, viewer, project
+):  # type: ignore[no-untyped-def]
+    second = ProjectFactory(slug="second", name="Second")
+    second.memberships.create(user=viewer, role="admin")
+    _event(project, "in.shop")
+    _event(second, "in.second")
+    _event(ProjectFactory(slug="elsewhere"), "in.elsewhere")
+    record(actor=Actor.anonymous(), action="login.failed", project_id=None)
+    html = client_of(viewer).get(ALL).content.decode()
+    assert "in.shop" in html
+    assert "in.second" in html
+    assert "in.elsewhere" not in html
+    assert "login.failed" not in html
+    assert 'href="/projects/second/audit/">Second</a>' in html
+
+
+def test_someone_in_no_project_sees_an_empty_log(client_of, outsider, project):  # type: ignore[no-untyped-def]
+    _event(project, "in.shop")
+    response = client_of(outsider).get(ALL)
+    assert response.status_code == 200
+    assert "No events match these filters." in response.content.decode()
+
+
+def test_the_all_projects_export_names_the_projects_it_covers(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    _event(project, "in.shop")
+    response = client_of(viewer).post(ALL + "export", {"format": "jsonl", "action": "in.shop"})
+    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert [r["action"] for r in rows] == ["in.shop"]
+    exported = AuditEvent.objects.get(action="audit.exported")
+    assert exported.project_id is None
+    assert exported.after == {
+        "format": "jsonl",
+        "filters": {"action": "in.shop"},
+        "projects": ["shop"],
+    }
+
+
+def test_the_all_projects_log_needs_login_and_its_export_a_post(client, client_of, viewer):  # type: ignore[no-untyped-def]
+    assert client.get(ALL).status_code == 302
+    assert client_of(viewer).get(ALL + "export").status_code == 405
