@@ -65,6 +65,11 @@ class EnvironmentRow:
     holds: list[Hold]
     gate: GateDecision | None = None
 
+    @property
+    def locks_and_freezes(self) -> list[Hold]:
+        """Holds other than the deployment in progress, which has a column of its own."""
+        return [hold for hold in self.holds if hold.code != "deployment_in_progress"]
+
 
 @dataclass
 class ProjectCard:
@@ -108,9 +113,23 @@ class Stage:
     freeze_form: FreezeForm | None = None
 
 
-def _stages(
+@dataclass
+class ReleaseRow:
+    """A recent release and, per environment in promotion order, whether it got there."""
+
+    release: Release
+    reached: list[tuple[Environment, bool]]
+
+
+@dataclass
+class Pipeline:
+    stages: list[Stage]
+    releases: list[ReleaseRow]
+
+
+def _pipeline(
     access: ProjectAccess, forms_for: dict[int, dict[str, Any]] | None = None
-) -> list[Stage]:
+) -> Pipeline:
     project = access.project
     environments = environments_with_versions(project)
     releases = list(project.releases.order_by("-created_at", "-id")[:RECENT_RELEASES])
@@ -153,7 +172,11 @@ def _stages(
             )
         )
         previous = environment
-    return stages
+    rows = [
+        ReleaseRow(release, [(env, (release.pk, env.pk) in reached) for env in environments])
+        for release in releases
+    ]
+    return Pipeline(stages=stages, releases=rows)
 
 
 def field_ids(environment: Environment, form_class: type[Any]) -> str:
@@ -167,11 +190,12 @@ def _blank(form_class: type[Any], access: ProjectAccess, environment: Environmen
     return form_class(auto_id=field_ids(environment, form_class))
 
 
-def _pipeline_context(access: ProjectAccess, stages: list[Stage]) -> dict[str, Any]:
+def _pipeline_context(access: ProjectAccess, pipeline: Pipeline) -> dict[str, Any]:
     return {
         "project": access.project,
         "access": access,
-        "stages": stages,
+        "stages": pipeline.stages,
+        "releases": pipeline.releases,
         "nav_section": "pipeline",
     }
 
@@ -180,7 +204,7 @@ def _pipeline_context(access: ProjectAccess, stages: list[Stage]) -> dict[str, A
 def pipeline(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_for(request, slug)
     return TemplateResponse(
-        request, "releases/pipeline.html", _pipeline_context(access, _stages(access))
+        request, "releases/pipeline.html", _pipeline_context(access, _pipeline(access))
     )
 
 
@@ -197,9 +221,9 @@ def _stage_response(
         return redirect(
             reverse("project", args=[access.project.slug]) + f"#stage-{environment.slug}"
         )
-    stages = _stages(access, {environment.pk: forms or {}})
-    stage = next(s for s in stages if s.environment.pk == environment.pk)
-    context = _pipeline_context(access, stages) | {"stage": stage}
+    pipeline = _pipeline(access, {environment.pk: forms or {}})
+    stage = next(s for s in pipeline.stages if s.environment.pk == environment.pk)
+    context = _pipeline_context(access, pipeline) | {"stage": stage}
     return render_page_or_partial(
         request, "releases/pipeline.html", "stage", context, status=status
     )

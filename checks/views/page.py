@@ -84,12 +84,6 @@ class ReleasePage:
             "release", args=[self.access.project.slug, self.release.version, self.environment.slug]
         )
 
-    def action_url(self, name: str, *args: Any) -> str:
-        return reverse(
-            name,
-            args=[self.access.project.slug, self.release.version, self.environment.slug, *args],
-        )
-
 
 def load_release(access: ProjectAccess, version: str, env_slug: str) -> tuple[Release, Environment]:
     release = get_object_or_404(Release, project=access.project, version=version)
@@ -160,15 +154,15 @@ def breakdown(page: ReleasePage) -> list[CategoryRow]:
             weight=category.weight,
             score=category.score,
             checks=category.checks,
-            contribution=(
-                None
-                if score.contribution(category) is None
-                else scoring.round1(score.contribution(category) or Decimal(0))
-            ),
+            contribution=_rounded(score.contribution(category)),
             items=_filtered(page, items.get(category.key, [])),
         )
         for category in score.categories
     ]
+
+
+def _rounded(value: Decimal | None) -> Decimal | None:
+    return None if value is None else scoring.round1(value)
 
 
 def _filtered(page: ReleasePage, results: list[EffectiveResult]) -> list[EffectiveResult]:
@@ -245,6 +239,7 @@ def approval_panel(page: ReleasePage) -> dict[str, Any]:
     else:
         refusal = four_eyes_refusal(page.access.actor, page.release)
     own_stale = next((why for who, why in counted.stale if who == username), None)
+    own_latest = next((a for a in history if a.approver_id == user.pk), None)
     finished = page.run is not None and page.run.status == ReadinessRun.Status.FINISHED
     form = None
     if refusal is None:
@@ -257,6 +252,7 @@ def approval_panel(page: ReleasePage) -> dict[str, Any]:
         "history": history,
         "refusal": refusal,
         "own_stale": own_stale,
+        "own_latest": own_latest,
         "form": form,
     }
 

@@ -55,10 +55,11 @@ def release_page(request: HttpRequest, slug: str, version: str, env_slug: str) -
     if is_htmx(request):
         part = READABLE_PARTS.get(request.htmx.target or "", "live")  # type: ignore[attr-defined]
         if part == "readiness" and not ctx["running"]:
-            # The run being polled has ended: send the final state, the decisions panel it
-            # changes (out of band), and stop the polling.
+            # The run being polled has ended: send the final state, the panels it changes
+            # (out of band), and stop the polling.
             body = render_to_string(f"{TEMPLATE}#readiness", ctx, request)
-            body += render_to_string(f"{TEMPLATE}#decisions", ctx | {"oob": True}, request)
+            for changed in ("decisions", "checklists"):
+                body += render_to_string(f"{TEMPLATE}#{changed}", ctx | {"oob": True}, request)
             return HttpResponse(body, status=286)
         return render_page_or_partial(request, TEMPLATE, part, ctx)
     return render_page_or_partial(request, TEMPLATE, "live", ctx)

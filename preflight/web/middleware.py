@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.http import HttpRequest, HttpResponseBase
+from django_htmx.http import HttpResponseClientRedirect
 
 # These answer machines and authenticate themselves (bearer tokens) or not at all (probes).
 EXEMPT_PREFIXES = ("/health/", "/api/")
@@ -22,3 +23,12 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if request.path_info.startswith(EXEMPT_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+    # The stubs promise a redirect; for HTMX a client redirect (a 200 with HX-Redirect) is right.
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponseBase:  # type: ignore[override]
+        response = super().handle_no_permission(request, view_func)
+        if getattr(request, "htmx", False):
+            # A session that ended under an open page: send the whole window to the login
+            # page, rather than the login form into a fragment of the page.
+            return HttpResponseClientRedirect(response["Location"])
+        return response

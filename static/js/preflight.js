@@ -30,12 +30,4 @@
     p.textContent = "Preflight could not be reached. Check your connection and try again.";
     box.replaceChildren(p);
   });
-
-  // Forms that ask first (deploy, break-glass): data-confirm holds the question. hx-confirm
-  // covers HTMX submissions; this covers the same forms when HTMX is not running.
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (window.htmx || !form.dataset || !form.dataset.confirm) { return; }
-    if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
-  }, true);
 })();

@@ -72,3 +72,9 @@ def test_outsider_gets_404_for_a_project(client_of, outsider, project):
 
 def test_unknown_project_is_404_too(client_of, viewer):
     assert client_of(viewer).get("/projects/nope/").status_code == 404
+
+
+def test_an_htmx_request_without_a_session_sends_the_window_to_login(client, project):
+    response = client.get("/projects/shop/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/login/?next=")

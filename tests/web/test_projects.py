@@ -172,3 +172,13 @@ def test_a_freeze_ending_before_it_starts_is_a_form_error(client_of, admin, envi
     assert response.status_code == 422
     assert "end after it starts" in response.content.decode()
     assert not FreezeWindow.objects.exists()
+
+
+def test_the_pipeline_lists_recent_releases_and_where_they_got(
+    client_of, viewer, release, environments
+):
+    DeploymentFactory(release=release, environment=environments["development"], status="verified")
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    assert "Recent releases" in html
+    assert html.count('<span class="badge verified">deployed</span>') == 1
+    assert html.count('<span class="badge">not yet</span>') == 2

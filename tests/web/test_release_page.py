@@ -108,6 +108,7 @@ def test_polling_stops_when_the_run_ends(client_of, viewer, passing_run):
     html = response.content.decode()
     assert "every 1s" not in html
     assert 'id="decisions" hx-swap-oob="true"' in html
+    assert 'id="checklists" aria-labelledby="checklists-title" hx-swap-oob="true"' in html
 
 
 @pytest.mark.parametrize("action", ["runs", "approvals", "deployments", "deployments/break-glass"])
@@ -362,3 +363,16 @@ def test_a_deployer_cannot_waive(client_of, deployer, failing_check):
         url(action=f"checks/{failing_check.pk}/waivers"), {"reason": "x", "expires_at": expires}
     )
     assert response.status_code == 403
+
+
+def test_an_approver_sees_their_own_latest_decision(client_of, approver, passing_run, release):
+    Approval.objects.create(
+        release=release,
+        environment=passing_run["production"].environment,
+        approver=approver,
+        decision="reject",
+        comment="Not yet",
+        run=passing_run["production"],
+    )
+    html = client_of(approver).get(url()).content.decode()
+    assert 'You decided <span class="badge reject">reject</span>' in html

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from checks.models import ManualTick
-from releases.models import Approval, Deployment, Membership
+from releases.models import Approval, Deployment, Lock, Membership
 from tests.factories import CategoryFactory, CheckFactory, DeploymentFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -156,3 +156,40 @@ def test_approving_with_the_keyboard_only(login, approver, production_ready, pag
     page.keyboard.press("Enter")
     expect(page.locator("#gate-state")).to_have_text("Gate open")
     assert Approval.objects.get().approver == approver
+
+
+def test_a_rejection_without_a_reason_is_explained_in_place(
+    login, approver, production_ready, page: Page
+):
+    login(approver, release_path("production"))
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="Reject").click()
+    expect(page.locator("#decisions")).to_contain_text("Say why you reject the release.")
+    expect(page.get_by_label("Comment")).to_have_attribute("aria-invalid", "true")
+    # The error came back into the page: no reload happened.
+    assert page.evaluate("window.notReloaded") is True
+    assert not Approval.objects.exists()
+
+
+def test_an_admin_locks_and_unlocks_from_the_pipeline(login, admin, environments, page: Page):
+    login(admin, "/projects/shop/")
+    stage = page.locator("#stage-production")
+    stage.get_by_text("Lock Production", exact=True).click()
+    stage.get_by_role("button", name="Lock").click()  # no reason: the browser asks for one
+    assert not Lock.objects.exists()
+    stage.get_by_label("Reason").first.fill("Database upgrade tonight")
+    stage.get_by_role("button", name="Lock").click()
+    expect(stage).to_contain_text("locked by root")
+    expect(page.locator("#messages")).to_contain_text("Production is locked.")
+    stage.get_by_role("button", name="Unlock Production").click()
+    expect(stage.get_by_text("Lock Production", exact=True)).to_be_visible()
+    assert not Lock.objects.active().exists()
+
+
+def test_a_refusal_is_shown_with_its_reason(login, approver, production_ready, page: Page):
+    login(approver, release_path("production"))
+    # The role changes while the page is open; the server, not the page, decides.
+    Membership.objects.filter(user=approver).update(role="viewer")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#messages")).to_contain_text("may not approve releases in shop")
+    assert not Approval.objects.exists()
