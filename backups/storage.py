@@ -5,6 +5,7 @@ taken to S3 stays readable after the settings change to a local directory, and t
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,12 @@ def _s3_client() -> Any:
 
 
 def _s3_error(exc: Exception, location: str, doing: str) -> StorageError:
+    # botocore puts the service's error code in ``response``; boto3's transfer manager wraps
+    # that error and keeps the code only in its message, as "(NoSuchBucket)".
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if not code:
+        found = re.search(r"\((\w+)\) when calling", str(exc))
+        code = found.group(1) if found else ""
     reason = code or type(exc).__name__
     return StorageError(f"Cannot {doing} {location}: {reason}.")
 

@@ -135,6 +135,33 @@ def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, backup_id])
 
 
+def backups_reap(*, older_than: datetime) -> list[Backup]:
+    """Fail backups requested before ``older_than`` that no worker is taking: the broker lost
+    the task or its worker died. A worker still on one holds its advisory lock; those stay."""
+    reaped = []
+    for backup_id in Backup.objects.filter(
+        source=Backup.Source.TAKEN, status=Backup.Status.RUNNING, started_at__lt=older_than
+    ).values_list("pk", flat=True):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, backup_id])
+            if not cursor.fetchone()[0]:
+                continue
+        try:
+            backup = Backup.objects.select_related("database__project").get(pk=backup_id)
+            if backup.status == Backup.Status.RUNNING:
+                reaped.append(
+                    _finish_failed(
+                        backup,
+                        "No worker finished it: the task was lost or its worker stopped.",
+                        TAKER,
+                    )
+                )
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, backup_id])
+    return reaped
+
+
 def _describe(exc: BaseException, database: Database) -> str:
     if isinstance(exc, psycopg.Error) and database.dsn_env:
         try:

@@ -1,5 +1,5 @@
 """The watch over every database: no recent verified backup (``backup_stale``), no recent
-passed drill (``drill_overdue``), and drills whose worker went away. Run by beat."""
+passed drill (``drill_overdue``), and drills and backups whose worker went away. Run by beat."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.utils.timesince import timesince
 from .. import alerts
 from ..models import Alert, Backup, Database, RestoreDrill
 from .drills import MAX_ATTEMPTS, enqueue, stale_after
+from .taking import backups_reap
 
 QUEUED_TOO_LONG_SECONDS = 600
 
@@ -66,6 +67,7 @@ def watch(*, now: datetime | None = None) -> None:
             message=drill_problem or f"{database} has a recent passed restore drill.",
         )
     reap_drills(now)
+    backups_reap(older_than=now - stale_after())
 
 
 def reap_drills(now: datetime) -> list[int]:

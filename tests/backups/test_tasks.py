@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from backups import tasks
+from backups.models import Backup, Database, RestoreDrill
+from backups.services.drills import drill_request
+from tests.conftest import as_actor
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schedule_backs_up_and_drills_only_databases_it_can_reach(
+    project, monkeypatch, django_capture_on_commit_callbacks
+):
+    reachable = Database.objects.create(project=project, name="main", dsn_env="MAIN_URL")
+    Database.objects.create(project=project, name="unset", dsn_env="UNSET_URL")
+    Database.objects.create(project=project, name="reported-only")
+    monkeypatch.setenv("MAIN_URL", "postgres://preflight@127.0.0.1:1/main")
+    monkeypatch.delenv("UNSET_URL", raising=False)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert tasks.take_scheduled_backups() == 1
+        assert tasks.run_scheduled_drills() == 1
+
+    assert len(callbacks) == 2
+    backup = Backup.objects.get()
+    assert backup.database == reachable
+    assert backup.status == Backup.Status.RUNNING
+    assert RestoreDrill.objects.get().database == reachable
+    assert RestoreDrill.objects.get().requested_by_label == "system:drill-schedule"
+
+
+def test_a_drill_of_a_database_without_a_connection_string_is_refused(approver, project):
+    database = Database.objects.create(project=project, name="reported-only")
+    with pytest.raises(ValidationError) as refused:
+        drill_request(actor=as_actor(approver), database=database)
+    assert "names no environment variable for its connection string" in str(
+        refused.value.message_dict["database"]
+    )
+    assert not RestoreDrill.objects.exists()
