@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from .metrics import DEFAULT_WINDOW_DAYS, WINDOW_CHOICES
 from .models import DeploymentStatus, Environment
@@ -62,11 +63,13 @@ class TimelineFilterForm(forms.Form):
         data = super().clean() or {}
         since: date | None = data.get("since")
         until: date | None = data.get("until")
-        if since and until:
-            if until < since:
+        if since:
+            # The metrics run from ``since`` to ``until`` (or today): keep the charts readable.
+            end = until or max(since, timezone.now().astimezone(UTC).date())
+            if end < since:
                 self.add_error("until", "The end date comes before the start date.")
-            elif (until - since).days >= MAX_WINDOW_DAYS:
-                self.add_error("until", f"Choose at most {MAX_WINDOW_DAYS} days.")
+            elif (end - since).days >= MAX_WINDOW_DAYS:
+                self.add_error("since", f"Choose at most {MAX_WINDOW_DAYS} days.")
         return data
 
 

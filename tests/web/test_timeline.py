@@ -150,3 +150,9 @@ def test_the_page_takes_as_many_queries_with_500_deployments_as_with_1(
     with CaptureQueriesContext(connection) as many:
         assert client.get(URL).status_code == 200
     assert len(many) == len(one)
+
+
+def test_a_window_longer_than_a_year_is_refused(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    response = client_of(viewer).get(URL + "?since=2001-01-01")
+    assert response.status_code == 422
+    assert "Choose at most 366 days." in response.content.decode()
