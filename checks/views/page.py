@@ -57,6 +57,11 @@ class CategoryRow:
     contribution: Decimal | None
     items: list[EffectiveResult] = field(default_factory=list)
 
+    @property
+    def needs_attention(self) -> bool:
+        """Whether any shown check is not passing: those groups start open, the rest closed."""
+        return any(item.status in scoring.NON_PASSING for item in self.items)
+
 
 @dataclass
 class ChecklistItem:

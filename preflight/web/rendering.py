@@ -10,8 +10,8 @@ from django.template.loader import render_to_string
 
 
 def is_htmx(request: HttpRequest) -> bool:
-    """An HTMX request that wants a fragment: boosted requests and history restores (the back
-    button on a page htmx no longer holds in its cache) want whole pages."""
+    """An HTMX request that wants a fragment. Boosted requests want whole pages, and so does
+    the back button when htmx has no snapshot of the page to restore."""
     htmx = getattr(request, "htmx", None)
     return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 

@@ -376,3 +376,28 @@ def test_an_approver_sees_their_own_latest_decision(client_of, approver, passing
     )
     html = client_of(approver).get(url()).content.decode()
     assert 'You decided <span class="badge reject">reject</span>' in html
+
+
+def test_the_back_button_gets_the_whole_page(client_of, viewer, passing_run):
+    # htmx restoring a page it has no snapshot of asks for it with this header.
+    response = client_of(viewer).get(
+        url() + "?status=pass", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX
+    )
+    assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "runs",
+        "approvals",
+        "deployments",
+        "deployments/break-glass",
+        "deployments/1/finish",
+        "checks/1/tick",
+        "checks/1/waivers",
+        "waivers/1/revoke",
+    ],
+)
+def test_an_outsider_gets_404_for_every_action(client_of, outsider, release, environments, action):
+    assert client_of(outsider).post(url(action=action)).status_code == 404

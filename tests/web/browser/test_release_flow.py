@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from checks.models import ManualTick
 from releases.models import Approval, Deployment, Lock, Membership
-from tests.factories import CategoryFactory, CheckFactory, DeploymentFactory
+from tests.factories import CategoryFactory, CheckFactory, DeploymentFactory, ResultFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -193,3 +193,25 @@ def test_a_refusal_is_shown_with_its_reason(login, approver, production_ready, p
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#messages")).to_contain_text("may not approve releases in shop")
     assert not Approval.objects.exists()
+
+
+def test_filters_live_in_the_address_and_the_back_button_undoes_them(
+    login, viewer, release, passing_run, page: Page
+):
+    failing = CheckFactory(project=release.project, code="BAD-001", severity="high")
+    ResultFactory(run=passing_run["production"], check_item=failing, status="fail")
+    login(viewer, release_path("production"))
+    checks = page.locator("#checks")
+    expect(checks).to_contain_text("OK-001")
+    page.get_by_label("Status").select_option("failing")
+    expect(page).to_have_url(re.compile(r"status=failing"))
+    expect(checks).not_to_contain_text("OK-001")
+    expect(checks).to_contain_text("BAD-001")
+
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"status="))
+    expect(page.locator("#checks")).to_contain_text("OK-001")
+
+    # The filtered address, opened afresh (a bookmark), shows the filtered list.
+    page.goto(page.url.split("?")[0] + "?status=failing")
+    expect(page.locator("#checks")).not_to_contain_text("OK-001")
