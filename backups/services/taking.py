@@ -104,10 +104,7 @@ def backup_take_now(database: Database, *, actor: Actor = TAKER) -> Backup:
 
 def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
     """Take a queued backup. None when another worker is taking it right now."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, backup_id])
-        locked = cursor.fetchone()[0]
-    if not locked:
+    if not _try_lock(backup_id):
         return None
     try:
         backup = Backup.objects.select_related("database__project").filter(pk=backup_id).first()
@@ -131,6 +128,21 @@ def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
             return _finish_failed(backup, _describe(exc, backup.database), actor)
         return _finish_taken(backup, taken, actor)
     finally:
+        _unlock(backup_id)
+
+
+def _try_lock(backup_id: int) -> bool:
+    """A session lock on the backup, released by _unlock or when the worker's connection ends.
+    Without PostgreSQL (``make run`` on SQLite: one worker) there is nothing to lock against."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, backup_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(backup_id: int) -> None:
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, backup_id])
 
@@ -142,10 +154,8 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
     for backup_id in Backup.objects.filter(
         source=Backup.Source.TAKEN, status=Backup.Status.RUNNING, started_at__lt=older_than
     ).values_list("pk", flat=True):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, backup_id])
-            if not cursor.fetchone()[0]:
-                continue
+        if not _try_lock(backup_id):
+            continue
         try:
             backup = Backup.objects.select_related("database__project").get(pk=backup_id)
             if backup.status == Backup.Status.RUNNING:
@@ -157,8 +167,7 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
                     )
                 )
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, backup_id])
+            _unlock(backup_id)
     return reaped
 
 
