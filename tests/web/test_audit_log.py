@@ -104,6 +104,10 @@ def test_export_needs_post(client_of, viewer, project):  # type: ignore[no-untyp
     assert client_of(viewer).get(EXPORT + "?format=csv").status_code == 405
 
 
+def test_the_log_itself_is_read_only(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    assert client_of(viewer).post(URL).status_code == 405
+
+
 def test_export_refuses_an_unknown_format_and_records_nothing(client_of, viewer, project):  # type: ignore[no-untyped-def]
     response = client_of(viewer).post(EXPORT, {"format": "xml"})
     assert response.status_code == 422

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
+from backups.models import RestoreDrill
 from preflight.demo import loader
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -100,7 +101,15 @@ def test_the_backups_page_and_the_readiness_review(page, demo, login) -> None:  
     panel = page.locator("#database-pos-main")
     assert "verified" in panel.inner_text()
     assert panel.locator("svg").count() == 2
-    assert page.locator("button:has-text('Run drill now')").is_visible()
+    # Run a drill: the panel shows it queued and keeps asking until it ends (no worker runs
+    # here, so it stays queued).
+    with page.expect_request("**/backups/pos-main/") as polled:
+        page.click("button:has-text('Run drill now')")
+        page.wait_for_selector("button:has-text('queued')")
+    assert polled.value.headers.get("hx-request") == "true"
+    drill = RestoreDrill.objects.get(status="queued")
+    assert drill.requested_by_label == "ana"
+    assert page.locator("#messages").inner_text().startswith(f"Restore drill #{drill.pk}")
 
     page.goto(f"{demo}/projects/liquor-pos/releases/1.0.0/production/")
     page.click("a:has-text('Readiness review')")
