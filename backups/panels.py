@@ -60,6 +60,15 @@ class DatabasePanel:
         return self.wal[0] if self.wal else None
 
     @property
+    def wal_oldest_first(self) -> list[WalSample]:
+        return list(reversed(self.wal))
+
+    @property
+    def wal_troubled(self) -> int:
+        """How many of the recent samples were not healthy."""
+        return sum(1 for w in self.wal if w.state != WalSample.State.HEALTHY)
+
+    @property
     def has_history(self) -> bool:
         return bool(self.backups or self.drills or self.wal)
 

@@ -72,6 +72,7 @@ def test_the_panels_show_freshness_drills_and_wal(client_of, viewer, database): 
     assert "RTO 42 s" in html
     assert "healthy" in html
     assert html.count("<svg") == 2  # size trend and recovery times
+    assert "The last 3 samples were all healthy." in html
     assert "Run drill now" not in html  # viewers may not drill
 
 
@@ -133,3 +134,14 @@ def test_the_page_takes_as_many_queries_with_500_backups_as_with_1(client_of, vi
     with CaptureQueriesContext(connection) as many:
         assert client.get(URL).status_code == 200
     assert len(many) == len(one)
+
+
+def test_unhealthy_wal_samples_are_counted_and_a_failing_one_opens_the_history(
+    client_of, viewer, database
+):  # type: ignore[no-untyped-def]
+    _history(database, 2)
+    WalSample.objects.create(database=database, state="failing", message="archive_command failed")
+    html = client_of(viewer).get(URL).content.decode()
+    assert "1 of the last 3 samples was not healthy." in html
+    assert '<details class="history" open>' in html
+    assert "archive_command failed" in html
