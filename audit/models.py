@@ -58,6 +58,11 @@ class AuditEvent(models.Model):
             models.Index(fields=["project_id", "-seq"], name="audit_project_seq"),
             models.Index(fields=["action", "-seq"], name="audit_action_seq"),
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            # The audit log page filters within a project and pages by seq (audit/log.py):
+            # each filter gets an index that yields its rows already in page order.
+            models.Index(fields=["project_id", "action", "-seq"], name="audit_project_action"),
+            models.Index(fields=["project_id", "actor", "-seq"], name="audit_project_actor"),
+            models.Index(fields=["project_id", "outcome", "-seq"], name="audit_project_outcome"),
         ]
 
     def __str__(self) -> str:

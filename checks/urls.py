@@ -1,12 +1,13 @@
 from django.urls import path
 
-from .views import release
+from .views import release, report
 
 # A release is seen per environment: /projects/<slug>/releases/<version>/<environment>/.
 RELEASE = "projects/<slug:slug>/releases/<str:version>/<slug:env_slug>/"
 
 urlpatterns = [
     path(RELEASE, release.release_page, name="release"),
+    path(RELEASE + "report", report.report_page, name="release-report"),
     path(RELEASE + "runs", release.run_checks, name="release-run"),
     path(RELEASE + "approvals", release.approve, name="release-approve"),
     path(RELEASE + "deployments", release.deploy, name="release-deploy"),

@@ -17,4 +17,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("releases.urls")),
     path("", include("checks.urls")),
+    path("", include("backups.urls")),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import audit_log, timeline, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -19,4 +19,9 @@ urlpatterns = [
         views.unfreeze,
         name="env-unfreeze",
     ),
+    path("projects/<slug:slug>/deployments/", timeline.timeline, name="deployments"),
+    path("audit/", audit_log.all_projects_audit_log, name="audit-all"),
+    path("audit/export", audit_log.all_projects_audit_export, name="audit-all-export"),
+    path("projects/<slug:slug>/audit/", audit_log.audit_log, name="audit-log"),
+    path("projects/<slug:slug>/audit/export", audit_log.audit_export_view, name="audit-export"),
 ]

@@ -33,6 +33,11 @@ SHOTS = (
     ("release-desktop.png", RELEASE, DESKTOP, False),
     ("release-phone.png", RELEASE, PHONE, False),
     ("overview-phone.png", "/", PHONE, True),
+    ("timeline.png", "/projects/liquor-pos/deployments/", DESKTOP, True),
+    ("audit.png", "/projects/liquor-pos/audit/", DESKTOP, True),
+    ("backups.png", "/projects/liquor-pos/backups/", DESKTOP, True),
+    # The review runs to many printed pages: its first screen says what it is.
+    ("report.png", RELEASE + "report", {"width": 1280, "height": 1300}, False),
 )
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from backups.models import Backup, Database, RestoreDrill
+from backups.models import Backup, Database, RestoreDrill, WalSample
 from checks.catalog import import_catalog
 from checks.evaluation import evaluate
 from checks.models import Check, CheckResult, ManualTick, ReadinessRun, ReportedResult, Waiver
@@ -467,6 +467,42 @@ def _backups(project: Project, now: datetime) -> None:
         validations=[{"name": "row counts match the manifest", "passed": True}],
         attempts=1,
     )
+    _wal_samples(database, now)
+
+
+def _wal_samples(database: Database, now: datetime) -> None:
+    """A day of hourly WAL archiving samples: healthy, but for an archive_command that failed
+    for two hours last night until someone fixed the bucket's permissions."""
+    archived, failed = 48_210, 0
+    last_failed: tuple[str, datetime] | None = None
+    for hours_ago in range(24, 0, -1):
+        taken = now - timedelta(hours=hours_ago)
+        segment = f"00000001000000A4000000{(0x40 + 24 - hours_ago):02X}"
+        failing = hours_ago in (9, 8)
+        if failing:
+            failed += 7
+            last_failed = (segment, taken)
+        else:
+            archived += 12
+        WalSample.objects.create(
+            database=database,
+            taken_at=taken,
+            state=WalSample.State.FAILING if failing else WalSample.State.HEALTHY,
+            message=(
+                f"archiving is failing: segment {segment} failed at {taken:%Y-%m-%d %H:%M:%S} UTC "
+                f"({failed} failures in all)."
+                if failing
+                else f"archiving healthy: {archived} segments archived, the last ({segment}) 41 s ago."
+            ),
+            archive_mode="on",
+            archive_command="pgbackrest --stanza=pos archive-push %p",
+            archived_count=archived,
+            failed_count=failed,
+            last_archived_wal=segment,
+            last_archived_at=taken - timedelta(seconds=41),
+            last_failed_wal=last_failed[0] if last_failed else "",
+            last_failed_at=last_failed[1] if last_failed else None,
+        )
 
 
 def credentials() -> list[tuple[str, str, str]]:

@@ -1,0 +1,90 @@
+"""The backups page of a project, and "Run drill now".
+
+A database's panel is a partial of the page: the drill button answers an HTMX request with the
+panel re-rendered (polling while the drill is queued or running), a plain form post with a
+redirect back to the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from preflight.errors import PreflightError
+from preflight.web.access import ProjectAccess, project_for
+from preflight.web.rendering import is_htmx, render_page_or_partial
+from releases.access import Permission
+
+from .models import Database
+from .panels import database_panel
+from .services.drills import drill_request
+
+TEMPLATE = "backups/page.html"
+
+
+def _context(access: ProjectAccess, **extra: Any) -> dict[str, Any]:
+    return {
+        "project": access.project,
+        "access": access,
+        "may_drill": access.can(Permission.DRILL),
+        "nav_section": "backups",
+        **extra,
+    }
+
+
+@require_GET
+def backups_page(request: HttpRequest, slug: str) -> HttpResponse:
+    access = project_for(request, slug)
+    now = timezone.now()
+    databases = (
+        Database.objects.filter(project=access.project).prefetch_related("alerts").order_by("name")
+    )
+    panels = [database_panel(d, now=now) for d in databases]
+    return render_page_or_partial(request, TEMPLATE, "databases", _context(access, panels=panels))
+
+
+def _database(access: ProjectAccess, name: str) -> Database:
+    return get_object_or_404(
+        Database.objects.prefetch_related("alerts"), project=access.project, name=name
+    )
+
+
+@require_GET
+def database_panel_view(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    """One database's panel: what a panel polls while a drill runs."""
+    access = project_for(request, slug)
+    panel = database_panel(_database(access, name))
+    if not is_htmx(request):
+        return redirect(reverse("backups", args=[slug]) + f"#database-{name}")
+    return render_page_or_partial(request, TEMPLATE, "database", _context(access, panel=panel))
+
+
+@require_POST
+def drill_now(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    access = project_for(request, slug, Permission.DRILL)
+    database = _database(access, name)
+    status = 200
+    try:
+        drill = drill_request(actor=access.actor, database=database)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        status = 422
+    except PreflightError as error:
+        messages.error(request, error.detail)
+        status = 409
+    else:
+        messages.success(
+            request, f"Restore drill #{drill.pk} of {database.name} is {drill.status}."
+        )
+    if not is_htmx(request):
+        return redirect(reverse("backups", args=[slug]) + f"#database-{name}")
+    panel = database_panel(_database(access, name))
+    return render_page_or_partial(
+        request, TEMPLATE, "database", _context(access, panel=panel), status=status
+    )

@@ -1,0 +1,151 @@
+"""Bar charts drawn on the server as SVG: the geometry is computed here and
+``templates/_bar_chart.html`` draws it. No JavaScript, prints as it shows, and every bar has a
+title (its tooltip) and the chart a text summary, so nothing is said by colour alone."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+WIDTH, HEIGHT = 480, 170
+LEFT, RIGHT, TOP, BOTTOM = 64, 8, 10, 24
+# A lone bar should look like a bar, not a wall.
+MAX_BAR_WIDTH = 40
+MAX_X_LABELS = 6
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    css: str  # a class of .chart in preflight.css: pass, fail, warn, info, neutral
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str
+    values: tuple[float, ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    y: float
+    height: float
+    css: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    width: float
+    title: str
+    segments: list[Segment]
+
+
+@dataclass(frozen=True)
+class Tick:
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class XLabel:
+    x: float
+    label: str
+
+
+@dataclass
+class BarChart:
+    summary: str
+    series: Sequence[Series]
+    bars: list[Bar] = field(default_factory=list)
+    ticks: list[Tick] = field(default_factory=list)
+    x_labels: list[XLabel] = field(default_factory=list)
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    baseline: float = HEIGHT - BOTTOM
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 × 10ⁿ at or above ``value``: round axis maxima."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def bar_chart(
+    points: Sequence[Point],
+    *,
+    series: Sequence[Series],
+    summary: str,
+    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+) -> BarChart:
+    """Stacked bars, one per point, its values stacked in ``series`` order from the baseline."""
+    chart = BarChart(summary=summary, series=series)
+    if not points:
+        return chart
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+    top = nice_ceiling(max(sum(p.values) for p in points))
+    slot = plot_width / len(points)
+    bar_width = min(MAX_BAR_WIDTH, max(1.0, slot * 0.7))
+    for index, point in enumerate(points):
+        x = LEFT + index * slot + (slot - bar_width) / 2
+        y = chart.baseline
+        segments = []
+        for value, kind in zip(point.values, series, strict=True):
+            height = plot_height * value / top
+            if height > 0:
+                y -= height
+                segments.append(Segment(y=round(y, 2), height=round(height, 2), css=kind.css))
+        chart.bars.append(
+            Bar(
+                x=round(x, 2),
+                width=round(bar_width, 2),
+                title=point.title or f"{point.label}: {fmt(sum(point.values))}",
+                segments=segments,
+            )
+        )
+    counts = all(float(v).is_integer() for p in points for v in p.values)
+    # Counts get no gridline at a fraction: "0.5 deployments" reads as nonsense.
+    fractions = (0, 1) if counts and top % 2 else (0, 0.5, 1)
+    chart.ticks = [
+        Tick(y=round(chart.baseline - plot_height * fraction, 2), label=fmt(top * fraction))
+        for fraction in fractions
+    ]
+    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
+    chart.x_labels = [
+        XLabel(x=round(LEFT + i * slot + slot / 2, 2), label=p.label)
+        for i, p in enumerate(points)
+        if i % every == 0
+    ]
+    return chart
+
+
+def hours(value: float) -> str:
+    """Seconds as a short duration for axis labels."""
+    if value >= 86400 * 2:
+        return f"{value / 86400:.1f} d"
+    if value >= 3600:
+        return f"{value / 3600:.1f} h"
+    if value >= 60:
+        return f"{value / 60:.0f} min"
+    return f"{value:.0f} s"
+
+
+def size(value: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from preflight.web.charts import Point, Series, bar_chart, hours, nice_ceiling, size
+
+ONE = [Series("count", "pass")]
+
+
+@pytest.mark.parametrize(
+    ("value", "ceiling"), [(0, 1), (0.3, 0.5), (1, 1), (3, 5), (7, 10), (12, 20), (2400, 2500)]
+)
+def test_axis_maxima_are_round(value: float, ceiling: float) -> None:
+    assert nice_ceiling(value) == ceiling
+
+
+def test_no_points_make_an_empty_chart_that_still_says_why() -> None:
+    chart = bar_chart([], series=ONE, summary="Nothing in this window.")
+    assert chart.empty
+    assert chart.summary == "Nothing in this window."
+
+
+def test_bars_scale_to_the_tallest_and_stack_their_values() -> None:
+    chart = bar_chart(
+        [Point("a", (2, 3)), Point("b", (1, 0))],
+        series=[Series("ok", "pass"), Series("bad", "fail")],
+        summary="s",
+    )
+    first, second = chart.bars
+    assert [s.css for s in first.segments] == ["pass", "fail"]
+    full = chart.baseline - chart.ticks[-1].y
+    assert sum(s.height for s in first.segments) == pytest.approx(full)  # 5 of a top of 5
+    assert len(second.segments) == 1  # a zero value draws nothing
+    assert first.segments[1].y < first.segments[0].y  # the second value sits on the first
+
+
+def test_each_bar_has_a_title_for_its_tooltip() -> None:
+    chart = bar_chart([Point("Mon", (3,))], series=ONE, summary="s")
+    assert chart.bars[0].title == "Mon: 3"
+
+
+def test_counts_get_no_fractional_gridline() -> None:
+    chart = bar_chart([Point("a", (1,))], series=ONE, summary="s")
+    assert [t.label for t in chart.ticks] == ["0", "1"]
+
+
+def test_a_lone_bar_is_not_a_wall() -> None:
+    chart = bar_chart([Point("a", (1,))], series=ONE, summary="s")
+    assert chart.bars[0].width <= 40
+
+
+def test_durations_and_sizes_read_as_people_say_them() -> None:
+    assert hours(42) == "42 s"
+    assert hours(600) == "10 min"
+    assert hours(3 * 3600) == "3.0 h"
+    assert hours(5 * 86400) == "5.0 d"
+    assert size(1_180_000_000) == "1.1 GB"
+    assert size(999_000_000) == "953 MB"
