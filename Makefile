@@ -19,12 +19,13 @@ ifneq ($(filter postgres://% postgresql://%,$(DATABASE_URL)),)
 export LIQUOR_POS_DATABASE_URL ?= $(DATABASE_URL)
 endif
 
-.PHONY: help run test lint typecheck check-deploy benchmarks clean compose-secrets
+.PHONY: help run test lint benchmarks clean compose-secrets
 
 help:
 	@echo "make run    - set up, migrate, load the demo, serve web + worker + beat on http://127.0.0.1:$(PORT)"
 	@echo "make test   - the whole suite against throwaway PostgreSQL and Redis, with a real Chromium"
 	@echo "make lint   - ruff and mypy"
+	@echo "make benchmarks - every script in benchmarks/, each against its own baseline"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -50,6 +51,14 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Each benchmark measures against a baseline taken in the same run and prints the ratio.
+benchmarks: $(VENV)/.synced
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python -m benchmarks.runs
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python -m benchmarks.scoring
+	$(BIN)/python -m benchmarks.api
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/audit_log.py
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/drill.py
 
 clean:
 	rm -rf var .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
+from preflight.config import secret_value
+
 MAGIC = b"PFBAK\x00\x01\n"
 CHUNK = 1 << 20
 _LAST = 0x8000_0000
@@ -46,12 +48,12 @@ def key_env() -> str:
 
 
 def key_available() -> bool:
-    return bool(os.environ.get(key_env(), "").strip())
+    return bool(secret_value(key_env()))
 
 
 def load_key() -> bytes:
     name = key_env()
-    value = os.environ.get(name, "").strip()
+    value = secret_value(name)
     if not value:
         raise BackupKeyError(
             f"The environment variable {name} (the backup encryption key) is not set."

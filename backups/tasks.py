@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from celery import shared_task
 
 from audit.actors import Actor
+from preflight.config import secret_value
 
 from .models import Database
 from .services.archiving import wal_sample
@@ -35,7 +35,7 @@ def reachable_databases() -> list[Database]:
     return [
         db
         for db in Database.objects.select_related("project").exclude(dsn_env="")
-        if os.environ.get(db.dsn_env, "").strip()
+        if secret_value(db.dsn_env)
     ]
 
 

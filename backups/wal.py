@@ -6,13 +6,14 @@ removes the password from any driver error before it is shown or stored."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+
+from preflight.config import secret_value
 
 HEALTHY, STALE, FAILING, UNKNOWN = "healthy", "stale", "failing", "unknown"
 
@@ -22,7 +23,7 @@ class DsnError(Exception):
 
 
 def dsn_from_env(name: str) -> str:
-    value = os.environ.get(name, "").strip()
+    value = secret_value(name)
     if not value:
         raise DsnError(
             f"The environment variable {name} (the database's connection string) is not set."

@@ -47,6 +47,15 @@ def _read_secret_file(name: str, path: str) -> str:
         raise SettingsError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
 
 
+def secret_value(name: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """A secret named by an environment variable, read when it is used (never kept in settings):
+    ``NAME``, else the file ``NAME_FILE`` names; "" when neither is set."""
+    try:
+        return str(_raw(name, "", "a value", environ))
+    except SettingsError:
+        return ""
+
+
 def env_str(
     name: str,
     *,

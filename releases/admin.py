@@ -22,6 +22,7 @@ from .models import (
     Deployment,
     Environment,
     FreezeWindow,
+    IdempotencyKey,
     Lock,
     Membership,
     Project,
@@ -295,3 +296,13 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             )
             count += 1
         self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    """Answers the API keeps for replayed POSTs; purged by beat after their keep time."""
+
+    list_display = ("key", "principal", "method", "path", "state", "response_status", "created_at")
+    list_filter = ("state", "method")
+    search_fields = ("key", "path")
+    date_hierarchy = "created_at"

@@ -101,3 +101,15 @@ def test_redis_urls_are_checked() -> None:
     assert env_redis_url("REDIS_URL", default=None, environ={}) is None
     with pytest.raises(SettingsError, match=r"^REDIS_URL is malformed: expected a Redis URL"):
         env_redis_url("REDIS_URL", environ={"REDIS_URL": "http://r"})
+
+
+def test_env_example_documents_every_variable_the_settings_read() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = "\n".join(p.read_text() for p in (root / "preflight" / "settings").glob("*.py"))
+    read = set(re.findall(r'env_[a-z_]+\(\s*"([A-Z][A-Z0-9_]*)"', source))
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (root / ".env.example").read_text(), re.M))
+    assert read, "the pattern no longer finds the settings' variables"
+    assert read - documented == set()
