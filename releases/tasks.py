@@ -1,7 +1,11 @@
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
+from .models import IdempotencyKey
 from .services.deployments import deployments_fail_timed_out
 from .services.locks import locks_expire
 from .webhooks import MAX_ATTEMPTS, DeliveryFailed, deliver
@@ -29,3 +33,11 @@ def expire_locks() -> int:
 def deliver_webhook(self: Any, delivery_id: int) -> None:
     """Send a webhook delivery; retried with exponential backoff until it succeeds or gives up."""
     deliver(delivery_id)
+
+
+@shared_task(name="releases.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Forget answers to Idempotency-Key requests once they are older than the keeping period."""
+    cutoff = timezone.now() - timedelta(hours=settings.PREFLIGHT_IDEMPOTENCY_KEEP_HOURS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

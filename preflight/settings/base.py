@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "audit",
     "releases",
@@ -117,18 +118,73 @@ PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", def
 # Defaults to SECRET_KEY in each settings module; changing it changes every webhook's secret.
 PREFLIGHT_WEBHOOK_KEY = env_str("PREFLIGHT_WEBHOOK_KEY", default="")
 
+# The API (preflight/api): JSON only, bearer tokens or a session with CSRF, one error body.
+# Rates: "token" per token or session user, "anon" per address without credentials, "login"
+# failed token authentications per address (past it, the address gets 429 for the period).
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "preflight.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["preflight.api.authentication.IsAuthenticatedPrincipal"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "preflight.api.throttling.TokenRateThrottle",
+        "preflight.api.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("PREFLIGHT_API_TOKEN_RATE", default="3000/min", expect="e.g. 3000/min"),
+        "anon": env_str("PREFLIGHT_API_ANON_RATE", default="60/min", expect="e.g. 60/min"),
+        "login": env_str("PREFLIGHT_API_LOGIN_RATE", default="20/min", expect="e.g. 20/min"),
+    },
+    "EXCEPTION_HANDLER": "preflight.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "NUM_PROXIES": PREFLIGHT_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preflight API",
-    "DESCRIPTION": "Release readiness for CI: register releases, report checks, ask the gate.",
+    "DESCRIPTION": (
+        "Release readiness for CI: register releases, report checks, ask the gate, record "
+        "deployments. Errors have one body: {code, detail, fields?}. See docs/api.md."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "checks.models.ReadinessRun.Status",
+        "RunKindEnum": "checks.models.ReadinessRun.Kind",
+        "ResultStatusEnum": "checks.models.ResultStatus",
+        "ReportedStatusEnum": "checks.services.results.REPORTABLE",
+        "DeploymentStatusEnum": "releases.models.DeploymentStatus",
+        "FinishStatusEnum": ["succeeded", "failed"],
+        "BackupKindEnum": "backups.models.Backup.Kind",
+        "BackupStatusEnum": "backups.models.Backup.Status",
+        "AuditOutcomeEnum": "audit.models.AuditEvent.Outcome",
+    },
 }
+# Answers to POSTs with an Idempotency-Key are kept this long (PRODUCT.md: at least 24 hours).
+PREFLIGHT_IDEMPOTENCY_KEEP_HOURS = env_int(
+    "PREFLIGHT_IDEMPOTENCY_KEEP_HOURS", default=48, minimum=24
+)
+
+
+def caches(redis_url: str | None) -> dict[str, Any]:
+    """Throttle counters must be shared by every web process: Redis when there is one."""
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                "KEY_PREFIX": "preflight",
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", expect="a level such as DEBUG, INFO, WARNING")
 LOGGING = {
@@ -222,5 +278,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "expire-locks": {
         "task": "releases.tasks.expire_locks",
         "schedule": timedelta(seconds=60),
+    },
+    "purge-idempotency-keys": {
+        "task": "releases.tasks.purge_idempotency_keys",
+        "schedule": timedelta(hours=1),
     },
 }

@@ -13,7 +13,7 @@ from preflight.config import (
 )
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, broker, database, use_db_pool
+from .base import VAR_DIR, broker, caches, database, use_db_pool
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -43,3 +43,4 @@ DATABASES = {
 
 REDIS_URL = env_redis_url("REDIS_URL", default=None)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
+CACHES = caches(REDIS_URL)

@@ -11,7 +11,7 @@ from preflight.config import (
 )
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, broker, database, use_db_pool
+from .base import VAR_DIR, broker, caches, database, use_db_pool
 
 DEBUG = False
 SECRET_KEY = env_secret_key("SECRET_KEY")
@@ -29,6 +29,7 @@ DATABASES = {
 }
 REDIS_URL = env_redis_url("REDIS_URL")
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
+CACHES = caches(REDIS_URL)
 
 # TLS ends at a reverse proxy in most deployments; it must set X-Forwarded-Proto.
 if env_bool("PREFLIGHT_BEHIND_TLS_PROXY", default=True):

@@ -4,7 +4,7 @@ named by DATABASE_URL / REDIS_URL."""
 from preflight.config import env_database, env_redis_url
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, broker, database
+from .base import VAR_DIR, broker, caches, database
 
 DEBUG = False
 SECRET_KEY = "test-only-" + "x" * 50
@@ -23,6 +23,7 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 REDIS_URL = env_redis_url("REDIS_URL")
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
+CACHES = caches(REDIS_URL)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

@@ -1,5 +1,6 @@
 from .deployments import Deployment, DeploymentStatus, Strategy
 from .environments import Environment, FreezeWindow, Lock
+from .idempotency import IdempotencyKey
 from .projects import ApiToken, Membership, Project, Role
 from .releases import Approval, Decision, Release
 from .webhooks import EVENTS, Webhook, WebhookDelivery
@@ -13,6 +14,7 @@ __all__ = [
     "DeploymentStatus",
     "Environment",
     "FreezeWindow",
+    "IdempotencyKey",
     "Lock",
     "Membership",
     "Project",

@@ -1,0 +1,67 @@
+"""Finding what a request names. A project the caller has no role in is answered like one that
+does not exist (404), so outsiders cannot probe for project names."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+
+from audit.actors import Actor
+from checks.models import Check
+from preflight.errors import NotFound
+from releases.access import Permission, require, role_of
+from releases.models import Environment, Project, Release
+
+from .authentication import actor_of
+
+
+def _missing(what: str, field: str | None = None) -> NotFound:
+    if field:
+        return NotFound(f"{what} does not exist.", fields={field: [f"{what} does not exist."]})
+    return NotFound(f"{what} does not exist.")
+
+
+def project_for(request: Request, slug: str) -> tuple[Project, Actor]:
+    actor = actor_of(request)
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or role_of(actor, project) is None:
+        raise _missing(f"Project {slug!r}")
+    return project, actor
+
+
+def readable_project(request: Request, slug: str) -> tuple[Project, Actor]:
+    project, actor = project_for(request, slug)
+    require(actor, project, Permission.VIEW)
+    return project, actor
+
+
+def member_of(request: Request, project: Project) -> Actor:
+    """For objects found by id: the caller must have a role in the object's project."""
+    actor = actor_of(request)
+    if role_of(actor, project) is None:
+        raise NotFound("Not found.")
+    return actor
+
+
+def release_of(project: Project, version: str, *, field: str | None = None) -> Release:
+    release = Release.objects.filter(project=project, version=version).first()
+    if release is None:
+        raise _missing(f"Release {version!r} of {project.slug}", field)
+    release.project = project
+    return release
+
+
+def environment_of(
+    project: Project, slug: str, *, field: str | None = "environment"
+) -> Environment:
+    environment = Environment.objects.filter(project=project, slug=slug).first()
+    if environment is None:
+        raise _missing(f"Environment {slug!r} of {project.slug}", field)
+    environment.project = project
+    return environment
+
+
+def check_of(project: Project, code: str) -> Check:
+    check = Check.objects.filter(project=project, code=code).first()
+    if check is None:
+        raise _missing(f"Check {code!r} of {project.slug}", "check")
+    return check

@@ -1,0 +1,54 @@
+"""The gate: may this release go to this environment now? Answered by ``checks.gate``."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from checks.gate import evaluate_gate
+
+from ..lookups import environment_of, readable_project, release_of
+from ..schema import READ_ERRORS, responses
+from ..serializers import GateQuery, GateSerializer
+
+
+class GateView(APIView):
+    @extend_schema(
+        operation_id="gate_read",
+        summary="Ask the gate",
+        parameters=[GateQuery],
+        responses=responses({200: GateSerializer}, (400, *READ_ERRORS)),
+        description="`allowed` is true only when every rule holds; `reasons` lists every rule "
+        "that fails, not just the first.",
+    )
+    def get(self, request: Request, project: str, version: str) -> Response:
+        found, _ = readable_project(request, project)
+        query = GateQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        release = release_of(found, version)
+        environment = environment_of(found, query.validated_data["environment"])
+        gate = evaluate_gate(release, environment)
+        return Response(
+            {
+                "allowed": gate.allowed,
+                "score": gate.score,
+                "min_score": gate.min_score,
+                "blockers": [
+                    {
+                        "check": b.check.code,
+                        "title": b.check.title,
+                        "severity": b.severity,
+                        "status": b.status,
+                    }
+                    for b in gate.blockers
+                ],
+                "approvals": {
+                    "required": gate.approvals.required,
+                    "granted": len(gate.approvals.granted),
+                    "rejected": len(gate.approvals.rejected),
+                },
+                "reasons": [r.as_dict() for r in gate.reasons],
+            }
+        )
