@@ -1,0 +1,287 @@
+"""The ``preflight`` command against Preflight itself: a live server on PostgreSQL, the command
+run as a subprocess exactly as a pipeline runs it — with ``python -S``, so nothing but the
+standard library is importable and a Django import would fail the test.
+
+The test plays the Celery worker for readiness runs (it executes the queued run in-process);
+everything else goes over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from audit.actors import Actor
+from checks.gate import evaluate_gate
+from checks.models import ReadinessRun
+from checks.services.runs import run_execute
+from releases.models import Deployment, Environment, Membership, Release
+from releases.services.tokens import token_issue
+
+from ..factories import (
+    CategoryFactory,
+    CheckFactory,
+    DeploymentFactory,
+    EnvironmentFactory,
+    ProjectFactory,
+    ReleaseFactory,
+    UserFactory,
+)
+
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "client"
+FAST = ["--interval", "0.1", "--max-interval", "0.3"]
+SETUP = Actor.of_system("test-setup")
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@dataclass
+class World:
+    url: str
+    ci: str  # a service token for the project (role ci)
+    ana: str  # user tokens of two approvers
+    ben: str
+    viewer: str
+    production: Environment
+
+
+@pytest.fixture
+def world(live_server) -> World:  # type: ignore[no-untyped-def]
+    project = ProjectFactory(slug="shop", name="Shop")
+    production = EnvironmentFactory(
+        project=project,
+        slug="production",
+        position=0,
+        min_score=Decimal(80),
+        required_approvals=2,
+        requires_previous=False,
+    )
+    CheckFactory(
+        project=project,
+        category=CategoryFactory(project=project, key="ci", weight=100),
+        code="CI-001",
+        title="Unit tests pass",
+        severity="critical",
+        kind="ci",
+    )
+    # What a rollback goes back to.
+    DeploymentFactory(
+        release=ReleaseFactory(project=project, version="0.9.0"),
+        environment=production,
+        status="verified",
+    )
+
+    def user_token(username: str, role: str) -> str:
+        user = UserFactory(username=username)
+        Membership.objects.create(project=project, user=user, role=role)
+        return token_issue(actor=SETUP, name=username, user=user)[1]
+
+    return World(
+        url=live_server.url,
+        ci=token_issue(actor=SETUP, name="pipeline", project=project)[1],
+        ana=user_token("ana", "approver"),
+        ben=user_token("ben", "approver"),
+        viewer=user_token("vic", "viewer"),
+        production=production,
+    )
+
+
+def command(*argv: str) -> list[str]:
+    return [sys.executable, "-S", "-m", "preflight_client", *argv]
+
+
+def environ(world: World, token: str | None = None) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(CLIENT_DIR),
+        "PREFLIGHT_URL": world.url,
+        "PREFLIGHT_TOKEN": world.ci if token is None else token,
+    }
+
+
+def preflight(
+    world: World, *argv: str, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command(*argv),
+        env=environ(world, token),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def start(world: World, *argv: str, token: str | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        command(*argv),
+        env=environ(world, token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def approve(world: World, token: str) -> int:
+    """An approver decides through the API with their own token, as the release page would."""
+    request = urllib.request.Request(
+        f"{world.url}/api/v1/projects/shop/releases/1.0.0/approvals/",
+        data=json.dumps({"environment": "production", "decision": "approve"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status)
+
+
+def execute_queued_run(release: str, deadline: float = 30) -> ReadinessRun:
+    """What the Celery worker would do: take the queued run and execute it."""
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        run = ReadinessRun.objects.filter(
+            release__version=release, status=ReadinessRun.Status.QUEUED
+        ).first()
+        if run is not None:
+            run_execute(run.pk)
+            run.refresh_from_db()
+            return run
+        time.sleep(0.05)
+    raise AssertionError("no readiness run was queued")
+
+
+def reasons_now(world: World) -> list[str]:
+    release = Release.objects.get(project__slug="shop", version="1.0.0")
+    production = Environment.objects.get(pk=world.production.pk)
+    return [r.message for r in evaluate_gate(release, production).reasons]
+
+
+def test_the_whole_pipeline_release_run_gate_approvals_deploy_finish_rollback(world):
+    registered = preflight(world, "release", "shop", "1.0.0", "--git-sha", "ABC1234")
+    assert (registered.returncode, registered.stdout) == (0, "Registered shop 1.0.0 (abc1234).\n")
+    again = preflight(world, "release", "shop", "1.0.0", "--git-sha", "abc1234")
+    assert (again.returncode, again.stdout) == (
+        0,
+        "shop 1.0.0 was already registered for abc1234.\n",
+    )
+
+    # run --wait polls the run while the worker executes it.
+    running = start(world, "run", "shop", "1.0.0", "production", "--wait", *FAST)
+    run = execute_queued_run("1.0.0")
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 0, err
+    assert out == f"Run {run.pk} finished: score 0.0, 1 check(s) not passing.\n"
+
+    # CI-001 is not reported and nobody approved: closed, with every reason the gate gives.
+    closed = preflight(world, "gate", "shop", "1.0.0", "production")
+    assert closed.returncode == 1
+    reasons = reasons_now(world)
+    assert len(reasons) >= 3
+    assert closed.stdout.splitlines()[1:] == [f"  - {r}" for r in reasons] + [
+        "  blocker CI-001 (critical, pending): Unit tests pass"
+    ]
+
+    reported = preflight(
+        world, "report", "shop", "1.0.0", "production", "CI-001", "--status", "passed",
+        "--detail", "412 tests", "--evidence-url", "https://ci.example.com/runs/7",
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr
+
+    # gate --wait is asking (and told "closed") before the approvers decide; then it opens.
+    waiting = start(
+        world, "gate", "shop", "1.0.0", "production", "--wait", "--timeout", "60", *FAST
+    )
+    assert waiting.stderr is not None
+    assert waiting.stderr.readline().startswith("Gate closed (")
+    assert approve(world, world.ana) == 201
+    assert approve(world, world.ben) == 201
+    out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0
+    assert out == "Gate open: shop 1.0.0 → production: score 100.0 (min 80.0), approvals 2/2.\n"
+
+    deployed = preflight(world, "deploy", "shop", "1.0.0", "production", "--strategy", "canary")
+    assert deployed.returncode == 0, deployed.stderr
+    deployment = Deployment.objects.get(pk=int(deployed.stdout))
+    assert (deployment.status, deployment.strategy) == ("in_progress", "canary")
+
+    busy = preflight(world, "deploy", "shop", "1.0.0", "production")
+    assert busy.returncode == 7
+    assert busy.stdout == ""
+    assert busy.stderr.startswith("preflight: 409 environment_busy: production is busy")
+
+    finished = preflight(world, "finish", str(deployment.pk), "succeeded")
+    assert finished.returncode == 0, finished.stderr
+    deployment.refresh_from_db()
+    assert deployment.status == "verified"  # no post-deploy checks apply: verified at once
+
+    rolled = preflight(world, "rollback", str(deployment.pk), "--reason", "Checkout errors")
+    assert rolled.returncode == 0, rolled.stderr
+    rollback = Deployment.objects.get(pk=int(rolled.stdout))
+    assert (rollback.rollback_of_id, rollback.release.version) == (deployment.pk, "0.9.0")
+
+
+def test_gate_wait_gives_up_at_the_timeout_printing_every_reason(world):
+    ReleaseFactory(project=world.production.project, version="1.0.0")
+    started = time.monotonic()
+    outcome = preflight(world, "gate", "shop", "1.0.0", "production", "--wait", "--timeout", "1.5", *FAST)  # fmt: skip
+    assert outcome.returncode == 1
+    assert time.monotonic() - started >= 1.5
+    assert outcome.stdout.splitlines()[1:] == [f"  - {r}" for r in reasons_now(world)]
+    assert "the gate stayed closed for 1.5s" in outcome.stderr
+    assert outcome.stderr.count("Gate closed (") >= 3  # it asked more than once
+
+
+def test_deploying_through_a_closed_gate_exits_8_with_the_reasons(world):
+    ReleaseFactory(project=world.production.project, version="1.0.0")
+    outcome = preflight(world, "deploy", "shop", "1.0.0", "production")
+    assert outcome.returncode == 8
+    lines = outcome.stderr.splitlines()
+    assert lines[0] == "preflight: 412 gate_closed: The gate for 1.0.0 → production is closed."
+    assert lines[1:] == [f"  - {r}" for r in reasons_now(world)]
+    assert not Deployment.objects.filter(release__version="1.0.0").exists()
+
+
+def test_a_repeated_idempotency_key_replays_the_first_deployment(world):
+    release = ReleaseFactory(project=world.production.project, version="1.0.0")
+    world.production.required_approvals = 0
+    world.production.min_score = Decimal(0)
+    world.production.save()
+    running = start(world, "run", "shop", "1.0.0", "production", "--wait", *FAST)
+    execute_queued_run("1.0.0")
+    preflight(world, "report", "shop", "1.0.0", "production", "CI-001", "--status", "pass")
+    assert running.wait(timeout=60) == 0
+    argv = ["deploy", "shop", "1.0.0", "production", "--idempotency-key", "pipeline-77-deploy"]
+    first, second = preflight(world, *argv), preflight(world, *argv)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    assert Deployment.objects.filter(release=release).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "token", "exit_code", "message"),
+    [
+        (["gate", "shop", "1.0.0", "production"], "pf_not-a-token", 4, "401 invalid_token"),
+        (["deploy", "shop", "1.0.0", "production"], "viewer", 4, "403 role_insufficient"),
+        (["gate", "shop", "9.9.9", "production"], None, 5, "404 not_found"),
+        (["gate", "elsewhere", "1.0.0", "production"], None, 5, "404 not_found"),
+        (
+            ["report", "shop", "1.0.0", "production", "CI-001", "--status", "pass",
+             "--evidence-url", "not a link"],
+            None, 3, "400 invalid",
+        ),
+        (["release", "shop", "1.0.0", "--git-sha", "fedcba9"], None, 6, "409 version_conflict"),
+    ],
+)  # fmt: skip
+def test_refusals_exit_with_their_codes_and_one_clear_line(world, argv, token, exit_code, message):
+    ReleaseFactory(project=world.production.project, version="1.0.0", git_sha="abc1234")
+    outcome = preflight(world, *argv, token=world.viewer if token == "viewer" else token)
+    assert outcome.returncode == exit_code, outcome.stderr
+    assert outcome.stderr.startswith(f"preflight: {message}")
+    assert outcome.stdout == ""
