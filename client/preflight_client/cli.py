@@ -302,7 +302,8 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
         def fetch() -> Mapping[str, Any] | None:
             # While waiting, an unreachable server is a reason to keep waiting, not to fail.
             try:
-                return client.get(gate_path, query).body  # type: ignore[no-any-return]
+                body: Mapping[str, Any] = client.get(gate_path, query).body
+                return body
             except Unavailable as exc:
                 unavailable.append(exc)
                 return None
