@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .exitcodes import Exit, for_status
-from .render import error_lines, gate_lines, run_line
+from .render import error_lines, gate_lines, release_lines, run_line
 from .transport import ApiError, Client, Unavailable, UsageError, path
 from .waiting import wait_for
 
@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     waiting(sub, "the gate opens", 600)
     sub.set_defaults(handler=cmd_gate)
 
+    sub = command("status", "a release's latest run and deployment in each environment")
+    target(sub, environment=False)
+    sub.add_argument("environment", nargs="?", default="", help="only this environment")
+    sub.set_defaults(handler=cmd_status)
+
     sub = command("deploy", "record the start of a deployment; prints its id")
     target(sub)
     sub.add_argument("--strategy", choices=STRATEGIES, default="rolling")
@@ -334,6 +339,12 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
     if args.wait:
         console.error(f"preflight: the gate stayed closed for {args.timeout:g}s")
     return Exit.CLOSED
+
+
+def cmd_status(client: Client, args: argparse.Namespace, console: Console) -> Exit:
+    release = client.get(path("projects", args.project, "releases", args.version)).body
+    console.answer(release, *release_lines(release, args.environment))
+    return Exit.OK
 
 
 def cmd_deploy(client: Client, args: argparse.Namespace, console: Console) -> Exit:

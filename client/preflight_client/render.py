@@ -39,14 +39,8 @@ def gate_lines(gate: Mapping[str, Any], title: str) -> list[str]:
         return [f"Gate open: {title}: {facts}."]
     reasons = [reason_text(r) for r in gate.get("reasons") or []]
     lines = [f"Gate closed: {title}: {facts}. {len(reasons)} reason(s):"]
-    lines += [f"  - {r}" for r in reasons] or ["  - (Preflight gave no reason)"]
-    for blocker in gate.get("blockers") or []:
-        if isinstance(blocker, Mapping):
-            lines.append(
-                f"  blocker {blocker.get('check')} ({blocker.get('severity')}, "
-                f"{blocker.get('status')}): {blocker.get('title', '')}"
-            )
-    return lines
+    # The reasons name every critical blocker already; --json has the blockers' details.
+    return lines + ([f"  - {r}" for r in reasons] or ["  - (Preflight gave no reason)"])
 
 
 def run_line(run: Mapping[str, Any]) -> str:
@@ -70,8 +64,38 @@ def error_lines(error: ApiError) -> list[str]:
     body = error.body if isinstance(error.body, Mapping) else {}
     lines += [f"  - {reason_text(r)}" for r in body.get("reasons") or []]
     holds = body.get("holds") or []
-    lines += [f"  - {reason_text(h)}" for h in holds]
+    # Each thing holding a busy environment, unless the detail already said it.
+    lines += [f"  - {reason_text(h)}" for h in holds if reason_text(h) not in error.detail]
     holder = body.get("holder")
     if holder and not holds:
         lines.append(f"  held by: {reason_text(holder)}")
+    return lines
+
+
+def _deployment(state: Mapping[str, Any]) -> str:
+    deployment = state.get("latest_deployment")
+    if not isinstance(deployment, Mapping):
+        return "not deployed"
+    return f"deployment {deployment.get('id')} {deployment.get('status')}"
+
+
+def _run(state: Mapping[str, Any]) -> str:
+    run = state.get("latest_run")
+    if not isinstance(run, Mapping):
+        return "no run"
+    score = "" if run.get("score") is None else f" (score {run['score']})"
+    return f"run {run.get('id')} {run.get('status')}{score}"
+
+
+def release_lines(release: Mapping[str, Any], environment: str = "") -> list[str]:
+    """A release's state per environment, in promotion order."""
+    sha = str(release.get("git_sha", ""))[:12]
+    lines = [f"{release.get('project')} {release.get('version')} ({sha})"]
+    for state in release.get("environments") or []:
+        if environment and state.get("environment") != environment:
+            continue
+        lines.append(
+            f"  {state.get('environment')}: {_run(state)}; {_deployment(state)}; "
+            f"approvals {state.get('approvals', 0)}, rejections {state.get('rejections', 0)}"
+        )
     return lines

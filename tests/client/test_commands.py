@@ -165,7 +165,6 @@ def test_a_closed_gate_exits_1_printing_every_reason(preflight, fake_api):
         "Gate closed: shop 1.0.0 → production: score 54.5 (min 80.0), approvals 0/2. 2 reason(s):",
         "  - Score 54.5 is below 80.0.",
         "  - 2 more approvals needed.",
-        "  blocker DS-001 (critical, fail): Deploy script",
     ]
     assert len(fake_api.requests_to(GATE)) == 1  # no --wait: asked once
 
@@ -226,31 +225,57 @@ def test_deploy_sends_the_strategy_and_prints_only_the_id(preflight, fake_api):
     }
 
 
-def test_deploy_into_a_busy_environment_exits_7_naming_the_holder(preflight, fake_api):
+def test_deploy_into_a_busy_environment_exits_7_naming_what_holds_it(preflight, fake_api):
+    holds = [
+        {"code": "deployment_in_progress", "message": "Deployment 40 is in progress."},
+        {"code": "locked", "message": "Locked by root: database upgrade."},
+    ]
     fake_api.script(
         "/projects/shop/deployments/",
         (
             409,
             {
                 "code": "environment_busy",
-                "detail": "production is busy: Deployment 40 of 0.9.0 is in progress.",
-                "holds": [
-                    {
-                        "code": "deployment_in_progress",
-                        "message": "Deployment 40 of 0.9.0 is in progress.",
-                        "holder": "ci",
-                    }
-                ],
+                "detail": "production is busy: Deployment 40 is in progress.",
+                "holds": holds,
+                "holder": "ci",
             },
         ),
     )
     outcome = preflight("deploy", "shop", "1.0.0", "production")
     assert outcome.code == 7
     assert outcome.out == ""
+    # The detail names the first hold already; the others follow, one a line.
     assert outcome.err.splitlines() == [
-        "preflight: 409 environment_busy: production is busy: Deployment 40 of 0.9.0 is in progress.",
-        "  - Deployment 40 of 0.9.0 is in progress.",
+        "preflight: 409 environment_busy: production is busy: Deployment 40 is in progress.",
+        "  - Locked by root: database upgrade.",
     ]
+
+
+def test_status_shows_each_environment_of_the_release(preflight, fake_api):
+    fake_api.script(
+        "/projects/shop/releases/1.0.0/",
+        (
+            200,
+            {
+                "project": "shop",
+                "version": "1.0.0",
+                "git_sha": "abc1234def5678",
+                "environments": [
+                    {"environment": "staging", "latest_run": {"id": 3, "status": "finished", "score": 91.5}, "latest_deployment": {"id": 8, "status": "verified"}, "approvals": 1, "rejections": 0},
+                    {"environment": "production", "latest_run": None, "latest_deployment": None, "approvals": 0, "rejections": 0},
+                ],
+            },
+        ),
+    )  # fmt: skip
+    everything = preflight("status", "shop", "1.0.0")
+    production = preflight("status", "shop", "1.0.0", "production")
+    assert everything.out.splitlines() == [
+        "shop 1.0.0 (abc1234def56)",
+        "  staging: run 3 finished (score 91.5); deployment 8 verified; approvals 1, rejections 0",
+        "  production: no run; not deployed; approvals 0, rejections 0",
+    ]
+    assert production.out.splitlines()[1:] == everything.out.splitlines()[2:]
 
 
 def test_deploy_through_a_closed_gate_exits_8_with_the_reasons(preflight, fake_api):
