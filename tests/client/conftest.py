@@ -18,6 +18,7 @@ if str(CLIENT_DIR) not in sys.path:
 from preflight_client.cli import main  # noqa: E402
 
 from .fake_api import FakeApi  # noqa: E402
+from .live import World, build_world  # noqa: E402
 
 
 @dataclass
@@ -66,3 +67,9 @@ def preflight(fake_api: FakeApi) -> Callable[..., Outcome]:
         return Outcome(code, out.getvalue(), err.getvalue(), clock.sleeps)
 
     return run
+
+
+@pytest.fixture
+def world(live_server) -> World:  # type: ignore[no-untyped-def]
+    """Preflight on a live server with a project to release (see live.build_world)."""
+    return build_world(live_server.url)
