@@ -10,6 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from audit import services as audit
 from audit.actors import Actor
@@ -24,8 +26,11 @@ from .models import (
     Membership,
     Project,
     Release,
+    Webhook,
+    WebhookDelivery,
 )
 from .services.tokens import token_revoke
+from .webhooks import redeliver
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -219,3 +224,64 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         for token in queryset:
             token_revoke(actor=Actor.of_user(request.user), token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(AuditedAdmin):
+    """The signing secret is derived, never stored: ``releases.webhooks.signing_secret`` shows it
+    to whoever may read the server's environment."""
+
+    list_display = ("name", "project", "url", "slack_format", "is_active", "created_at")
+    list_filter = ("project", "is_active")
+    search_fields = ("name", "url")
+    readonly_fields = ("deliveries",)
+
+    @admin.display(description="Delivery log")
+    def deliveries(self, obj: Webhook) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:releases_webhookdelivery_changelist") + f"?webhook__id__exact={obj.pk}"
+        return format_html('<a href="{}">Deliveries of this webhook</a>', url)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: what was sent where, how it was answered, and redelivery by hand."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "webhook",
+        "event",
+        "status",
+        "attempts",
+        "response_status",
+        "error",
+        "delivered_at",
+    )
+    list_filter = ("status", "event", "webhook__project", "webhook")
+    list_select_related = ("webhook",)
+    search_fields = ("event", "error")
+    actions = ["redeliver_selected"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Needed for the action; every field stays read-only.
+        return bool(request.user.is_staff)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Redeliver the selected deliveries")
+    def redeliver_selected(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        count = 0
+        for delivery in queryset.select_related("webhook"):
+            redeliver(delivery)
+            audit.record(
+                actor=Actor.of_user(request.user),
+                action="webhook.redelivered",
+                obj=delivery,
+                project_id=delivery.webhook.project_id,
+                after={"event": delivery.event, "webhook": delivery.webhook.name},
+            )
+            count += 1
+        self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
