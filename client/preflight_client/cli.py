@@ -227,6 +227,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Patient:
+    """GETs while waiting. A server that is unreachable or failing (5xx, 429) even after the
+    transport's retries is a reason to keep waiting, not to give up early; a refusal (401,
+    403, 404, …) ends the wait at once."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.error: Unavailable | ApiError | None = None
+
+    def get(self, api_path: str, query: Mapping[str, str] | None = None) -> Any:
+        try:
+            return self.client.get(api_path, query).body
+        except Unavailable as exc:
+            self.error = exc
+        except ApiError as exc:
+            if for_status(exc.status, exc.code) != Exit.UNAVAILABLE:
+                raise
+            self.error = exc
+        return None
+
+    def unless_lost(self, answer: Any) -> Any:
+        """The last answer; if the server was lost at the end, its error."""
+        if answer is None and self.error is not None:
+            raise self.error
+        return answer
+
+
 def cmd_release(client: Client, args: argparse.Namespace, console: Console) -> Exit:
     body = {"version": args.version, "git_sha": args.git_sha, "notes": args.notes}
     response = client.post(
@@ -254,18 +281,23 @@ def cmd_run(client: Client, args: argparse.Namespace, console: Console) -> Exit:
         return Exit.OK
     run_id = run["id"]
     console.note(f"Readiness run {run_id} is {run.get('status', 'queued')}; waiting for it.")
-    run, finished = wait_for(
-        lambda: client.get(path("runs", run_id)).body,
-        lambda body: body.get("status") in RUN_DONE,
+    patient = Patient(client)
+
+    def progress(body: Mapping[str, Any] | None, wait: float) -> None:
+        state = "unreachable" if body is None else body.get("status")
+        console.note(f"Run {run_id} is {state}; checking again in {wait:.0f}s.")
+
+    answer, finished = wait_for(
+        lambda: patient.get(path("runs", run_id)),
+        lambda body: bool(body and body.get("status") in RUN_DONE),
         timeout=args.timeout,
         interval=args.interval,
         max_interval=args.max_interval,
         sleep=console.sleep,
         clock=console.clock,
-        progress=lambda body, wait: console.note(
-            f"Run {run_id} is {body.get('status')}; checking again in {wait:.0f}s."
-        ),
+        progress=progress,
     )
+    run = patient.unless_lost(answer)
     console.answer(run, run_line(run))
     if not finished:
         console.error(f"preflight: run {run_id} still {run.get('status')} after {args.timeout:g}s")
@@ -302,16 +334,7 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
     if not args.wait:
         gate = client.get(gate_path, query).body
     else:
-        unavailable: list[Unavailable] = []
-
-        def fetch() -> Mapping[str, Any] | None:
-            # While waiting, an unreachable server is a reason to keep waiting, not to fail.
-            try:
-                body: Mapping[str, Any] = client.get(gate_path, query).body
-                return body
-            except Unavailable as exc:
-                unavailable.append(exc)
-                return None
+        patient = Patient(client)
 
         def progress(body: Mapping[str, Any] | None, wait: float) -> None:
             if body is None:
@@ -321,7 +344,7 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
                 console.note(f"Gate closed ({count} reason(s)); asking again in {wait:.0f}s.")
 
         answer, _ = wait_for(
-            fetch,
+            lambda: patient.get(gate_path, query),
             lambda body: bool(body and body.get("allowed")),
             timeout=args.timeout,
             interval=args.interval,
@@ -330,9 +353,7 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
             clock=console.clock,
             progress=progress,
         )
-        if answer is None:
-            raise unavailable[-1]
-        gate = answer
+        gate = patient.unless_lost(answer)
     console.answer(gate, *gate_lines(gate, title))
     if gate.get("allowed"):
         return Exit.OK

@@ -199,6 +199,31 @@ def test_gate_wait_rides_out_an_unreachable_server(preflight, fake_api):
     assert "Preflight is unreachable" in outcome.err
 
 
+def test_gate_wait_rides_out_5xx_answers_beyond_the_retries(preflight, fake_api):
+    failing = (503, {"code": "unavailable", "detail": "Upstream restarting."})
+    fake_api.script(GATE, failing, failing, failing, failing, (200, OPEN))
+    outcome = gate(preflight, "--wait", "--retries", "1")
+    assert outcome.code == 0
+    assert len(fake_api.requests_to(GATE)) == 5
+
+
+def test_gate_wait_that_loses_the_server_at_the_end_exits_9(preflight, fake_api):
+    fake_api.script(GATE, (200, CLOSED), DROP)
+    outcome = gate(preflight, "--wait", "--timeout", "10", "--retries", "0")
+    assert outcome.code == 9
+    assert "failed after 1 attempt(s)" in outcome.err
+
+
+def test_run_wait_rides_out_an_unreachable_server(preflight, fake_api):
+    fake_api.script("/projects/shop/releases/1.0.0/runs/", (202, {"id": 12, "status": "queued"}))
+    fake_api.script(
+        "/runs/12/", DROP, DROP, (200, {"id": 12, "status": "finished", "score": "90.0"})
+    )
+    outcome = preflight("run", "shop", "1.0.0", "staging", "--wait", "--retries", "0")
+    assert outcome.code == 0
+    assert "Run 12 is unreachable" in outcome.err
+
+
 def test_gate_wait_stops_at_once_on_a_refusal(preflight, fake_api):
     fake_api.script(GATE, (404, {"code": "not_found", "detail": "No release 1.0.0 in shop."}))
     outcome = gate(preflight, "--wait")
