@@ -18,7 +18,7 @@ if str(CLIENT_DIR) not in sys.path:
 from preflight_client.cli import main  # noqa: E402
 
 from .fake_api import FakeApi  # noqa: E402
-from .live import World, build_world  # noqa: E402
+from .live import World, build_world, celery_worker  # noqa: E402
 
 
 @dataclass
@@ -73,3 +73,10 @@ def preflight(fake_api: FakeApi) -> Callable[..., Outcome]:
 def world(live_server) -> World:  # type: ignore[no-untyped-def]
     """Preflight on a live server with a project to release (see live.build_world)."""
     return build_world(live_server.url)
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A real Celery worker executing readiness runs, started once for the tests that need it."""
+    with celery_worker(tmp_path_factory.mktemp("worker") / "celery.log") as process:
+        yield process

@@ -1,6 +1,7 @@
 """Preflight served by pytest-django's live server, and the ``preflight`` command run against it
 as a pipeline runs it: a subprocess with ``python -S``, so nothing but the standard library is
-importable. The tests play the Celery worker for readiness runs (``execute_queued_run``)."""
+importable. Readiness runs execute in a real Celery worker (``celery_worker``), started as the
+Procfile starts it, on the test database and the throwaway Redis."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import redis
+from django.conf import settings
+from django.db import connection
+
 from audit.actors import Actor
 from checks.gate import evaluate_gate
 from checks.models import ReadinessRun
-from checks.services.runs import run_execute
 from releases.models import Environment, Membership, Release
 from releases.services.tokens import token_issue
 
@@ -137,19 +144,49 @@ def approve(world: World, token: str) -> int:
         return int(response.status)
 
 
-def execute_queued_run(release: str, deadline: float = 30) -> ReadinessRun:
-    """What the Celery worker would do: take the queued run and execute it."""
+def finished_run(version: str, deadline: float = 60) -> ReadinessRun:
+    """The readiness run of ``version``, once the worker has finished it."""
     until = time.monotonic() + deadline
     while time.monotonic() < until:
         run = ReadinessRun.objects.filter(
-            release__version=release, status=ReadinessRun.Status.QUEUED
+            release__version=version, status=ReadinessRun.Status.FINISHED
         ).first()
         if run is not None:
-            run_execute(run.pk)
-            run.refresh_from_db()
             return run
         time.sleep(0.05)
-    raise AssertionError("no readiness run was queued")
+    raise AssertionError(f"no readiness run of {version} finished within {deadline} s")
+
+
+@contextmanager
+def celery_worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One Celery worker as the Procfile runs it, on the test database; killed at the end."""
+    # Messages other tests left queued name runs of databases long flushed; drop them.
+    redis.Redis.from_url(settings.REDIS_URL).delete("celery")
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    database_url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    name = f"client-tests-{uuid.uuid4().hex[:8]}@localhost"
+    command = [str(Path(sys.executable).with_name("celery")), "-A", "preflight", "worker"]
+    command += ["--pool=threads", "--concurrency=2", "-n", name, "--without-mingle"]
+    command += ["--without-gossip", "--loglevel=INFO"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "preflight.settings.test",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": settings.REDIS_URL or "",
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+        )
+        try:
+            yield process
+        finally:
+            process.kill()  # nothing of its work outlives the tests
+            process.wait()
 
 
 def reasons_now(world: World) -> list[str]:

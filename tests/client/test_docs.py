@@ -15,7 +15,7 @@ from preflight_client.cli import build_parser
 
 from releases.models import Deployment, IdempotencyKey
 
-from .live import approve, execute_queued_run
+from .live import approve, finished_run
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
 
@@ -56,13 +56,14 @@ def run_script(world, script: Path, run_id: str, deploy: str) -> subprocess.Pope
     )
 
 
+@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_curl_script_runs_release_to_finish_and_repeats_safely(world, tmp_path):
+def test_the_curl_script_runs_release_to_finish_and_repeats_safely(worker, world, tmp_path):
     script = tmp_path / "preflight-pipeline.sh"
     script.write_text(block("curl") + "\n")
 
     first = run_script(world, script, "pipeline-1", deploy=SECOND_DEPLOY_IS_BUSY)
-    run = execute_queued_run("1.0.0")
+    run = finished_run("1.0.0")  # by the Celery worker
     # The script is asking the gate by now; the approvers decide in Preflight.
     assert approve(world, world.ana) == 201
     assert approve(world, world.ben) == 201

@@ -11,12 +11,13 @@ import pytest
 from releases.models import Deployment
 
 from ..factories import ReleaseFactory
-from .live import FAST, approve, execute_queued_run, preflight, reasons_now, start
+from .live import FAST, approve, finished_run, preflight, reasons_now, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_whole_pipeline_release_run_gate_approvals_deploy_finish_rollback(world):
+@pytest.mark.worker
+def test_the_whole_pipeline_release_run_gate_approvals_deploy_finish_rollback(worker, world):
     registered = preflight(world, "release", "shop", "1.0.0", "--git-sha", "ABC1234")
     assert (registered.returncode, registered.stdout) == (0, "Registered shop 1.0.0 (abc1234).\n")
     again = preflight(world, "release", "shop", "1.0.0", "--git-sha", "abc1234")
@@ -25,11 +26,11 @@ def test_the_whole_pipeline_release_run_gate_approvals_deploy_finish_rollback(wo
         "shop 1.0.0 was already registered for abc1234.\n",
     )
 
-    # run --wait polls the run while the worker executes it.
+    # run --wait polls the run while the Celery worker executes it.
     running = start(world, "run", "shop", "1.0.0", "production", "--wait", *FAST)
-    run = execute_queued_run("1.0.0")
     out, err = running.communicate(timeout=60)
     assert running.returncode == 0, err
+    run = finished_run("1.0.0")
     assert out == f"Run {run.pk} finished: score 0.0, 1 check(s) not passing.\n"
 
     # CI-001 is not reported and nobody approved: closed, with every reason the gate gives.
@@ -104,15 +105,14 @@ def test_deploying_through_a_closed_gate_exits_8_with_the_reasons(world):
     assert not Deployment.objects.filter(release__version="1.0.0").exists()
 
 
-def test_a_repeated_idempotency_key_replays_the_first_deployment(world):
+@pytest.mark.worker
+def test_a_repeated_idempotency_key_replays_the_first_deployment(worker, world):
     release = ReleaseFactory(project=world.production.project, version="1.0.0")
     world.production.required_approvals = 0
     world.production.min_score = Decimal(0)
     world.production.save()
-    running = start(world, "run", "shop", "1.0.0", "production", "--wait", *FAST)
-    execute_queued_run("1.0.0")
     preflight(world, "report", "shop", "1.0.0", "production", "CI-001", "--status", "pass")
-    assert running.wait(timeout=60) == 0
+    assert preflight(world, "run", "shop", "1.0.0", "production", "--wait", *FAST).returncode == 0
     argv = ["deploy", "shop", "1.0.0", "production", "--idempotency-key", "pipeline-77-deploy"]
     first, second = preflight(world, *argv), preflight(world, *argv)
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
