@@ -10,7 +10,7 @@ class Exit(IntEnum):
     OK = 0  # done; the gate is open; the run finished
     CLOSED = 1  # the gate is closed (also when --wait ran out of time); a run ended in error
     USAGE = 2  # bad arguments or missing configuration (PREFLIGHT_URL, PREFLIGHT_TOKEN)
-    INVALID = 3  # the API refused the input: 400 (per-field messages), 405, 415, 422
+    INVALID = 3  # the API refused the input: 400 (per-field messages), 405, 415, 422; a redirect
     AUTH = 4  # 401 (no, bad, expired or revoked token) or 403 (the role may not)
     NOT_FOUND = 5  # 404: unknown project, version, environment, run or deployment
     CONFLICT = 6  # 409 other than environment_busy: version registered for another commit, …

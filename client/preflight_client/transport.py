@@ -107,6 +107,29 @@ def path(*segments: str | int) -> str:
     return "/" + "/".join(urllib.parse.quote(str(s), safe="") for s in segments) + "/"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, not instructions: following one would send the bearer token to
+    whatever host it names, and would turn a POST into a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _redirect_error(response: Response) -> ApiError:
+    location = next((v for k, v in response.headers.items() if k.lower() == "location"), "")
+    return ApiError(
+        response.status,
+        {
+            "code": "redirected",
+            "detail": f"Preflight answered with a redirect to {location or 'elsewhere'}; "
+            "set PREFLIGHT_URL to the address Preflight is served at.",
+        },
+    )
+
+
 class Client:
     def __init__(
         self,
@@ -170,6 +193,8 @@ class Client:
                 self.on_retry(f"{method} {url}: {reason}; retrying in {wait:.1f}s")
                 self.sleep(wait)
                 continue
+            if 300 <= response.status < 400:
+                raise _redirect_error(response)
             if response.status < 400:
                 return response
             error = ApiError(response.status, response.body)
@@ -198,7 +223,7 @@ class Client:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as reply:
                 return Response(reply.status, _decode(reply.read()), dict(reply.headers))
         except urllib.error.HTTPError as reply:
             with reply:

@@ -139,3 +139,14 @@ def test_an_error_reads_as_one_line_with_every_field():
 def test_a_client_without_a_token_is_a_usage_error():
     with pytest.raises(UsageError, match="PREFLIGHT_TOKEN"):
         Client("http://127.0.0.1:1", "")
+
+
+def test_a_redirect_is_not_followed_and_says_what_to_configure(preflight, fake_api):
+    fake_api.script(DEPLOYMENTS, (301, "", {"Location": "https://preflight.example.com/x"}))
+    outcome = deploy(preflight)
+    assert outcome.code == 3
+    assert outcome.err == (
+        "preflight: 301 redirected: Preflight answered with a redirect to "
+        "https://preflight.example.com/x; set PREFLIGHT_URL to the address Preflight is served at.\n"
+    )
+    assert len(fake_api.seen) == 1  # the token went nowhere else
