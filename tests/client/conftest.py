@@ -75,8 +75,10 @@ def world(live_server) -> World:  # type: ignore[no-untyped-def]
     return build_world(live_server.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A real Celery worker executing readiness runs, started once for the tests that need it."""
+    """A real Celery worker executing readiness runs, started once for the tests that need it.
+    Stopped when this package's tests end: the worker tests of other packages expect runs to
+    stay queued until they start workers of their own."""
     with celery_worker(tmp_path_factory.mktemp("worker") / "celery.log") as process:
         yield process
