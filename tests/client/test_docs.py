@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from preflight_client.cli import build_parser
+from preflight_client.exitcodes import Exit
 
 from releases.models import Deployment, IdempotencyKey
 
@@ -131,3 +132,9 @@ def test_the_workflow_runs_the_client_it_installs():
     runs = [step.get("run", "") for step in workflow["jobs"]["release"]["steps"]]
     assert "pip install ./client" in runs
     assert workflow["env"]["PREFLIGHT_TOKEN"] == "${{ secrets.PREFLIGHT_TOKEN }}"
+
+
+def test_the_exit_code_table_lists_every_exit_code():
+    table = DOC.read_text(encoding="utf-8").split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
+    assert documented == {int(code) for code in Exit}
