@@ -30,7 +30,7 @@ from .models import (
     WebhookDelivery,
 )
 from .services.tokens import token_revoke
-from .webhooks import redeliver
+from .webhooks import redeliver, signing_secret
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -228,13 +228,23 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
 @admin.register(Webhook)
 class WebhookAdmin(AuditedAdmin):
-    """The signing secret is derived, never stored: ``releases.webhooks.signing_secret`` shows it
-    to whoever may read the server's environment."""
+    """The signing secret is derived, never stored (``releases.webhooks.signing_secret``); it is
+    shown once, when the webhook is added."""
 
     list_display = ("name", "project", "url", "slack_format", "is_active", "created_at")
     list_filter = ("project", "is_active")
     search_fields = ("name", "url")
     readonly_fields = ("deliveries",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                f"Signing secret for {obj.name} (shown once; give it to the receiver): "
+                f"{signing_secret(obj)}",
+                messages.WARNING,
+            )
 
     @admin.display(description="Delivery log")
     def deliveries(self, obj: Webhook) -> str:

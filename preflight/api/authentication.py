@@ -34,12 +34,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raw = ""
-        throttle = LoginRateThrottle()
-        if throttle.failures_exceeded(request):
-            raise exceptions.Throttled(throttle.wait())
         token = token_authenticate(raw) if raw else None
         if token is None:
-            throttle.record_failure(request)
+            throttle = LoginRateThrottle()
+            if not throttle.failure_allowed(request):
+                raise exceptions.Throttled(throttle.wait())
             raise exceptions.AuthenticationFailed(
                 "The token is unknown, expired or revoked.", code="invalid_token"
             )

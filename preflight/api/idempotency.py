@@ -127,7 +127,7 @@ def idempotent(
         if response.status_code >= 500:
             IdempotencyKey.objects.filter(pk=claimed.pk).delete()
             return response
-        # Store the body as it goes out, so a replay is byte-for-byte the same JSON.
+        # Store the body as rendered (compact JSON), so every replay answers the same bytes.
         body = JSONRenderer().render(response.data).decode() if response.data is not None else ""
         IdempotencyKey.objects.filter(pk=claimed.pk).update(
             state=IdempotencyKey.State.DONE,

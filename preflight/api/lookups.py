@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from audit.actors import Actor
 from checks.models import Check
 from preflight.errors import NotFound
-from releases.access import Permission, require, role_of
+from releases.access import Permission, can, require, role_of
 from releases.models import Environment, Project, Release
 
 from .authentication import actor_of
@@ -20,17 +20,29 @@ def _missing(what: str, field: str | None = None) -> NotFound:
     return NotFound(f"{what} does not exist.")
 
 
-def project_for(request: Request, slug: str) -> tuple[Project, Actor]:
+def _project_and_role(request: Request, slug: str) -> tuple[Project, Actor, str]:
     actor = actor_of(request)
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or role_of(actor, project) is None:
+    token = actor.token
+    if token is not None and token.is_service and token.project.slug == slug:
+        project = token.project  # loaded with the token: no query
+    else:
+        project = Project.objects.filter(slug=slug).first()
+    role = role_of(actor, project) if project is not None else None
+    if project is None or role is None:
         raise _missing(f"Project {slug!r}")
+    return project, actor, role
+
+
+def project_for(request: Request, slug: str) -> tuple[Project, Actor]:
+    """The project and the caller, for a service that checks the caller's permission itself."""
+    project, actor, _ = _project_and_role(request, slug)
     return project, actor
 
 
 def readable_project(request: Request, slug: str) -> tuple[Project, Actor]:
-    project, actor = project_for(request, slug)
-    require(actor, project, Permission.VIEW)
+    project, actor, role = _project_and_role(request, slug)
+    if not can(actor, project, Permission.VIEW, role=role):
+        require(actor, project, Permission.VIEW)  # raises, with the reason
     return project, actor
 
 

@@ -1,5 +1,9 @@
 """Request rates (settings REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], from the environment).
 
+Counted in fixed windows with one atomic increment in the shared cache (Redis), so a request
+costs the same however many came before it in the window (DRF's own throttles keep and rewrite
+every timestamp). A client may send up to twice the rate across a window boundary.
+
 - ``token``: requests per authenticated principal (each token, or each session user).
 - ``anon``: requests without credentials, per client address.
 - ``login``: failed authentications (unknown, expired or revoked tokens) per client address;
@@ -8,6 +12,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rest_framework.request import Request
@@ -16,13 +21,52 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from releases.models import ApiToken
 
+from .shared_cache import shared_redis
+
 
 class _SettingsRate(SimpleRateThrottle):
+    num_requests: int
+    duration: int
+
     # DRF binds the rates when the class is defined; reading them per request lets tests and
     # operators change them through settings.
     def get_rate(self) -> str | None:
         rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
         return rates.get(self.scope or "")
+
+    def _window(self, ident_key: str) -> tuple[str, float]:
+        now = time.time()
+        start = int(now // self.duration) * self.duration
+        return f"{ident_key}:{start}", start + self.duration - now
+
+    def _count(self, key: str) -> int:
+        """Add one to the window's count and return it."""
+        client = shared_redis()
+        if client is not None:
+            # One round trip: count, and give the window's key its lifetime when it is new.
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, self.duration + 1, nx=True)
+            return int(pipe.execute()[0])
+        if self.cache.add(key, 1, timeout=self.duration + 1):
+            return 1
+        try:
+            return int(self.cache.incr(key))
+        except ValueError:  # expired between add and incr
+            self.cache.add(key, 1, timeout=self.duration + 1)
+            return 1
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        ident_key = self.get_cache_key(request, view)
+        if ident_key is None:
+            return True
+        key, self._left = self._window(ident_key)
+        return self._count(key) <= self.num_requests
+
+    def wait(self) -> float | None:
+        return max(getattr(self, "_left", 1.0), 1.0)
 
 
 class TokenRateThrottle(_SettingsRate):
@@ -50,30 +94,17 @@ class AnonRateThrottle(_SettingsRate):
 
 
 class LoginRateThrottle(_SettingsRate):
-    """Counts failed authentications per address. ``allow_request`` is asked before a token is
-    checked; ``failed_login_recorded`` adds a failure after one was refused."""
+    """Counts failed authentications per address; past the rate, a failed attempt is answered
+    429 (with Retry-After) instead of 401. A good token costs no extra cache round trip."""
 
     scope = "login"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
-    num_requests: int
-    duration: int
-
-    def failures_exceeded(self, request: Request) -> bool:
+    def failure_allowed(self, request: Request) -> bool:
+        """Count a failed authentication; False once the address is past the rate."""
         if self.rate is None:
-            return False
-        self.key = self.get_cache_key(request, None)
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        return len(self.history) >= self.num_requests
-
-    def record_failure(self, request: Request) -> None:
-        if self.rate is None:
-            return
-        self.failures_exceeded(request)  # loads and trims the history
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
+            return True
+        key, self._left = self._window(self.get_cache_key(request, None) or "")
+        return self._count(key) <= self.num_requests

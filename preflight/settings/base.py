@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "releases",
     "checks",
     "backups",
+    "preflight.api",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,9 @@ SPECTACULAR_SETTINGS = {
         "AuditOutcomeEnum": "audit.models.AuditEvent.Outcome",
     },
 }
+# The gate endpoint keeps answers this long at most (preflight/api/gate_cache.py); any audited
+# change to the project retires them at once. 0 turns the cache off.
+PREFLIGHT_GATE_CACHE_SECONDS = env_int("PREFLIGHT_GATE_CACHE_SECONDS", default=5, minimum=0)
 # Answers to POSTs with an Idempotency-Key are kept this long (PRODUCT.md: at least 24 hours).
 PREFLIGHT_IDEMPOTENCY_KEEP_HOURS = env_int(
     "PREFLIGHT_IDEMPOTENCY_KEEP_HOURS", default=48, minimum=24

@@ -20,8 +20,11 @@ basehttp.WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Throttle counters live in Redis; each test starts with none."""
+def _fresh_cache(settings):
+    """Throttle counters live in Redis; each test starts with none. Gate answers are computed
+    each time, except in the tests of the gate cache: most tests change the project without
+    committing, and the cache learns of changes on commit."""
+    settings.PREFLIGHT_GATE_CACHE_SECONDS = 0
     cache.clear()
     yield
     cache.clear()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from checks.gate import evaluate_gate
+from releases.models import Project
 
+from .. import gate_cache
 from ..lookups import environment_of, readable_project, release_of
 from ..schema import READ_ERRORS, responses
 from ..serializers import GateQuery, GateSerializer
@@ -27,28 +31,33 @@ class GateView(APIView):
         found, _ = readable_project(request, project)
         query = GateQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        release = release_of(found, version)
-        environment = environment_of(found, query.validated_data["environment"])
-        gate = evaluate_gate(release, environment)
+        slug = query.validated_data["environment"]
         return Response(
-            {
-                "allowed": gate.allowed,
-                "score": gate.score,
-                "min_score": gate.min_score,
-                "blockers": [
-                    {
-                        "check": b.check.code,
-                        "title": b.check.title,
-                        "severity": b.severity,
-                        "status": b.status,
-                    }
-                    for b in gate.blockers
-                ],
-                "approvals": {
-                    "required": gate.approvals.required,
-                    "granted": len(gate.approvals.granted),
-                    "rejected": len(gate.approvals.rejected),
-                },
-                "reasons": [r.as_dict() for r in gate.reasons],
-            }
+            gate_cache.answer(found.pk, version, slug, lambda: gate_body(found, version, slug))
         )
+
+
+def gate_body(project: Project, version: str, slug: str) -> dict[str, Any]:
+    release = release_of(project, version)
+    environment = environment_of(project, slug)
+    gate = evaluate_gate(release, environment)
+    return {
+        "allowed": gate.allowed,
+        "score": gate.score,
+        "min_score": gate.min_score,
+        "blockers": [
+            {
+                "check": b.check.code,
+                "title": b.check.title,
+                "severity": b.severity,
+                "status": b.status,
+            }
+            for b in gate.blockers
+        ],
+        "approvals": {
+            "required": gate.approvals.required,
+            "granted": len(gate.approvals.granted),
+            "rejected": len(gate.approvals.rejected),
+        },
+        "reasons": [r.as_dict() for r in gate.reasons],
+    }

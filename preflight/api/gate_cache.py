@@ -1,0 +1,108 @@
+"""Gate answers kept for a few seconds, so pipelines polling the gate cost a cache read.
+
+The gate is asked far more often than anything it depends on changes: CI polls it while runs
+finish and approvers decide. Every change that can move the gate is audited with its project
+(runs, results, approvals, waivers, locks, freezes, deployments, memberships), so each audit
+event with a project gives that project a new *state* (a random value in the cache) once its
+transaction commits; an answer is kept with the state it was computed in and used only while that
+is still the project's state. What changes with time alone (a lock or waiver expiring, a freeze
+window starting, approvals ageing) shows within PREFLIGHT_GATE_CACHE_SECONDS.
+
+The state lives in Redis, shared by the web processes and the worker (which finishes runs);
+without Redis the gate is computed for every request.
+
+Starting a deployment never reads this: ``deployment_start`` evaluates the gate itself, under the
+environment's row lock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from rest_framework.utils.encoders import JSONEncoder
+
+from audit.models import AuditEvent
+
+from .shared_cache import shared_redis
+
+log = logging.getLogger(__name__)
+
+
+def _state_key(project_id: int) -> str:
+    return f"gate-state:{project_id}"
+
+
+def _answer_key(project_id: int, version: str, environment: str) -> str:
+    return f"gate-answer:{project_id}:{version}:{environment}"
+
+
+def answer(
+    project_id: int, version: str, environment: str, compute: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The gate's answer for (version, environment), from the cache if it is still current."""
+    seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
+    if not seconds or shared_redis() is None:
+        # Without a cache shared with the worker, this process would not learn that a run
+        # finished: answer fresh each time.
+        return compute()
+    state_key, answer_key = _state_key(project_id), _answer_key(project_id, version, environment)
+    try:
+        state, kept = _read(state_key, answer_key)
+        if state is None:
+            # No state yet (or evicted): start one. Answers are tagged with random states, so an
+            # answer kept under a lost state can never match a new one.
+            _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
+            state, _ = _read(state_key, answer_key)
+        if kept is not None and kept["state"] == state:
+            return dict(kept["body"])
+    except Exception:  # the cache is an optimisation: without it, compute
+        log.warning("gate cache unavailable", exc_info=True)
+        return compute()
+    body = compute()  # the state was read before computing: a change meanwhile retires it
+    try:
+        _store(answer_key, {"state": state, "body": body}, seconds)
+    except Exception:
+        log.warning("gate cache unavailable", exc_info=True)
+    return json.loads(_encode(body))  # the same JSON a cached answer gives
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, cls=JSONEncoder)
+
+
+def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Both keys in one round trip."""
+    state, kept = shared_redis().mget([state_key, answer_key])
+    return (
+        state.decode() if state is not None else None,
+        json.loads(kept) if kept is not None else None,
+    )
+
+
+def _store(key: str, value: Any, seconds: int | None, *, only_if_new: bool = False) -> None:
+    data = value if isinstance(value, str) else _encode(value)
+    shared_redis().set(key, data, ex=seconds, nx=only_if_new)
+
+
+def _new_state(project_id: int) -> None:
+    if shared_redis() is None:
+        return
+    try:
+        _store(_state_key(project_id), uuid.uuid4().hex, None)
+    except Exception:
+        # The change is committed; answers kept before it expire within the cache timeout.
+        log.warning("could not retire cached gate answers of project %s", project_id, exc_info=True)
+
+
+@receiver(post_save, sender=AuditEvent, dispatch_uid="gate-cache-new-state")
+def _on_audit_event(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any) -> None:
+    if created and instance.project_id is not None:
+        transaction.on_commit(partial(_new_state, instance.project_id))

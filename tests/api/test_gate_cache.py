@@ -1,0 +1,82 @@
+"""The gate endpoint's short-lived answers: reused while nothing changed, retired by the first
+committed change to the project, and never reused once they are older than the setting."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.actors import Actor
+from audit.services import record
+
+from .conftest import bearer, service_token
+
+pytestmark = pytest.mark.django_db
+GATE = "/api/v1/projects/shop/releases/1.0.0/gate/?environment=production"
+
+
+@pytest.fixture
+def cached(settings):
+    settings.PREFLIGHT_GATE_CACHE_SECONDS = 60
+
+
+def _ask(client) -> tuple[dict, int]:
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(GATE)
+    assert answer.status_code == 200
+    return answer.json(), len(queries)
+
+
+def test_a_repeat_question_is_answered_from_the_cache(
+    cached, project, release, environments, passing_run
+):
+    client = bearer(service_token(project))
+    first, computed = _ask(client)
+    again, reused = _ask(client)
+    assert again == first
+    assert reused < computed
+    assert reused <= 2  # the token (and at most its last-used time); nothing of the gate
+
+
+def test_an_approval_retires_the_kept_answer_when_it_commits(
+    cached,
+    as_user,
+    approver,
+    approver2,
+    project,
+    release,
+    environments,
+    passing_run,
+    django_capture_on_commit_callbacks,
+):
+    environments["production"].requires_previous = False
+    environments["production"].save()
+    client = bearer(service_token(project))
+    assert _ask(client)[0]["approvals"]["granted"] == 0
+    for person in (approver, approver2):
+        with django_capture_on_commit_callbacks(execute=True):
+            as_user(person).post(
+                "/api/v1/projects/shop/releases/1.0.0/approvals/",
+                {"environment": "production", "decision": "approve"},
+                format="json",
+            )
+    body, _ = _ask(client)
+    assert body["approvals"]["granted"] == 2
+    assert body["allowed"] is True
+
+
+def test_another_projects_changes_leave_the_answer_kept(
+    cached, project, release, environments, passing_run, django_capture_on_commit_callbacks
+):
+    client = bearer(service_token(project))
+    _ask(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        record(actor=Actor.of_system("x"), action="elsewhere", project_id=project.pk + 1)
+    assert _ask(client)[1] <= 2
+
+
+def test_answers_are_not_kept_when_the_setting_is_zero(project, release, environments, passing_run):
+    client = bearer(service_token(project))
+    _ask(client)  # the token's last-used time is written on first use
+    assert _ask(client)[1] == _ask(client)[1] > 2
