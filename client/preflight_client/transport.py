@@ -24,10 +24,8 @@ from .backoff import delays
 API_PREFIX = "/api/v1"
 # Answers that say "not now" rather than "no": worth the same request again.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# 409 answers meaning the first request with this Idempotency-Key is still being processed.
-IN_FLIGHT_CODES = frozenset(
-    {"idempotency_in_flight", "request_in_flight", "in_flight", "idempotency_key_in_use"}
-)
+# The 409 meaning the first request with this Idempotency-Key is still being processed.
+IN_FLIGHT_CODES = frozenset({"request_in_flight"})
 RETRY_AFTER_CAP = 60.0
 
 

@@ -48,7 +48,7 @@ def test_a_key_given_by_the_pipeline_is_sent_as_is(preflight, fake_api):
 
 
 def test_the_first_request_still_in_flight_is_waited_for_with_the_same_key(preflight, fake_api):
-    in_flight = (409, {"code": "idempotency_in_flight", "detail": "Still working on it."})
+    in_flight = (409, {"code": "request_in_flight", "detail": "Still working on it."})
     fake_api.script(DEPLOYMENTS, in_flight, CREATED)
     assert deploy(preflight).code == 0
     assert len({s.headers["idempotency-key"] for s in fake_api.requests_to(DEPLOYMENTS)}) == 1
