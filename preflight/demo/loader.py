@@ -438,8 +438,13 @@ def _backups(project: Project, now: datetime) -> None:
     database = Database.objects.create(
         project=project, name="pos-main", dsn_env="LIQUOR_POS_DATABASE_URL"
     )
+    # Nightly at 02:00, the last one the most recent 02:00 that has finished: the demo starts
+    # with fresh backups whatever the time of day it is loaded.
+    last_night = (now - timedelta(minutes=10)).replace(hour=2, minute=0, second=0, microsecond=0)
+    if last_night > now - timedelta(minutes=10):
+        last_night -= timedelta(days=1)
     for day in range(7, 0, -1):
-        started = (now - timedelta(days=day)).replace(hour=2, minute=0, second=0, microsecond=0)
+        started = last_night - timedelta(days=day - 1)
         Backup.objects.create(
             database=database,
             kind=Backup.Kind.FULL,
@@ -452,18 +457,23 @@ def _backups(project: Project, now: datetime) -> None:
             verified=True,
             reported_by_label="token:nightly-backup",
         )
-    latest = Backup.objects.filter(database=database).order_by("-started_at").first()
     drilled = now - timedelta(days=2)
+    drilled_backup = (
+        Backup.objects.filter(database=database, finished_at__lt=drilled)
+        .order_by("-started_at")
+        .first()
+    )
+    assert drilled_backup is not None
     RestoreDrill.objects.create(
         database=database,
-        backup=latest,
+        backup=drilled_backup,
         status=RestoreDrill.Status.PASSED,
         requested_by_label="system:drill-schedule",
         created_at=drilled,
         started_at=drilled,
         finished_at=drilled + timedelta(seconds=412),
         restore_seconds=412.0,
-        data_age_seconds=3600.0 * 21,
+        data_age_seconds=(drilled - drilled_backup.started_at).total_seconds(),
         validations=[{"name": "row counts match the manifest", "passed": True}],
         attempts=1,
     )
