@@ -140,6 +140,8 @@ def hours(value: float) -> str:
         return f"{value / 3600:.1f} h"
     if value >= 60:
         return f"{value / 60:.0f} min"
+    if 0 < value < 10:
+        return f"{value:.1f} s"  # a quick restore reads "0.4 s", not "0 s"
     return f"{value:.0f} s"
 
 

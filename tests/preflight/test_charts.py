@@ -51,6 +51,8 @@ def test_a_lone_bar_is_not_a_wall() -> None:
 
 def test_durations_and_sizes_read_as_people_say_them() -> None:
     assert hours(42) == "42 s"
+    assert hours(0.42) == "0.4 s"
+    assert hours(0) == "0 s"
     assert hours(600) == "10 min"
     assert hours(3 * 3600) == "3.0 h"
     assert hours(5 * 86400) == "5.0 d"
