@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from audit.models import AuditEvent
-from backups.models import Backup
+from backups.models import Backup, RestoreDrill
 from checks.models import ReadinessRun, ResultStatus, Severity
 from checks.services.results import REPORTABLE
 from releases.models import Decision, DeploymentStatus, Strategy
@@ -332,3 +332,31 @@ class AuditEventSerializer(serializers.Serializer):
     ip = serializers.CharField()
     request_id = serializers.CharField()
     hash = serializers.CharField()
+
+
+# --- restore drills ---------------------------------------------------------------------------
+
+
+class DrillInput(serializers.Serializer):
+    backup = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="The backup to restore (default: the latest verified one Preflight took, "
+        "or a fresh one when that is missing or too old).",
+    )
+
+
+class DrillSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    database = serializers.CharField(source="database.name")
+    backup = serializers.IntegerField(source="backup_id", allow_null=True)
+    status = serializers.ChoiceField(choices=RestoreDrill.Status.choices)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    restore_seconds = serializers.FloatField(allow_null=True, help_text="Measured RTO.")
+    data_age_seconds = serializers.FloatField(allow_null=True, help_text="Measured RPO.")
+    validations = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField()

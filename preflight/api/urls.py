@@ -9,6 +9,7 @@ from .views.audit_events import AuditEventsView
 from .views.backups import BackupsView
 from .views.check_results import CheckResultsView
 from .views.deployments import DeploymentsView, FinishView, RollbackView
+from .views.drills import DrillsView, DrillView
 from .views.gate import GateView
 from .views.releases import ReleasesView, ReleaseView
 from .views.runs import RunsView, RunView
@@ -29,6 +30,12 @@ urlpatterns = [
     path("deployments/<int:id>/finish/", FinishView.as_view(), name="deployment-finish"),
     path("deployments/<int:id>/rollback/", RollbackView.as_view(), name="deployment-rollback"),
     path("projects/<str:project>/backups/", BackupsView.as_view(), name="backups"),
+    path(
+        "projects/<str:project>/databases/<str:database>/drills/",
+        DrillsView.as_view(),
+        name="drills",
+    ),
+    path("drills/<int:id>/", DrillView.as_view(), name="drill"),
     path("projects/<str:project>/audit-events/", AuditEventsView.as_view(), name="audit-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backups.models import Database
+from backups.models import Database, RestoreDrill
 
 from ..factories import DeploymentFactory, ProjectFactory, ReleaseFactory
 from .conftest import bearer, service_token, user_token
@@ -90,6 +90,14 @@ def _endpoints(world):
             WRITERS,
             {201},
         ),
+        "drill_start": (
+            "post",
+            "/api/v1/projects/shop/databases/pos/drills/",
+            {},
+            ("approver", "admin"),
+            {202},
+        ),
+        "drill_read": ("get", f"/api/v1/drills/{world['drill'].pk}/", None, EVERYONE, {200}),
         "audit_events_list": (
             "get",
             "/api/v1/projects/shop/audit-events/",
@@ -112,6 +120,8 @@ ENDPOINTS = (
     "deployment_finish",
     "deployment_rollback",
     "backup_report",
+    "drill_start",
+    "drill_read",
     "audit_events_list",
 )
 PRINCIPALS = (*MEMBERS, "outsider", "ci", "other_ci", "anonymous")
@@ -121,7 +131,8 @@ PRINCIPALS = (*MEMBERS, "outsider", "ci", "other_ci", "anonymous")
 def world(project, release, environments, passing_run, ci_check, request):
     for name in (*MEMBERS, "outsider"):
         request.getfixturevalue(name)
-    Database.objects.create(project=project, name="pos")
+    database = Database.objects.create(project=project, name="pos", dsn_env="POS_DATABASE_URL")
+    drill = RestoreDrill.objects.create(database=database)
     good = ReleaseFactory(project=project, version="0.9.0")
     staging = environments["staging"]
     DeploymentFactory(
@@ -131,7 +142,7 @@ def world(project, release, environments, passing_run, ci_check, request):
         started_at=timezone.now() - timedelta(days=2),
     )
     deployment = DeploymentFactory(release=release, environment=staging, status="in_progress")
-    return {"deployment": deployment, "run": passing_run["staging"]}
+    return {"deployment": deployment, "run": passing_run["staging"], "drill": drill}
 
 
 def _client(principal: str, project, request) -> APIClient:

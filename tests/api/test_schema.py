@@ -91,7 +91,7 @@ def test_the_api_keeps_to_its_schema(live_server, fuzz_token):
     schemathesis's default checks."""
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema/", config=CONFIG)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12
+    assert len(operations) == 14
 
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
