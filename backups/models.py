@@ -192,12 +192,12 @@ class Alert(models.Model):
     it merely stays true: a beat task re-judging every minute must not page every minute."""
 
     class Condition(models.TextChoices):
-        BACKUP_STALE = "backup_stale"
-        BACKUP_FAILED = "backup_failed"
-        BACKUP_SIZE = "backup_size"
-        DRILL_FAILED = "drill_failed"
-        DRILL_OVERDUE = "drill_overdue"
-        WAL_FAILING = "wal_failing"
+        BACKUP_STALE = "backup_stale", "Backup stale"
+        BACKUP_FAILED = "backup_failed", "Backup failed"
+        BACKUP_SIZE = "backup_size", "Backup size"
+        DRILL_FAILED = "drill_failed", "Drill failed"
+        DRILL_OVERDUE = "drill_overdue", "Drill overdue"
+        WAL_FAILING = "wal_failing", "WAL archiving failing"
 
     database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="alerts")
     condition = models.CharField(max_length=20, choices=Condition.choices)
