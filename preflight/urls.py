@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import health
+from .web.login import LoginView
 
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
@@ -11,7 +12,7 @@ urlpatterns = [
     path("api/v1/", include("preflight.api.urls")),
     path(
         "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        LoginView.as_view(),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

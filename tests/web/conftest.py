@@ -30,3 +30,13 @@ def with_password(user):  # type: ignore[no-untyped-def]
     user.set_password(PASSWORD)
     user.save(update_fields=["password"])
     return user
+
+
+@pytest.fixture(autouse=True)
+def _no_login_failures_carried_over():
+    """Failed-login counters live in the shared cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
