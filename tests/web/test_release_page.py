@@ -322,6 +322,17 @@ def test_a_bad_evidence_link_is_a_form_error_in_place(client_of, deployer, manua
     assert not ManualTick.objects.exists()
 
 
+def test_an_over_long_evidence_link_is_a_form_error_not_a_crash(client_of, deployer, manual_item):
+    response = client_of(deployer).post(
+        url(action=f"checks/{manual_item.pk}/tick"),
+        {"ticked": "1", "evidence_url": "https://tickets.example/" + "x" * 600},
+        **HX,
+    )
+    assert response.status_code == 422
+    assert "at most 500 characters" in response.content.decode()
+    assert not ManualTick.objects.exists()
+
+
 def test_a_viewer_cannot_tick(client_of, viewer, manual_item):
     response = client_of(viewer).post(url(action=f"checks/{manual_item.pk}/tick"), {"ticked": "1"})
     assert response.status_code == 403
