@@ -95,6 +95,7 @@ def test_bad_filters_get_a_clear_422(client_of, viewer, project):  # type: ignor
     html = response.content.decode()
     assert "The end date comes before the start date." in html
     assert "Select a valid choice" in html
+    assert f'<a href="{URL}">Show all deployments</a>' in html
 
 
 def test_a_malformed_page_link_is_a_422_not_a_500(client_of, viewer, project):  # type: ignore[no-untyped-def]
