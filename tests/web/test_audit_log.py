@@ -67,6 +67,9 @@ def test_bad_filters_get_a_422_with_the_reason(client_of, viewer, project):  # t
     html = response.content.decode()
     assert "The end date comes before the start date." in html
     assert f'<a href="{URL}">Show the whole log</a>' in html
+    partial = client_of(viewer).get(URL + "?before=-3", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 422
+    assert f'<a href="{URL}">Show the whole log</a>' in partial.content.decode()
 
 
 def test_older_pages_follow_the_cursor(client_of, viewer, project):  # type: ignore[no-untyped-def]
