@@ -133,7 +133,10 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
     if form.is_valid():
         run = None
         if form.cleaned_data["run"]:
-            run = ReadinessRun.objects.filter(pk=form.cleaned_data["run"]).first()
+            # Only this project's runs: another project's is answered like a missing one.
+            run = ReadinessRun.objects.filter(
+                pk=form.cleaned_data["run"], release__project=page.access.project
+            ).first()
             if run is None:
                 form.add_error(None, "That readiness run no longer exists; reload the page.")
         if not form.errors:
