@@ -77,7 +77,7 @@ def drill_now(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         status = 422
     except PreflightError as error:
         messages.error(request, error.detail)
-        status = 409
+        status = error.status
     else:
         messages.success(
             request, f"Restore drill #{drill.pk} of {database.name} is {drill.status}."

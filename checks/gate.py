@@ -146,7 +146,7 @@ def evaluate_gate(
 
     # Rules 2 and 3: the score and the critical checks.
     if evaluation is not None and evaluation.overall is not None:
-        if evaluation.overall < environment.min_score:
+        if not scoring.meets_minimum(evaluation.overall, environment.min_score):
             reasons.append(
                 Reason(
                     "score_below_minimum",

@@ -38,6 +38,11 @@ def round1(value: Decimal) -> Decimal:
     return value.quantize(ONE_DECIMAL, rounding=ROUND_HALF_UP)
 
 
+def meets_minimum(score: Decimal, minimum: Decimal) -> bool:
+    """An environment's minimum score is reached at the minimum itself (the gate's rule 2)."""
+    return score >= minimum
+
+
 @dataclass(frozen=True)
 class CategoryInfo:
     key: str

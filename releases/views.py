@@ -233,8 +233,10 @@ def _environment(access: ProjectAccess, env_slug: str) -> Environment:
     return get_object_or_404(Environment, project=access.project, slug=env_slug)
 
 
-def _conflict(request: HttpRequest, error: PreflightError) -> None:
+def _conflict(request: HttpRequest, error: PreflightError) -> int:
+    """Tell the user why the action was refused; the answer's status says so to the client."""
     messages.error(request, error.detail)
+    return error.status
 
 
 @require_POST
@@ -242,6 +244,7 @@ def lock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
     access = project_for(request, slug, Permission.MANAGE)
     environment = _environment(access, env_slug)
     form = LockForm(request.POST, auto_id=field_ids(environment, LockForm))
+    status = 422
     if form.is_valid():
         try:
             lock_acquire(
@@ -253,11 +256,11 @@ def lock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
         except ValidationError as error:
             add_service_errors(form, error)
         except PreflightError as error:
-            _conflict(request, error)
+            status = _conflict(request, error)
         else:
             messages.success(request, f"{environment.name} is locked.")
             return _stage_response(request, access, environment)
-    return _stage_response(request, access, environment, forms={"lock_form": form}, status=422)
+    return _stage_response(request, access, environment, forms={"lock_form": form}, status=status)
 
 
 @require_POST
@@ -267,9 +270,8 @@ def unlock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
     try:
         lock_release(actor=actor_of(request), environment=environment)
     except PreflightError as error:
-        _conflict(request, error)
-    else:
-        messages.success(request, f"{environment.name} is unlocked.")
+        return _stage_response(request, access, environment, status=_conflict(request, error))
+    messages.success(request, f"{environment.name} is unlocked.")
     return _stage_response(request, access, environment)
 
 

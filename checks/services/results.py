@@ -30,9 +30,15 @@ def _same_project(release: Release, environment: Environment, check: Check) -> d
     return errors
 
 
+# The columns the links are stored in (ManualTick.evidence_url, ReportedResult.url) hold this many.
+URL_MAX_LENGTH = 500
+
+
 def _valid_url(url: str, field: str, errors: dict[str, str]) -> str:
     url = (url or "").strip()
-    if url:
+    if len(url) > URL_MAX_LENGTH:
+        errors[field] = f"Give a link of at most {URL_MAX_LENGTH} characters."
+    elif url:
         try:
             _URL(url)
         except ValidationError:

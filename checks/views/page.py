@@ -133,7 +133,7 @@ def gauge(page: ReleasePage) -> dict[str, Any]:
     threshold_angle = float(minimum) / 100 * 360 - 90
     if score is None:
         state = "none"
-    elif score >= minimum:
+    elif scoring.meets_minimum(score, minimum):
         state = "pass"
     else:
         state = "fail"

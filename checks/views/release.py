@@ -101,9 +101,14 @@ def _refused(request: HttpRequest, page: ReleasePage, error: PreflightError) -> 
     """A conflict the user could not see coming (the gate closed meanwhile, the environment got
     busy): say so and show the page as it is now."""
     messages.error(request, error.detail)
+    return _as_it_is(request, page, status=error.status)
+
+
+def _as_it_is(request: HttpRequest, page: ReleasePage, *, status: int) -> HttpResponse:
+    """The page's live area as it stands now, with the status of what went wrong."""
     fresh = _rebuilt(page, request)
     return render_page_or_partial(
-        request, TEMPLATE, "live", release_page_data.context(fresh), status=error.status
+        request, TEMPLATE, "live", release_page_data.context(fresh), status=status
     )
 
 
@@ -128,7 +133,10 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
     if form.is_valid():
         run = None
         if form.cleaned_data["run"]:
-            run = ReadinessRun.objects.filter(pk=form.cleaned_data["run"]).first()
+            # Only this project's runs: another project's is answered like a missing one.
+            run = ReadinessRun.objects.filter(
+                pk=form.cleaned_data["run"], release__project=page.access.project
+            ).first()
             if run is None:
                 form.add_error(None, "That readiness run no longer exists; reload the page.")
         if not form.errors:
@@ -154,57 +162,52 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
     return _invalid(request, page, "decisions", "decisions", {"approval": form})
 
 
-@require_POST
-def deploy(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.DEPLOY)
-    form = DeployForm(request.POST, auto_id="id_deploy_%s")
+def _start_deployment(
+    request: HttpRequest, page: ReleasePage, form: DeployForm | BreakGlassForm, form_key: str
+) -> HttpResponse:
+    """Deploy and break glass differ only in the form (break glass gives a reason, which the
+    service accepts from admins only) and in what the user is told."""
     if form.is_valid():
+        override_reason = form.cleaned_data.get("override_reason", "")
         try:
             deployment = deployment_start(
                 actor=page.access.actor,
                 release=page.release,
                 environment=page.environment,
                 strategy=form.cleaned_data["strategy"],
+                override_reason=override_reason,
             )
         except ValidationError as error:
             add_service_errors(form, error)
         except PreflightError as error:
             return _refused(request, page, error)
         else:
-            return _done(
-                request,
-                page,
-                f"Deployment #{deployment.pk} of {page.release.version} to {page.environment.name} started.",
-                anchor="history",
-            )
-    return _invalid(request, page, "decisions", "decisions", {"deploy": form})
+            if override_reason:
+                message = (
+                    f"Break glass: deployment #{deployment.pk} started with the gate closed. "
+                    "It is recorded in the audit log."
+                )
+            else:
+                message = (
+                    f"Deployment #{deployment.pk} of {page.release.version} to "
+                    f"{page.environment.name} started."
+                )
+            return _done(request, page, message, anchor="history")
+    return _invalid(request, page, "decisions", "decisions", {form_key: form})
+
+
+@require_POST
+def deploy(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
+    page = _page(request, slug, version, env_slug, Permission.DEPLOY)
+    form = DeployForm(request.POST, auto_id="id_deploy_%s")
+    return _start_deployment(request, page, form, "deploy")
 
 
 @require_POST
 def break_glass(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
     page = _page(request, slug, version, env_slug, Permission.OVERRIDE)
     form = BreakGlassForm(request.POST, auto_id="id_override_%s")
-    if form.is_valid():
-        try:
-            deployment = deployment_start(
-                actor=page.access.actor,
-                release=page.release,
-                environment=page.environment,
-                strategy=form.cleaned_data["strategy"],
-                override_reason=form.cleaned_data["override_reason"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        except PreflightError as error:
-            return _refused(request, page, error)
-        else:
-            return _done(
-                request,
-                page,
-                f"Break glass: deployment #{deployment.pk} started with the gate closed. It is recorded in the audit log.",
-                anchor="history",
-            )
-    return _invalid(request, page, "decisions", "decisions", {"override": form})
+    return _start_deployment(request, page, form, "override")
 
 
 @require_POST
@@ -216,7 +219,7 @@ def finish_deployment(
     form = FinishForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Finish a deployment as succeeded or failed.")
-        return _refused_plain(request, page, status=422)
+        return _as_it_is(request, page, status=422)
     try:
         deployment_finish(
             actor=page.access.actor,
@@ -231,13 +234,6 @@ def finish_deployment(
         page,
         f"Deployment #{deployment.pk} marked {form.cleaned_data['status']}.",
         "history",
-    )
-
-
-def _refused_plain(request: HttpRequest, page: ReleasePage, *, status: int) -> HttpResponse:
-    fresh = _rebuilt(page, request)
-    return render_page_or_partial(
-        request, TEMPLATE, "live", release_page_data.context(fresh), status=status
     )
 
 

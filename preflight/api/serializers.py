@@ -13,6 +13,14 @@ from checks.models import ReadinessRun, ResultStatus, Severity
 from checks.services.results import REPORTABLE
 from releases.models import Decision, DeploymentStatus, Strategy
 
+
+def valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The input's values, or a 400 with per-field messages."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 

@@ -231,3 +231,8 @@ def test_the_risk_summary_rows_add_up_to_the_totals(catalog):
     for severity in scoring.SEVERITIES:
         assert sum(row.counts[severity] for row in summary.rows) == summary.totals.counts[severity]
     assert summary.totals.total == sum(1 for r in results if r.status in scoring.NON_PASSING)
+
+
+def test_the_minimum_score_is_met_at_the_minimum_itself():
+    assert scoring.meets_minimum(Decimal("80.0"), Decimal(80))
+    assert not scoring.meets_minimum(Decimal("79.9"), Decimal(80))

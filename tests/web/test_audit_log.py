@@ -64,7 +64,12 @@ def test_filters_come_from_the_query_string(client_of, viewer, project):  # type
 def test_bad_filters_get_a_422_with_the_reason(client_of, viewer, project):  # type: ignore[no-untyped-def]
     response = client_of(viewer).get(URL + "?since=2026-02-02&until=2026-02-01&before=-3")
     assert response.status_code == 422
-    assert "The end date comes before the start date." in response.content.decode()
+    html = response.content.decode()
+    assert "The end date comes before the start date." in html
+    assert f'<a href="{URL}">Show the whole log</a>' in html
+    partial = client_of(viewer).get(URL + "?before=-3", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 422
+    assert f'<a href="{URL}">Show the whole log</a>' in partial.content.decode()
 
 
 def test_older_pages_follow_the_cursor(client_of, viewer, project):  # type: ignore[no-untyped-def]

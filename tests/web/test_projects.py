@@ -143,7 +143,22 @@ def test_an_admin_unlocks(client_of, admin, environments):
 
 def test_unlocking_what_is_not_locked_says_so(client_of, admin, environments):
     response = client_of(admin).post("/projects/shop/environments/production/unlock", **HX)
+    assert response.status_code == 409
     assert "production is not locked." in response.content.decode()
+
+
+def test_locking_a_locked_environment_is_a_conflict_that_names_the_holder(
+    client_of, admin, environments
+):
+    Lock.objects.create(environment=environments["production"], reason="x", owner_label="root")
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/lock", {"reason": "Upgrade"}, **HX
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert 'id="stage-production"' in html
+    assert "already locked by root" in html
+    assert Lock.objects.count() == 1
 
 
 def test_an_admin_adds_and_removes_a_freeze_window(client_of, admin, environments):

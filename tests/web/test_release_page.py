@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from checks.models import ManualTick, ReadinessRun, Waiver
 from releases.models import Approval, Deployment, Membership
-from tests.factories import CheckFactory, DeploymentFactory, ResultFactory
+from tests.factories import CheckFactory, DeploymentFactory, ResultFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +152,21 @@ def test_an_approver_approves_in_place(client_of, approver, passing_run):
     assert 'id="release-live"' in html
     assert "You approved 1.0.0 for Production." in html
     assert "<html" not in html
+
+
+def test_a_run_of_another_project_is_answered_like_a_missing_one(client_of, approver, passing_run):
+    elsewhere = RunFactory()  # a release and environment of another project
+    client = client_of(approver)
+    answers = [
+        client.post(url(action="approvals"), {"decision": "approve", "run": run}, **HX)
+        for run in (elsewhere.pk, elsewhere.pk + 1000)
+    ]
+    assert [a.status_code for a in answers] == [422, 422]
+    assert all(
+        "That readiness run no longer exists; reload the page." in a.content.decode()
+        for a in answers
+    )
+    assert not Approval.objects.exists()
 
 
 def test_approving_without_javascript_redirects_back(client_of, approver, passing_run):
@@ -319,6 +334,17 @@ def test_a_bad_evidence_link_is_a_form_error_in_place(client_of, deployer, manua
     assert response.status_code == 422
     assert response["HX-Retarget"] == "#checklists"
     assert "Give an http(s) link." in response.content.decode()
+    assert not ManualTick.objects.exists()
+
+
+def test_an_over_long_evidence_link_is_a_form_error_not_a_crash(client_of, deployer, manual_item):
+    response = client_of(deployer).post(
+        url(action=f"checks/{manual_item.pk}/tick"),
+        {"ticked": "1", "evidence_url": "https://tickets.example/" + "x" * 600},
+        **HX,
+    )
+    assert response.status_code == 422
+    assert "at most 500 characters" in response.content.decode()
     assert not ManualTick.objects.exists()
 
 

@@ -95,6 +95,10 @@ def test_bad_filters_get_a_clear_422(client_of, viewer, project):  # type: ignor
     html = response.content.decode()
     assert "The end date comes before the start date." in html
     assert "Select a valid choice" in html
+    assert f'<a href="{URL}">Show all deployments</a>' in html
+    partial = client_of(viewer).get(URL + "?status=exploded", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 422
+    assert f'<a href="{URL}">Show all deployments</a>' in partial.content.decode()
 
 
 def test_a_malformed_page_link_is_a_422_not_a_500(client_of, viewer, project):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from releases.services.approvals import approval_record
 from ..idempotency import idempotent
 from ..lookups import environment_of, project_for, release_of
 from ..schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
-from ..serializers import ApprovalInput, ApprovalSerializer
+from ..serializers import ApprovalInput, ApprovalSerializer, valid
 
 
 class ApprovalsView(APIView):
@@ -32,15 +32,14 @@ class ApprovalsView(APIView):
     @idempotent
     def post(self, request: Request, project: str, version: str) -> Response:
         found, actor = project_for(request, project)
-        data = ApprovalInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = valid(ApprovalInput, request.data)
         release = release_of(found, version)
-        environment = environment_of(found, data.validated_data["environment"])
+        environment = environment_of(found, values["environment"])
         approval = approval_record(
             actor=actor,
             release=release,
             environment=environment,
-            decision=data.validated_data["decision"],
-            comment=data.validated_data["comment"],
+            decision=values["decision"],
+            comment=values["comment"],
         )
         return Response(ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)

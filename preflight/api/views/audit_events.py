@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 
 from ..lookups import readable_project
 from ..schema import READ_ERRORS, responses
-from ..serializers import AuditEventSerializer, AuditQuery
+from ..serializers import AuditEventSerializer, AuditQuery, valid
 
 
 class SeqCursor(CursorPagination):
@@ -30,10 +30,8 @@ class AuditEventsView(ListAPIView):
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         project, _ = readable_project(self.request, self.kwargs["project"])
-        query = AuditQuery(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
+        values = valid(AuditQuery, self.request.query_params)
         filters: dict[str, Any] = {"project_id": project.pk}
-        values = query.validated_data
         for name in ("action", "outcome", "actor", "object_type", "object_id"):
             if name in values:
                 filters[name] = values[name]

@@ -13,7 +13,7 @@ from backups.services.reports import backup_report
 from ..idempotency import idempotent
 from ..lookups import project_for
 from ..schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
-from ..serializers import BackupInput, BackupSerializer
+from ..serializers import BackupInput, BackupSerializer, valid
 
 
 class BackupsView(APIView):
@@ -31,7 +31,5 @@ class BackupsView(APIView):
     @idempotent
     def post(self, request: Request, project: str) -> Response:
         found, actor = project_for(request, project)
-        data = BackupInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        backup = backup_report(actor=actor, project=found, **data.validated_data)
+        backup = backup_report(actor=actor, project=found, **valid(BackupInput, request.data))
         return Response(BackupSerializer(backup).data, status=status.HTTP_201_CREATED)

@@ -13,7 +13,7 @@ from checks.services.results import ci_result_record
 from ..idempotency import idempotent
 from ..lookups import check_of, environment_of, project_for, release_of
 from ..schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
-from ..serializers import CheckResultInput, CheckResultSerializer
+from ..serializers import CheckResultInput, CheckResultSerializer, valid
 
 
 class CheckResultsView(APIView):
@@ -27,9 +27,7 @@ class CheckResultsView(APIView):
     @idempotent
     def post(self, request: Request, project: str) -> Response:
         found, actor = project_for(request, project)
-        data = CheckResultInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = valid(CheckResultInput, request.data)
         report = ci_result_record(
             actor=actor,
             release=release_of(found, values["version"], field="version"),

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.actors import Actor
 from preflight.errors import NotFound
 from releases.models import Deployment
 from releases.services.deployments import (
@@ -20,10 +21,10 @@ from releases.services.deployments import (
 from ..idempotency import idempotent
 from ..lookups import environment_of, member_of, project_for, release_of
 from ..schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
-from ..serializers import DeploymentInput, DeploymentSerializer, FinishInput, RollbackInput
+from ..serializers import DeploymentInput, DeploymentSerializer, FinishInput, RollbackInput, valid
 
 
-def _deployment(request: Request, id: int) -> tuple[Deployment, object]:
+def _deployment(request: Request, id: int) -> tuple[Deployment, Actor]:
     deployment = (
         Deployment.objects.select_related("environment__project", "release").filter(pk=id).first()
     )
@@ -51,9 +52,7 @@ class DeploymentsView(APIView):
     @idempotent
     def post(self, request: Request, project: str) -> Response:
         found, actor = project_for(request, project)
-        data = DeploymentInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = valid(DeploymentInput, request.data)
         deployment = deployment_start(
             actor=actor,
             release=release_of(found, values["version"], field="version"),
@@ -81,13 +80,12 @@ class FinishView(APIView):
     @idempotent
     def post(self, request: Request, id: int) -> Response:
         deployment, actor = _deployment(request, id)
-        data = FinishInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = valid(FinishInput, request.data)
         deployment = deployment_finish(
-            actor=actor,  # type: ignore[arg-type]
+            actor=actor,
             deployment=deployment,
-            status=data.validated_data["status"],
-            detail=data.validated_data["detail"],
+            status=values["status"],
+            detail=values["detail"],
         )
         return Response(DeploymentSerializer(deployment).data)
 
@@ -109,11 +107,10 @@ class RollbackView(APIView):
     @idempotent
     def post(self, request: Request, id: int) -> Response:
         deployment, actor = _deployment(request, id)
-        data = RollbackInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = valid(RollbackInput, request.data)
         rollback = deployment_rollback(
-            actor=actor,  # type: ignore[arg-type]
+            actor=actor,
             deployment=deployment,
-            reason=data.validated_data["reason"],
+            reason=values["reason"],
         )
         return Response(DeploymentSerializer(rollback).data, status=status.HTTP_201_CREATED)

@@ -15,7 +15,7 @@ from releases.models import Project
 from .. import gate_cache
 from ..lookups import environment_of, readable_project, release_of
 from ..schema import READ_ERRORS, responses
-from ..serializers import GateQuery, GateSerializer
+from ..serializers import GateQuery, GateSerializer, valid
 
 
 class GateView(APIView):
@@ -29,9 +29,7 @@ class GateView(APIView):
     )
     def get(self, request: Request, project: str, version: str) -> Response:
         found, _ = readable_project(request, project)
-        query = GateQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        slug = query.validated_data["environment"]
+        slug = valid(GateQuery, request.query_params)["environment"]
         return Response(
             gate_cache.answer(found.pk, version, slug, lambda: gate_body(found, version, slug))
         )

@@ -18,7 +18,7 @@ from releases.services.releases import release_register
 from ..idempotency import idempotent
 from ..lookups import project_for, readable_project, release_of
 from ..schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, responses
-from ..serializers import ReleaseDetailSerializer, ReleaseInput, ReleaseSerializer
+from ..serializers import ReleaseDetailSerializer, ReleaseInput, ReleaseSerializer, valid
 
 
 class ReleasesView(APIView):
@@ -41,9 +41,8 @@ class ReleasesView(APIView):
     @idempotent
     def post(self, request: Request, project: str) -> Response:
         found, actor = project_for(request, project)
-        data = ReleaseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        release, created = release_register(actor=actor, project=found, **data.validated_data)
+        values = valid(ReleaseInput, request.data)
+        release, created = release_register(actor=actor, project=found, **values)
         release.project = found
         return Response(
             ReleaseSerializer(release).data,

@@ -19,7 +19,7 @@ from releases.access import Permission, require
 from ..idempotency import idempotent
 from ..lookups import environment_of, member_of, project_for, release_of
 from ..schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, responses
-from ..serializers import RunInput, RunQueuedSerializer, RunSerializer
+from ..serializers import RunInput, RunQueuedSerializer, RunSerializer, valid
 
 
 class RunsView(APIView):
@@ -35,10 +35,9 @@ class RunsView(APIView):
     @idempotent
     def post(self, request: Request, project: str, version: str) -> Response:
         found, actor = project_for(request, project)
-        data = RunInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = valid(RunInput, request.data)
         release = release_of(found, version)
-        environment = environment_of(found, data.validated_data["environment"])
+        environment = environment_of(found, values["environment"])
         run, _ = run_start(actor=actor, release=release, environment=environment)
         return Response({"id": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
 
