@@ -36,7 +36,7 @@ from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage
 from ..models import Alert, Backup, Database, RestoreDrill
-from ..wal import DsnError, dsn_from_env, safe_error
+from ..wal import DsnError, describe_failure, dsn_from_env, safe_error
 from .taking import backup_take_now
 
 log = logging.getLogger(__name__)
@@ -179,18 +179,14 @@ def drill_execute(drill_id: int) -> RestoreDrill | None:
     except DrillFailed as exc:
         outcome.error = str(exc)
     except Exception as exc:  # a failure of any kind is the drill's result, not a stuck drill
-        log.exception("restore drill %s failed", drill_id)
-        outcome.error = f"The drill stopped: {_describe(exc, drill.database)}"
+        described = describe_failure(exc, drill.database.dsn_env)
+        if isinstance(exc, psycopg.Error | DsnError | storage.StorageError | OSError):
+            # Expected trouble; a driver's traceback could quote the connection string.
+            log.warning("restore drill %s failed: %s", drill_id, described)
+        else:
+            log.exception("restore drill %s failed", drill_id)
+        outcome.error = f"The drill stopped: {described}"
     return _finish(drill, lease, outcome)
-
-
-def _describe(exc: BaseException, database: Database) -> str:
-    if isinstance(exc, psycopg.Error):
-        try:
-            return safe_error(exc, dsn_from_env(database.dsn_env))
-        except DsnError:
-            pass
-    return str(exc) or type(exc).__name__
 
 
 def pick_backup(database: Database) -> Backup | None:
@@ -308,28 +304,31 @@ def _decrypted(backup: Backup, stored: Path, tmp: Path) -> Path:
 
 def _restore(dsn: str, scratch: str, dump: Path) -> None:
     conninfo, env = pg.client_args(dsn, dbname=scratch)
-    result = subprocess.run(  # noqa: S603 - fixed program, arguments not from a shell
-        [
-            pg.program("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--no-password",
-            f"--jobs={settings.PREFLIGHT_DRILL_RESTORE_JOBS}",
-            f"--dbname={conninfo}",
-            str(dump),
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed program, arguments not from a shell
+            [
+                pg.program("pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--no-password",
+                f"--jobs={settings.PREFLIGHT_DRILL_RESTORE_JOBS}",
+                f"--dbname={conninfo}",
+                str(dump),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=pg.tool_timeout(),
+        )
+    except subprocess.TimeoutExpired:
+        raise DrillFailed(
+            f"pg_restore did not finish within {pg.tool_timeout():.0f} seconds."
+        ) from None
     if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {result.returncode}"
-        if env.get("PGPASSWORD"):
-            detail = detail.replace(env["PGPASSWORD"], "***")
+        detail = pg.failure_detail(result.stderr.decode(errors="replace"), result.returncode, env)
         raise DrillFailed(f"pg_restore failed: {detail}")
 
 

@@ -28,7 +28,7 @@ from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage
 from ..models import Alert, Backup, Database
-from ..wal import DsnError, dsn_from_env, safe_error
+from ..wal import DsnError, describe_failure, dsn_from_env
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
             )
             if not expected:
                 log.exception("backup %s failed", backup_id)
-            return _finish_failed(backup, _describe(exc, backup.database), actor)
+            return _finish_failed(backup, describe_failure(exc, backup.database.dsn_env), actor)
         return _finish_taken(backup, taken, actor)
     finally:
         _unlock(backup_id)
@@ -169,15 +169,6 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
         finally:
             _unlock(backup_id)
     return reaped
-
-
-def _describe(exc: BaseException, database: Database) -> str:
-    if isinstance(exc, psycopg.Error) and database.dsn_env:
-        try:
-            return safe_error(exc, dsn_from_env(database.dsn_env))
-        except DsnError:
-            pass
-    return str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -284,14 +275,17 @@ def _pg_dump_in_snapshot(dsn: str, target: Path) -> tuple[datetime, dict[str, in
                 process.kill()
                 process.wait()
                 raise
-            code = process.wait()
+            try:
+                code = process.wait(timeout=pg.tool_timeout())
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise DumpFailed(
+                    f"pg_dump did not finish within {pg.tool_timeout():.0f} seconds."
+                ) from None
         conn.rollback()
     if code != 0:
-        lines = errors.read_text(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {code}"
-        password = env.get("PGPASSWORD")
-        if password:
-            detail = detail.replace(password, "***")
+        detail = pg.failure_detail(errors.read_text(errors="replace"), code, env)
         raise DumpFailed(f"pg_dump failed: {detail}")
     return snapshot_at, manifest
 
