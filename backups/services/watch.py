@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from .. import alerts
-from ..models import Alert, Backup, Database, RestoreDrill
+from ..models import Alert, Database, RestoreDrill
 from .drills import MAX_ATTEMPTS, enqueue, stale_after
 from .taking import backups_reap
 
@@ -19,22 +19,14 @@ QUEUED_TOO_LONG_SECONDS = 600
 def freshness(database: Database, now: datetime) -> tuple[str, str]:
     """(backup problem, drill problem), each empty when all is well: the same rules as the
     ``backup`` readiness check."""
-    backup = (
-        Backup.objects.filter(
-            database=database,
-            status=Backup.Status.SUCCEEDED,
-            verified=True,
-            deleted_at__isnull=True,
-        )
-        .order_by("-finished_at", "-started_at")
-        .first()
-    )
+    backup = database.last_verified_backup()
     backup_problem = ""
     if backup is None:
         backup_problem = f"No verified backup of {database} is recorded."
-    elif now - (backup.finished_at or backup.started_at) > database.max_backup_age:
-        at = backup.finished_at or backup.started_at
-        backup_problem = f"The last verified backup of {database} is {timesince(at, now)} old."
+    elif database.backup_is_stale(backup, now):
+        backup_problem = (
+            f"The last verified backup of {database} is {timesince(backup.taken_at, now)} old."
+        )
     drill = (
         RestoreDrill.objects.filter(
             database=database, status=RestoreDrill.Status.PASSED, finished_at__isnull=False
@@ -45,7 +37,7 @@ def freshness(database: Database, now: datetime) -> tuple[str, str]:
     drill_problem = ""
     if drill is None or drill.finished_at is None:
         drill_problem = f"No restore drill of {database} has passed."
-    elif now - drill.finished_at > database.max_drill_age:
+    elif database.drill_is_overdue(drill.finished_at, now):
         drill_problem = f"The last passed restore drill of {database} is {timesince(drill.finished_at, now)} old."
     return backup_problem, drill_problem
 
