@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 TAKER = Actor.of_system("backup")
 _LOCK_CLASS = 0x4241  # "BA": advisory locks on backups, keyed by backup id
-TAKEN_FIELDS = (
+# What a backup's audit events show: its result, plus what each way of recording it adds.
+RESULT_FIELDS = (
     "status",
     "started_at",
     "finished_at",
@@ -42,9 +43,8 @@ TAKEN_FIELDS = (
     "sha256",
     "location",
     "encrypted",
-    "verified",
-    "error",
 )
+TAKEN_FIELDS = (*RESULT_FIELDS, "verified", "error")
 
 
 class DumpFailed(Exception):
@@ -52,9 +52,15 @@ class DumpFailed(Exception):
 
 
 def backup_request(
-    *, actor: Actor, database: Database, keep_until: datetime | None = None
+    *,
+    actor: Actor,
+    database: Database,
+    keep_until: datetime | None = None,
+    unless_running: bool = False,
 ) -> Backup:
-    """Queue a backup of the database, taken by a worker after this transaction commits."""
+    """Queue a backup of the database, taken by a worker after this transaction commits.
+    ``unless_running`` returns the backup Preflight is taking already, if any, instead of a
+    second: the schedule uses it, so a schedule delivered twice queues one backup."""
     project = database.project
     with audit.refusals_recorded(
         actor=actor,
@@ -65,6 +71,13 @@ def backup_request(
     ):
         require(actor, project, Permission.BACKUP)
         with transaction.atomic():
+            if unless_running:
+                Database.objects.select_for_update().get(pk=database.pk)
+                running = Backup.objects.filter(
+                    database=database, source=Backup.Source.TAKEN, status=Backup.Status.RUNNING
+                ).first()
+                if running is not None:
+                    return running
             backup = _new_backup(database, keep_until=keep_until)
             audit.record(
                 actor=actor,
