@@ -244,7 +244,7 @@ def _run(drill: RestoreDrill, outcome: Outcome) -> None:
         finally:
             try:
                 pg.drop_database(dsn, scratch)
-            except psycopg.Error as exc:  # the next attempt at this drill drops it
+            except psycopg.Error as exc:  # the watch drops it (scratch_leftovers_drop)
                 log.error("could not drop scratch database %s: %s", scratch, safe_error(exc, dsn))
 
 
@@ -252,6 +252,26 @@ def _drop_leftovers(dsn: str, drill_id: int) -> None:
     """Scratch databases of an earlier attempt at this drill whose worker died mid-way."""
     for name in pg.databases_like(dsn, f"{SCRATCH_PREFIX}{drill_id}_"):
         pg.drop_database(dsn, name)
+
+
+def scratch_leftovers_drop(dsn: str) -> list[str]:
+    """Drop the server's scratch databases of drills that finished: left by a drop that failed
+    at a drill's end, which no later attempt cleans up. Names of drills unknown here (another
+    Preflight drilling on the same server) are left alone."""
+    dropped = []
+    for name in pg.databases_like(dsn, SCRATCH_PREFIX):
+        drill_id = name.removeprefix(SCRATCH_PREFIX).split("_")[0]
+        finished = (
+            drill_id.isdigit()
+            and RestoreDrill.objects.filter(
+                pk=int(drill_id),
+                status__in=(RestoreDrill.Status.PASSED, RestoreDrill.Status.FAILED),
+            ).exists()
+        )
+        if finished:
+            pg.drop_database(dsn, name)
+            dropped.append(name)
+    return dropped
 
 
 def _fetch_verified(backup: Backup, tmp: Path, outcome: Outcome) -> Path:

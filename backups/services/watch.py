@@ -3,15 +3,20 @@ passed drill (``drill_overdue``), and drills and backups whose worker went away.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+import psycopg
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from .. import alerts
 from ..models import Alert, Database, RestoreDrill
-from .drills import MAX_ATTEMPTS, enqueue, stale_after
+from ..wal import DsnError, dsn_from_env, safe_error
+from .drills import MAX_ATTEMPTS, enqueue, scratch_leftovers_drop, stale_after
 from .taking import backups_reap
+
+log = logging.getLogger(__name__)
 
 QUEUED_TOO_LONG_SECONDS = 600
 
@@ -60,6 +65,26 @@ def watch(*, now: datetime | None = None) -> None:
         )
     reap_drills(now)
     backups_reap(older_than=now - stale_after())
+    drop_scratch_leftovers()
+
+
+def drop_scratch_leftovers() -> list[str]:
+    """Scratch databases left on every server a database's drills restore into."""
+    dropped: list[str] = []
+    servers = set()
+    for dsn_env in Database.objects.exclude(dsn_env="").values_list("dsn_env", flat=True):
+        try:
+            dsn = dsn_from_env(dsn_env)
+        except DsnError:
+            continue  # not reachable from here: no drill of it runs here either
+        if dsn in servers:
+            continue
+        servers.add(dsn)
+        try:
+            dropped += scratch_leftovers_drop(dsn)
+        except psycopg.Error as exc:
+            log.warning("cannot drop scratch databases via %s: %s", dsn_env, safe_error(exc, dsn))
+    return dropped
 
 
 def reap_drills(now: datetime) -> list[int]:
