@@ -207,7 +207,7 @@ def _backup_for(drill: RestoreDrill) -> Backup:
     database = drill.database
     backup = drill.backup or pick_backup(database)
     if backup is None or (
-        drill.backup is None and timezone.now() - backup.started_at > database.max_backup_age
+        drill.backup is None and database.backup_is_stale(backup, timezone.now())
     ):
         backup = backup_take_now(database, actor=DRILLER)
         if backup.status != Backup.Status.SUCCEEDED:
