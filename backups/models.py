@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -60,6 +60,27 @@ class Database(models.Model):
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}"
 
+    # The freshness rules, shared by the ``backup`` readiness check and the backup watch.
+
+    def last_verified_backup(self) -> Backup | None:
+        """The newest backup that succeeded, was verified and whose file is still kept."""
+        return (
+            Backup.objects.filter(
+                database=self,
+                status=Backup.Status.SUCCEEDED,
+                verified=True,
+                deleted_at__isnull=True,
+            )
+            .order_by("-finished_at", "-started_at")
+            .first()
+        )
+
+    def backup_is_stale(self, backup: Backup, now: datetime) -> bool:
+        return now - backup.taken_at > self.max_backup_age
+
+    def drill_is_overdue(self, finished_at: datetime, now: datetime) -> bool:
+        return now - finished_at > self.max_drill_age
+
 
 class Backup(models.Model):
     """A backup of a database: reported by an outside job, or taken by Preflight itself."""
@@ -115,6 +136,11 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} backup of {self.database} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def taken_at(self) -> datetime:
+        """When the backup's data is from, for its age: its end when known, else its start."""
+        return self.finished_at or self.started_at
 
 
 class RestoreDrill(models.Model):

@@ -35,6 +35,20 @@ class ToolMissing(Exception):
     pass
 
 
+def tool_timeout() -> float:
+    """Seconds pg_dump or pg_restore may run. The worker runs tasks in threads, where Celery's
+    time limits cannot stop a task, so a hung client program would hold its worker forever."""
+    return float(settings.CELERY_TASK_SOFT_TIME_LIMIT)
+
+
+def failure_detail(stderr: str, code: int, env: dict[str, str]) -> str:
+    """The last line a client program wrote, with the password it was given masked."""
+    lines = stderr.strip().splitlines()
+    detail = lines[-1] if lines else f"exit status {code}"
+    password = env.get("PGPASSWORD")
+    return detail.replace(password, "***") if password else detail
+
+
 def program(name: str) -> str:
     """pg_dump / pg_restore: from PREFLIGHT_PG_BINDIR, else the newest server install, else PATH.
     The newest is preferred because pg_dump refuses servers newer than itself."""

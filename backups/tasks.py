@@ -44,7 +44,7 @@ def take_scheduled_backups() -> int:
     actor = Actor.of_system("backup-schedule")
     databases = reachable_databases()
     for database in databases:
-        backup_request(actor=actor, database=database)
+        backup_request(actor=actor, database=database, unless_running=True)
     return len(databases)
 
 

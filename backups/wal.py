@@ -44,6 +44,18 @@ def safe_error(exc: BaseException, dsn: str) -> str:
     return message
 
 
+def describe_failure(exc: BaseException, dsn_env: str) -> str:
+    """An exception's message, safe to store, log or show. A driver's message may quote the
+    connection string it could not parse, password included: with no readable connection
+    string to mask it by, only the error's type is told."""
+    if isinstance(exc, psycopg.Error):
+        try:
+            return safe_error(exc, dsn_from_env(dsn_env))
+        except DsnError:
+            return type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
 def connect(dsn: str, *, timeout: float, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs)

@@ -18,9 +18,10 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from scripts.throwaway import Server
 
 DOCUMENT = {"status": "ok", "database": {"up": True, "lag": 0}, "workers": [{"name": "w1"}]}
 
@@ -86,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_OPTIONS = do_GET
 
 
-class FakeHTTPServer:
+class FakeHTTPServer(Server):
     """Started with ``with FakeHTTPServer() as server:``; ``server.url("/ok")`` is an address."""
 
     def __init__(self) -> None:
@@ -113,15 +114,3 @@ class FakeHTTPServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

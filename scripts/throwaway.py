@@ -45,7 +45,9 @@ def postgres_bindir() -> Path:
     sys.exit("throwaway: PostgreSQL server binaries (initdb) not found; install postgresql")
 
 
-class _Server:
+class Server:
+    """Something started for a run and stopped after it: ``with Server() as server: ...``."""
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -65,7 +67,7 @@ class _Server:
         raise NotImplementedError
 
 
-class PostgresServer(_Server):
+class PostgresServer(Server):
     """A PostgreSQL cluster in a temporary directory. ``settings`` become ``-c name=value``."""
 
     def __init__(self, settings: dict[str, str] | None = None) -> None:
@@ -147,7 +149,7 @@ class PostgresServer(_Server):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class RedisServer(_Server):
+class RedisServer(Server):
     def __init__(self) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="preflight-redis-"))
@@ -209,7 +211,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     env = dict(os.environ)
-    servers: list[_Server] = []
+    servers: list[Server] = []
     try:
         if not env.get("DATABASE_URL"):
             postgres = PostgresServer()

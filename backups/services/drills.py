@@ -36,7 +36,7 @@ from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage
 from ..models import Alert, Backup, Database, RestoreDrill
-from ..wal import DsnError, dsn_from_env, safe_error
+from ..wal import DsnError, describe_failure, dsn_from_env, safe_error
 from .taking import backup_take_now
 
 log = logging.getLogger(__name__)
@@ -179,18 +179,14 @@ def drill_execute(drill_id: int) -> RestoreDrill | None:
     except DrillFailed as exc:
         outcome.error = str(exc)
     except Exception as exc:  # a failure of any kind is the drill's result, not a stuck drill
-        log.exception("restore drill %s failed", drill_id)
-        outcome.error = f"The drill stopped: {_describe(exc, drill.database)}"
+        described = describe_failure(exc, drill.database.dsn_env)
+        if isinstance(exc, psycopg.Error | DsnError | storage.StorageError | OSError):
+            # Expected trouble; a driver's traceback could quote the connection string.
+            log.warning("restore drill %s failed: %s", drill_id, described)
+        else:
+            log.exception("restore drill %s failed", drill_id)
+        outcome.error = f"The drill stopped: {described}"
     return _finish(drill, lease, outcome)
-
-
-def _describe(exc: BaseException, database: Database) -> str:
-    if isinstance(exc, psycopg.Error):
-        try:
-            return safe_error(exc, dsn_from_env(database.dsn_env))
-        except DsnError:
-            pass
-    return str(exc) or type(exc).__name__
 
 
 def pick_backup(database: Database) -> Backup | None:
@@ -211,7 +207,7 @@ def _backup_for(drill: RestoreDrill) -> Backup:
     database = drill.database
     backup = drill.backup or pick_backup(database)
     if backup is None or (
-        drill.backup is None and timezone.now() - backup.started_at > database.max_backup_age
+        drill.backup is None and database.backup_is_stale(backup, timezone.now())
     ):
         backup = backup_take_now(database, actor=DRILLER)
         if backup.status != Backup.Status.SUCCEEDED:
@@ -248,7 +244,7 @@ def _run(drill: RestoreDrill, outcome: Outcome) -> None:
         finally:
             try:
                 pg.drop_database(dsn, scratch)
-            except psycopg.Error as exc:  # the next attempt at this drill drops it
+            except psycopg.Error as exc:  # the watch drops it (scratch_leftovers_drop)
                 log.error("could not drop scratch database %s: %s", scratch, safe_error(exc, dsn))
 
 
@@ -256,6 +252,26 @@ def _drop_leftovers(dsn: str, drill_id: int) -> None:
     """Scratch databases of an earlier attempt at this drill whose worker died mid-way."""
     for name in pg.databases_like(dsn, f"{SCRATCH_PREFIX}{drill_id}_"):
         pg.drop_database(dsn, name)
+
+
+def scratch_leftovers_drop(dsn: str) -> list[str]:
+    """Drop the server's scratch databases of drills that finished: left by a drop that failed
+    at a drill's end, which no later attempt cleans up. Names of drills unknown here (another
+    Preflight drilling on the same server) are left alone."""
+    dropped = []
+    for name in pg.databases_like(dsn, SCRATCH_PREFIX):
+        drill_id = name.removeprefix(SCRATCH_PREFIX).split("_")[0]
+        finished = (
+            drill_id.isdigit()
+            and RestoreDrill.objects.filter(
+                pk=int(drill_id),
+                status__in=(RestoreDrill.Status.PASSED, RestoreDrill.Status.FAILED),
+            ).exists()
+        )
+        if finished:
+            pg.drop_database(dsn, name)
+            dropped.append(name)
+    return dropped
 
 
 def _fetch_verified(backup: Backup, tmp: Path, outcome: Outcome) -> Path:
@@ -308,28 +324,31 @@ def _decrypted(backup: Backup, stored: Path, tmp: Path) -> Path:
 
 def _restore(dsn: str, scratch: str, dump: Path) -> None:
     conninfo, env = pg.client_args(dsn, dbname=scratch)
-    result = subprocess.run(  # noqa: S603 - fixed program, arguments not from a shell
-        [
-            pg.program("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--no-password",
-            f"--jobs={settings.PREFLIGHT_DRILL_RESTORE_JOBS}",
-            f"--dbname={conninfo}",
-            str(dump),
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed program, arguments not from a shell
+            [
+                pg.program("pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--no-password",
+                f"--jobs={settings.PREFLIGHT_DRILL_RESTORE_JOBS}",
+                f"--dbname={conninfo}",
+                str(dump),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=pg.tool_timeout(),
+        )
+    except subprocess.TimeoutExpired:
+        raise DrillFailed(
+            f"pg_restore did not finish within {pg.tool_timeout():.0f} seconds."
+        ) from None
     if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {result.returncode}"
-        if env.get("PGPASSWORD"):
-            detail = detail.replace(env["PGPASSWORD"], "***")
+        detail = pg.failure_detail(result.stderr.decode(errors="replace"), result.returncode, env)
         raise DrillFailed(f"pg_restore failed: {detail}")
 
 

@@ -14,19 +14,9 @@ from releases.access import Permission, require
 from releases.models import Project
 
 from ..models import Backup, Database
-from .taking import backup_alerts
+from .taking import RESULT_FIELDS, backup_alerts
 
-BACKUP_FIELDS = (
-    "kind",
-    "source",
-    "status",
-    "started_at",
-    "finished_at",
-    "size_bytes",
-    "sha256",
-    "location",
-    "encrypted",
-)
+BACKUP_FIELDS = ("kind", "source", *RESULT_FIELDS)
 
 
 def backup_report(

@@ -28,13 +28,14 @@ from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage
 from ..models import Alert, Backup, Database
-from ..wal import DsnError, dsn_from_env, safe_error
+from ..wal import DsnError, describe_failure, dsn_from_env
 
 log = logging.getLogger(__name__)
 
 TAKER = Actor.of_system("backup")
 _LOCK_CLASS = 0x4241  # "BA": advisory locks on backups, keyed by backup id
-TAKEN_FIELDS = (
+# What a backup's audit events show: its result, plus what each way of recording it adds.
+RESULT_FIELDS = (
     "status",
     "started_at",
     "finished_at",
@@ -42,9 +43,8 @@ TAKEN_FIELDS = (
     "sha256",
     "location",
     "encrypted",
-    "verified",
-    "error",
 )
+TAKEN_FIELDS = (*RESULT_FIELDS, "verified", "error")
 
 
 class DumpFailed(Exception):
@@ -52,9 +52,15 @@ class DumpFailed(Exception):
 
 
 def backup_request(
-    *, actor: Actor, database: Database, keep_until: datetime | None = None
+    *,
+    actor: Actor,
+    database: Database,
+    keep_until: datetime | None = None,
+    unless_running: bool = False,
 ) -> Backup:
-    """Queue a backup of the database, taken by a worker after this transaction commits."""
+    """Queue a backup of the database, taken by a worker after this transaction commits.
+    ``unless_running`` returns the backup Preflight is taking already, if any, instead of a
+    second: the schedule uses it, so a schedule delivered twice queues one backup."""
     project = database.project
     with audit.refusals_recorded(
         actor=actor,
@@ -65,6 +71,13 @@ def backup_request(
     ):
         require(actor, project, Permission.BACKUP)
         with transaction.atomic():
+            if unless_running:
+                Database.objects.select_for_update().get(pk=database.pk)
+                running = Backup.objects.filter(
+                    database=database, source=Backup.Source.TAKEN, status=Backup.Status.RUNNING
+                ).first()
+                if running is not None:
+                    return running
             backup = _new_backup(database, keep_until=keep_until)
             audit.record(
                 actor=actor,
@@ -125,7 +138,7 @@ def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
             )
             if not expected:
                 log.exception("backup %s failed", backup_id)
-            return _finish_failed(backup, _describe(exc, backup.database), actor)
+            return _finish_failed(backup, describe_failure(exc, backup.database.dsn_env), actor)
         return _finish_taken(backup, taken, actor)
     finally:
         _unlock(backup_id)
@@ -169,15 +182,6 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
         finally:
             _unlock(backup_id)
     return reaped
-
-
-def _describe(exc: BaseException, database: Database) -> str:
-    if isinstance(exc, psycopg.Error) and database.dsn_env:
-        try:
-            return safe_error(exc, dsn_from_env(database.dsn_env))
-        except DsnError:
-            pass
-    return str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -284,14 +288,17 @@ def _pg_dump_in_snapshot(dsn: str, target: Path) -> tuple[datetime, dict[str, in
                 process.kill()
                 process.wait()
                 raise
-            code = process.wait()
+            try:
+                code = process.wait(timeout=pg.tool_timeout())
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise DumpFailed(
+                    f"pg_dump did not finish within {pg.tool_timeout():.0f} seconds."
+                ) from None
         conn.rollback()
     if code != 0:
-        lines = errors.read_text(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {code}"
-        password = env.get("PGPASSWORD")
-        if password:
-            detail = detail.replace(password, "***")
+        detail = pg.failure_detail(errors.read_text(errors="replace"), code, env)
         raise DumpFailed(f"pg_dump failed: {detail}")
     return snapshot_at, manifest
 

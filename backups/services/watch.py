@@ -3,15 +3,20 @@ passed drill (``drill_overdue``), and drills and backups whose worker went away.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+import psycopg
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from .. import alerts
-from ..models import Alert, Backup, Database, RestoreDrill
-from .drills import MAX_ATTEMPTS, enqueue, stale_after
+from ..models import Alert, Database, RestoreDrill
+from ..wal import DsnError, dsn_from_env, safe_error
+from .drills import MAX_ATTEMPTS, enqueue, scratch_leftovers_drop, stale_after
 from .taking import backups_reap
+
+log = logging.getLogger(__name__)
 
 QUEUED_TOO_LONG_SECONDS = 600
 
@@ -19,22 +24,14 @@ QUEUED_TOO_LONG_SECONDS = 600
 def freshness(database: Database, now: datetime) -> tuple[str, str]:
     """(backup problem, drill problem), each empty when all is well: the same rules as the
     ``backup`` readiness check."""
-    backup = (
-        Backup.objects.filter(
-            database=database,
-            status=Backup.Status.SUCCEEDED,
-            verified=True,
-            deleted_at__isnull=True,
-        )
-        .order_by("-finished_at", "-started_at")
-        .first()
-    )
+    backup = database.last_verified_backup()
     backup_problem = ""
     if backup is None:
         backup_problem = f"No verified backup of {database} is recorded."
-    elif now - (backup.finished_at or backup.started_at) > database.max_backup_age:
-        at = backup.finished_at or backup.started_at
-        backup_problem = f"The last verified backup of {database} is {timesince(at, now)} old."
+    elif database.backup_is_stale(backup, now):
+        backup_problem = (
+            f"The last verified backup of {database} is {timesince(backup.taken_at, now)} old."
+        )
     drill = (
         RestoreDrill.objects.filter(
             database=database, status=RestoreDrill.Status.PASSED, finished_at__isnull=False
@@ -45,7 +42,7 @@ def freshness(database: Database, now: datetime) -> tuple[str, str]:
     drill_problem = ""
     if drill is None or drill.finished_at is None:
         drill_problem = f"No restore drill of {database} has passed."
-    elif now - drill.finished_at > database.max_drill_age:
+    elif database.drill_is_overdue(drill.finished_at, now):
         drill_problem = f"The last passed restore drill of {database} is {timesince(drill.finished_at, now)} old."
     return backup_problem, drill_problem
 
@@ -68,6 +65,26 @@ def watch(*, now: datetime | None = None) -> None:
         )
     reap_drills(now)
     backups_reap(older_than=now - stale_after())
+    drop_scratch_leftovers()
+
+
+def drop_scratch_leftovers() -> list[str]:
+    """Scratch databases left on every server a database's drills restore into."""
+    dropped: list[str] = []
+    servers = set()
+    for dsn_env in Database.objects.exclude(dsn_env="").values_list("dsn_env", flat=True):
+        try:
+            dsn = dsn_from_env(dsn_env)
+        except DsnError:
+            continue  # not reachable from here: no drill of it runs here either
+        if dsn in servers:
+            continue
+        servers.add(dsn)
+        try:
+            dropped += scratch_leftovers_drop(dsn)
+        except psycopg.Error as exc:
+            log.warning("cannot drop scratch databases via %s: %s", dsn_env, safe_error(exc, dsn))
+    return dropped
 
 
 def reap_drills(now: datetime) -> list[int]:

@@ -32,7 +32,7 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
-    from backups.models import Backup, Database, RestoreDrill
+    from backups.models import Database, RestoreDrill
 
     name = ctx.config["database"]
     database = Database.objects.filter(project__slug=ctx.project_slug, name=name).first()
@@ -43,24 +43,13 @@ def evaluate(ctx: CheckContext) -> Outcome:
     problems, notes = [], []
 
     if require in ("backup", "both"):
-        backup = (
-            Backup.objects.filter(
-                database=database,
-                status=Backup.Status.SUCCEEDED,
-                verified=True,
-                deleted_at__isnull=True,
-            )
-            .order_by("-finished_at", "-started_at")
-            .first()
-        )
+        backup = database.last_verified_backup()
         if backup is None:
             problems.append(f"no verified backup of {name} is recorded")
+        elif database.backup_is_stale(backup, now):
+            problems.append(f"the last verified backup is {timesince(backup.taken_at, now)} old")
         else:
-            at = backup.finished_at or backup.started_at
-            if now - at > database.max_backup_age:
-                problems.append(f"the last verified backup is {timesince(at, now)} old")
-            else:
-                notes.append(f"last verified backup {timesince(at, now)} ago")
+            notes.append(f"last verified backup {timesince(backup.taken_at, now)} ago")
 
     if require in ("drill", "both"):
         drill = (
@@ -75,7 +64,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
             problems.append(
                 f"the last restore drill {drill.status}: {drill.error or 'see the drill'}"
             )
-        elif now - finished > database.max_drill_age:
+        elif database.drill_is_overdue(finished, now):
             problems.append(f"the last passed restore drill is {timesince(finished, now)} old")
         else:
             rto = (

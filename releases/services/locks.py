@@ -193,10 +193,16 @@ def _release_expired(environment: Environment, now: datetime) -> None:
         _mark_expired(lock, now)
 
 
-def _mark_expired(lock: Lock, now: datetime) -> None:
+def _mark_expired(lock: Lock, now: datetime) -> bool:
+    """Record the lock's expiry unless it was released meanwhile (by the beat task or a
+    person): an expiry is recorded once."""
+    marked = Lock.objects.filter(pk=lock.pk, released_at__isnull=True).update(
+        released_at=now, released_by_label="expiry"
+    )
+    if not marked:
+        return False
     lock.released_at = now
     lock.released_by_label = "expiry"
-    lock.save(update_fields=["released_at", "released_by_label"])
     audit.record(
         actor=Actor.of_system("lock-expiry"),
         action="lock.expired",
@@ -205,24 +211,21 @@ def _mark_expired(lock: Lock, now: datetime) -> None:
         before={"reason": lock.reason, "owner": lock.owner_label, "expires_at": lock.expires_at},
     )
     _lock_changed(lock, locked=False)
+    return True
 
 
 def locks_expire(now: datetime | None = None) -> int:
     """Mark locks past their expiry as released (they already stopped holding; this records it)."""
     now = now or timezone.now()
     expired = 0
-    for lock_id in Lock.objects.filter(released_at__isnull=True, expires_at__lte=now).values_list(
-        "pk", flat=True
-    ):
+    for lock_id, environment_id in Lock.objects.filter(
+        released_at__isnull=True, expires_at__lte=now
+    ).values_list("pk", "environment_id"):
         with transaction.atomic():
-            lock = (
-                Lock.objects.select_for_update()
-                .select_related("environment")
-                .filter(pk=lock_id, released_at__isnull=True)
-                .first()
-            )
-            if lock is not None:  # another beat run may have been first
-                _mark_expired(lock, now)
+            # The environment first, as lock_acquire and lock_release take it.
+            Environment.objects.select_for_update().get(pk=environment_id)
+            lock = Lock.objects.select_related("environment").filter(pk=lock_id).first()
+            if lock is not None and _mark_expired(lock, now):
                 expired += 1
     return expired
 

@@ -15,6 +15,7 @@ from backups.services.taking import backup_take_now
 from checks.kinds import get_kind
 from checks.kinds.base import CheckContext
 from preflight.errors import Denied
+from tests.backups.helpers import hanging_pg_tools
 from tests.conftest import as_actor
 
 from .conftest import DSN_ENV, EXPECTED_ROWS, KEY_ENV, new_key, scratch_databases, server_dsn
@@ -303,3 +304,34 @@ def test_a_passed_drill_turns_the_backup_check_green(approver, database, project
     outcome = kind.evaluate(context)
     assert outcome.status == "pass", outcome.detail
     assert f"restored in {drill.restore_seconds:.1f} s" in outcome.detail
+
+
+def test_a_pg_restore_that_hangs_is_stopped_and_the_scratch_database_dropped(
+    approver, database, settings, tmp_path
+):
+    backup = backup_take_now(database)
+    settings.PREFLIGHT_PG_BINDIR = str(hanging_pg_tools(tmp_path / "bin"))
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 1
+
+    drill = _drill(approver, database, backup)
+
+    assert drill.status == RestoreDrill.Status.FAILED
+    assert drill.error == "pg_restore did not finish within 1 seconds."
+    assert scratch_databases() == []
+
+
+def test_a_connection_string_the_driver_cannot_parse_reaches_no_log_row_or_audit_event(
+    approver, database, monkeypatch, caplog
+):
+    backup = backup_take_now(database)
+    # libpq quotes the token it cannot decode: here, the password.
+    monkeypatch.setenv(DSN_ENV, "postgres://shop:s%zzsecret@127.0.0.1/shop")
+
+    with caplog.at_level("DEBUG"):
+        drill = _drill(approver, database, backup)
+
+    assert drill.status == RestoreDrill.Status.FAILED
+    assert drill.error == "The drill stopped: ProgrammingError (the connection string is malformed)"
+    logged = "\n".join(r.getMessage() + (caplog.text or "") for r in caplog.records)
+    assert "zzsecret" not in logged
+    assert not any("zzsecret" in str(e.after) + e.message for e in AuditEvent.objects.all())

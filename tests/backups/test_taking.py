@@ -20,7 +20,7 @@ from backups.services.taking import backup_request, backup_take, backup_take_now
 from preflight.errors import Denied
 from releases.models import WebhookDelivery
 from scripts.throwaway import free_port
-from tests.backups.helpers import task_callbacks
+from tests.backups.helpers import hanging_pg_tools, task_callbacks
 from tests.conftest import as_actor
 
 from .conftest import DSN_ENV, EXPECTED_ROWS
@@ -249,3 +249,15 @@ def test_the_manifest_counts_the_snapshot_the_dump_holds_while_writes_go_on(
     drill_execute(drill.pk)
     drill.refresh_from_db()
     assert drill.status == "passed", drill.error
+
+
+def test_a_pg_dump_that_hangs_is_stopped_and_fails_the_backup(database, settings, tmp_path):
+    settings.PREFLIGHT_PG_BINDIR = str(hanging_pg_tools(tmp_path / "bin"))
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 1
+
+    started = time.monotonic()
+    backup = backup_take_now(database)
+
+    assert time.monotonic() - started < 30
+    assert backup.status == Backup.Status.FAILED
+    assert backup.error == "pg_dump did not finish within 1 seconds."

@@ -41,3 +41,17 @@ def test_a_drill_of_a_database_without_a_connection_string_is_refused(approver, 
         refused.value.message_dict["database"]
     )
     assert not RestoreDrill.objects.exists()
+
+
+def test_the_backup_schedule_delivered_twice_queues_one_backup_per_database(
+    project, monkeypatch, django_capture_on_commit_callbacks
+):
+    Database.objects.create(project=project, name="main", dsn_env="MAIN_URL")
+    monkeypatch.setenv("MAIN_URL", "postgres://preflight@127.0.0.1:1/main")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        tasks.take_scheduled_backups()
+        tasks.take_scheduled_backups()
+
+    assert Backup.objects.count() == 1
+    assert len(task_callbacks(callbacks)) == 1

@@ -96,3 +96,25 @@ def test_a_backup_no_worker_took_is_failed_but_one_being_taken_is_left_alone(pro
         backup.refresh_from_db()
         assert backup.status == "running"
     assert AuditEvent.objects.filter(action="backup.taken", outcome="failure").count() == 1
+
+
+def test_the_watch_drops_scratch_databases_no_running_drill_owns(database):
+    from .conftest import scratch_databases
+
+    now = timezone.now()
+    finished = RestoreDrill.objects.create(
+        database=database, status="failed", started_at=now, finished_at=now
+    )
+    running = RestoreDrill.objects.create(database=database, status="running", started_at=now)
+    pg.create_database(server_dsn(), f"preflight_drill_{finished.pk}_0badf00d")
+    pg.create_database(server_dsn(), f"preflight_drill_{running.pk}_0badf00d")
+    pg.create_database(server_dsn(), "preflight_drill_999999_0badf00d")  # not a drill of ours
+    try:
+        watch()
+
+        assert sorted(scratch_databases()) == sorted(
+            ["preflight_drill_999999_0badf00d", f"preflight_drill_{running.pk}_0badf00d"]
+        )
+    finally:
+        pg.drop_database(server_dsn(), f"preflight_drill_{running.pk}_0badf00d")
+        pg.drop_database(server_dsn(), "preflight_drill_999999_0badf00d")

@@ -86,3 +86,23 @@ def test_invalid_configs_are_refused():
         with pytest.raises(ConfigError) as refused:
             get_kind("backup").validate(config)
         assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("hours_ago", "fields", "stale"),
+    [
+        (1, {}, False),
+        (30, {}, True),
+        (1, {"verified": False}, True),
+        (1, {"deleted_at": timezone.now()}, True),
+        (25.95, {"finished_at": None}, False),
+    ],
+)
+def test_the_check_and_the_backup_watch_judge_a_backup_alike(database, hours_ago, fields, stale):
+    from backups.services.watch import freshness
+
+    backup(database, hours_ago, **fields)
+
+    watch_problem, _ = freshness(database, timezone.now())
+    assert (probe("backup").status == "fail") is stale
+    assert bool(watch_problem) is stale

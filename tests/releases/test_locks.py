@@ -10,6 +10,7 @@ from audit.models import AuditEvent
 from preflight.errors import Conflict, Denied
 from releases.models import FreezeWindow, Lock
 from releases.services.locks import (
+    _mark_expired,
     environment_holds,
     freeze_create,
     freeze_delete,
@@ -134,3 +135,20 @@ def test_a_freeze_must_end_after_it_starts(environments, admin):
             reason="x",
         )
     assert not AuditEvent.objects.filter(outcome="success").exists()
+
+
+def test_a_lock_released_while_it_expires_is_recorded_once(environments, admin):
+    staging = environments["staging"]
+    lock = Lock.objects.create(
+        environment=staging,
+        reason="old",
+        owner_label="root",
+        created_at=timezone.now() - timedelta(hours=2),
+        expires_at=timezone.now() - timedelta(hours=1),
+    )
+    read_before = Lock.objects.get(pk=lock.pk)  # what a second expirer read before the first wrote
+    assert locks_expire() == 1
+
+    assert _mark_expired(read_before, timezone.now()) is False
+    assert locks_expire() == 0
+    assert AuditEvent.objects.filter(action="lock.expired").count() == 1
