@@ -4,6 +4,7 @@ from . import audit_log, timeline, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("overview/<slug:slug>/", views.overview_card, name="overview-card"),
     path("projects/<slug:slug>/", views.pipeline, name="project"),
     path("projects/<slug:slug>/environments/<slug:env_slug>/lock", views.lock, name="env-lock"),
     path(

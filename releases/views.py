@@ -79,24 +79,42 @@ class ProjectCard:
     rows: list[EnvironmentRow] = field(default_factory=list)
 
 
+# The overview evaluates the gate of each project's latest release in each environment: cards
+# past this many are fetched one request each as the page loads, so the page's own cost stays
+# the same however many projects a person is in.
+EAGER_CARDS = 6
+
+
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     """Every project the user is a member of: where each version runs and whether the latest
     release may go further."""
-    cards = []
-    memberships = request.user.memberships.select_related("project").order_by("project__name")  # type: ignore[union-attr]
-    for membership in memberships:
-        project = membership.project
-        latest = project.releases.order_by("-created_at", "-id").first()
-        card = ProjectCard(project=project, role=membership.role, latest=latest)
-        for environment in environments_with_versions(project):
-            if latest is not None:
-                gate = evaluate_gate(latest, environment)
-                card.rows.append(EnvironmentRow(environment, list(gate.holds), gate))
-            else:
-                card.rows.append(EnvironmentRow(environment, environment_holds(environment)))
-        cards.append(card)
-    return TemplateResponse(request, "releases/overview.html", {"cards": cards})
+    memberships = list(
+        request.user.memberships.select_related("project").order_by("project__name")  # type: ignore[union-attr]
+    )
+    cards = [_card(m.project, m.role) for m in memberships[:EAGER_CARDS]]
+    later = [m.project for m in memberships[EAGER_CARDS:]]
+    return TemplateResponse(request, "releases/overview.html", {"cards": cards, "later": later})
+
+
+@require_GET
+def overview_card(request: HttpRequest, slug: str) -> HttpResponse:
+    """One project's card of the overview, fetched by the page for projects past the first few."""
+    access = project_for(request, slug, Permission.VIEW)
+    card = _card(access.project, access.role)
+    return TemplateResponse(request, "releases/overview.html#card", {"card": card})
+
+
+def _card(project: Project, role: str) -> ProjectCard:
+    latest = project.releases.order_by("-created_at", "-id").first()
+    card = ProjectCard(project=project, role=role, latest=latest)
+    for environment in environments_with_versions(project):
+        if latest is not None:
+            gate = evaluate_gate(latest, environment)
+            card.rows.append(EnvironmentRow(environment, list(gate.holds), gate))
+        else:
+            card.rows.append(EnvironmentRow(environment, environment_holds(environment)))
+    return card
 
 
 @dataclass

@@ -46,6 +46,20 @@ def test_the_overview_lists_only_the_users_projects(client_of, viewer, project):
     assert "Other Secret" not in html
 
 
+def test_a_project_card_loads_on_its_own_for_members_only(
+    client_of, viewer, outsider, release, environments
+):
+    DeploymentFactory(release=release, environment=environments["staging"], status="verified")
+    card = client_of(viewer).get("/overview/shop/", HTTP_HX_REQUEST="true")
+    assert card.status_code == 200
+    html = card.content.decode()
+    assert html.lstrip().startswith('<section class="card"')
+    assert "/projects/shop/releases/1.0.0/staging/" in html
+    assert "<html" not in html
+    assert client_of(outsider).get("/overview/shop/").status_code == 404
+    assert client_of(viewer).post("/overview/shop/").status_code == 405
+
+
 def test_someone_without_projects_is_told_so(client_of, outsider):
     assert "not a member of any project" in client_of(outsider).get("/").content.decode()
 

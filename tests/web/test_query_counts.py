@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from checks.models import Check, CheckResult, ManualTick, Waiver
-from releases.models import Approval, Deployment, FreezeWindow, Release
+from releases.models import Approval, Deployment, Environment, FreezeWindow, Release
 from tests.factories import CategoryFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +175,28 @@ def test_the_pipeline_does_not_query_per_row(client_of, admin, project, environm
     add(1, 499)
     many = queries(client, "/projects/shop/")
     assert many == few
+
+
+def test_the_overview_costs_the_same_however_many_projects(
+    client_of, approver, project, environments
+):
+    from releases.models import Membership, Project
+    from releases.views import EAGER_CARDS
+
+    client = client_of(approver)
+
+    def join(count: int) -> None:
+        start = Project.objects.count()
+        for n in range(count):
+            other = Project.objects.create(slug=f"p{start + n}", name=f"P{start + n}")
+            Membership.objects.create(project=other, user=approver, role="viewer")
+            for position, slug in enumerate(("dev", "prod")):
+                Environment.objects.create(project=other, slug=slug, name=slug, position=position)
+
+    join(EAGER_CARDS)  # the first cards are rendered in the page, the rest load one by one
+    few = queries(client, "/")
+    join(20)
+    many = queries(client, "/")
+    assert many == few
+    page = client.get("/").content.decode()
+    assert page.count('hx-trigger="load"') == 1 + EAGER_CARDS + 20 - EAGER_CARDS
