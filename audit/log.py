@@ -51,11 +51,18 @@ class AuditFilters:
 
 def action_matches(action: str) -> Q:
     """``deployment.`` matches every action starting with it, as a range an index can walk;
-    anything else matches exactly."""
+    a bare family name (``deployment``, no dot) matches itself and that family, since that is
+    what a person typing it means; anything else matches exactly."""
     if action.endswith("."):
-        # "." + 1 is "/": every string with the prefix sorts in [prefix, prefix[:-1] + "/").
-        return Q(action__gte=action, action__lt=action[:-1] + "/")
+        return _family(action)
+    if "." not in action:
+        return Q(action=action) | _family(action + ".")
     return Q(action=action)
+
+
+def _family(prefix: str) -> Q:
+    # "." + 1 is "/": every string with the prefix sorts in [prefix, prefix[:-1] + "/").
+    return Q(action__gte=prefix, action__lt=prefix[:-1] + "/")
 
 
 def events(project_ids: Collection[int], filters: AuditFilters) -> QuerySet[AuditEvent]:

@@ -117,11 +117,15 @@ def judge(status: ArchiverStatus, *, max_age: timedelta) -> Judgement:
     if status.archive_mode not in ("on", "always"):
         return Judgement(
             FAILING,
-            f"archive_mode is {status.archive_mode}: no WAL is archived, so point-in-time recovery is impossible.",
+            # Starts with a word, not the setting's name: check details are sentence-cased.
+            f"WAL archiving is off (archive_mode is {status.archive_mode}): no WAL is archived, "
+            "so point-in-time recovery is impossible.",
         )
     if not status.archive_command.strip() or status.archive_command.strip() == "(disabled)":
         return Judgement(
-            FAILING, "archive_mode is on but archive_command is empty: segments pile up unarchived."
+            FAILING,
+            "WAL archiving has no command (archive_mode is on but archive_command is empty): "
+            "segments pile up unarchived.",
         )
     if status.last_failed_at and (
         status.last_archived_at is None or status.last_failed_at > status.last_archived_at

@@ -145,6 +145,15 @@ class Pipeline:
     releases: list[ReleaseRow]
 
 
+def _newer_than(releases: list[Release], version: str | None) -> list[Release]:
+    """The releases (newest first) registered after ``version``; all of them when it is not
+    among them."""
+    for index, release in enumerate(releases):
+        if release.version == version:
+            return releases[:index]
+    return releases
+
+
 def _pipeline(
     access: ProjectAccess, forms_for: dict[int, dict[str, Any]] | None = None
 ) -> Pipeline:
@@ -169,10 +178,12 @@ def _pipeline(
     previous: Environment | None = None
     for environment in environments:
         # Waiting here: a recent release that reached the previous environment (any recent
-        # release, for the first) and has not reached this one.
+        # release, for the first), has not reached this one, and is newer than the release
+        # running here (sending an older one would be a rollback, not a promotion).
         waiting = [
             release
-            for release in releases
+            # deployed_version: annotated by environments_with_versions.
+            for release in _newer_than(releases, getattr(environment, "deployed_version", None))
             if (release.pk, environment.pk) not in reached
             and (previous is None or (release.pk, previous.pk) in reached)
         ]

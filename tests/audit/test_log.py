@@ -56,6 +56,14 @@ def test_an_action_ending_in_a_dot_matches_every_action_it_starts() -> None:
     assert list(events([1], AuditFilters(action="deployment.started"))) == [started]
 
 
+def test_an_action_without_a_dot_also_matches_its_family() -> None:
+    started = _record(1, action="deployment.started")
+    bare = _record(1, action="deployment")
+    _record(1, action="deploymentx.started")
+    _record(1, action="approval.granted")
+    assert set(events([1], AuditFilters(action="deployment"))) == {started, bare}
+
+
 def test_filters_by_actor_object_and_outcome() -> None:
     ana = _record(1, actor=Actor.of_system("ana"), message="x")
     denied = _record(1, outcome="denied")

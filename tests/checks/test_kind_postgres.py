@@ -78,7 +78,7 @@ def probe(monkeypatch, server, **config):  # type: ignore[no-untyped-def]
 def test_archive_mode_off_fails(monkeypatch, not_archiving):
     outcome = probe(monkeypatch, not_archiving)
     assert outcome.status == "fail"
-    assert outcome.detail.startswith("Archive_mode is off: no WAL is archived")
+    assert outcome.detail.startswith("WAL archiving is off (archive_mode is off): no WAL")
     assert outcome.data["archive_mode"] == "off"
 
 

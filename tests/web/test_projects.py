@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from releases.models import FreezeWindow, Lock
-from tests.factories import DeploymentFactory, ProjectFactory
+from tests.factories import DeploymentFactory, ProjectFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +77,22 @@ def test_a_release_waits_for_the_next_environment(client_of, viewer, release, en
     html = client_of(viewer).get("/projects/shop/").content.decode()
     assert "Waiting to go from Development to Staging" in html
     assert "/projects/shop/releases/1.0.0/staging/" in html
+
+
+def test_a_release_older_than_the_one_running_does_not_wait(
+    client_of, viewer, project, environments
+):
+    older = ReleaseFactory(project=project, version="0.9.0")
+    running = ReleaseFactory(project=project, version="0.9.5")
+    newer = ReleaseFactory(project=project, version="1.1.0")
+    for release in (older, running, newer):
+        DeploymentFactory(release=release, environment=environments["staging"])
+    DeploymentFactory(release=running, environment=environments["production"])
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    waiting = html[html.index("Waiting to go from Staging to Production") :]
+    waiting = waiting[: waiting.index("</ul>")]
+    assert "/projects/shop/releases/1.1.0/production/" in waiting
+    assert "/projects/shop/releases/0.9.0/production/" not in waiting
 
 
 def test_a_viewer_sees_no_admin_forms(client_of, viewer, environments):
