@@ -206,6 +206,7 @@ class WalSample(models.Model):
 
     class Meta:
         ordering = ["-taken_at", "-id"]
+        verbose_name = "WAL sample"
         indexes = [models.Index(fields=["database", "-taken_at"], name="wal_recent")]
 
     def __str__(self) -> str:
