@@ -101,9 +101,13 @@ def can(actor: Actor, project: Project, permission: Permission, *, role: str | N
     return permission in permissions_of(role if role is not None else role_of(actor, project))
 
 
-def require(actor: Actor, project: Project, permission: Permission) -> str:
-    """Raise Denied unless the actor holds the permission; return the actor's role."""
-    role = role_of(actor, project)
+def require(
+    actor: Actor, project: Project, permission: Permission, *, role: str | None = None
+) -> str:
+    """Raise Denied unless the actor holds the permission; return the actor's role. A caller
+    that already knows the role passes it (as with ``can``) to spare the lookup."""
+    if role is None:
+        role = role_of(actor, project)
     if permission not in permissions_of(role):
         if role is None:
             raise Denied(f"{actor} is not a member of {project.slug}.", code="not_a_member")

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from audit.actors import Actor
 from checks.models import Check
 from preflight.errors import NotFound
-from releases.access import Permission, can, require, role_of
+from releases.access import Permission, require, role_of
 from releases.models import Environment, Project, Release
 
 from .authentication import actor_of
@@ -41,16 +41,19 @@ def project_for(request: Request, slug: str) -> tuple[Project, Actor]:
 
 def readable_project(request: Request, slug: str) -> tuple[Project, Actor]:
     project, actor, role = _project_and_role(request, slug)
-    if not can(actor, project, Permission.VIEW, role=role):
-        require(actor, project, Permission.VIEW)  # raises, with the reason
+    require(actor, project, Permission.VIEW, role=role)
     return project, actor
 
 
-def member_of(request: Request, project: Project) -> Actor:
-    """For objects found by id: the caller must have a role in the object's project."""
+def member_of(request: Request, project: Project, permission: Permission | None = None) -> Actor:
+    """For objects found by id: the caller must have a role in the object's project (else 404)
+    and, when ``permission`` is given, a role that allows it (else 403)."""
     actor = actor_of(request)
-    if role_of(actor, project) is None:
+    role = role_of(actor, project)
+    if role is None:
         raise NotFound("Not found.")
+    if permission is not None:
+        require(actor, project, permission, role=role)
     return actor
 
 

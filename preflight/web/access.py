@@ -39,8 +39,7 @@ class ProjectAccess:
 
     def require(self, permission: Permission) -> None:
         """Raise Denied (403, audited) unless the role allows ``permission``."""
-        if not self.can(permission):
-            require(self.actor, self.project, permission)
+        require(self.actor, self.project, permission, role=self.role)
 
 
 def project_for(

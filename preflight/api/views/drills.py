@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from backups.models import Backup, Database, RestoreDrill
 from backups.services.drills import drill_request
 from preflight.errors import NotFound
-from releases.access import Permission, require
+from releases.access import Permission
 
 from ..idempotency import idempotent
 from ..lookups import member_of, project_for
@@ -62,6 +62,5 @@ class DrillView(APIView):
         drill = RestoreDrill.objects.select_related("database__project").filter(pk=id).first()
         if drill is None:
             raise NotFound(f"Drill {id} does not exist.")
-        actor = member_of(request, drill.database.project)
-        require(actor, drill.database.project, Permission.VIEW)
+        member_of(request, drill.database.project, Permission.VIEW)
         return Response(DrillSerializer(drill).data)

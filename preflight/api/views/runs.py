@@ -14,7 +14,7 @@ from checks.evaluation import evaluate
 from checks.models import ReadinessRun
 from checks.services.runs import breakdown, run_start
 from preflight.errors import NotFound
-from releases.access import Permission, require
+from releases.access import Permission
 
 from ..idempotency import idempotent
 from ..lookups import environment_of, member_of, project_for, release_of
@@ -56,8 +56,7 @@ class RunView(APIView):
         )
         if run is None:
             raise NotFound(f"Run {id} does not exist.")
-        actor = member_of(request, run.release.project)
-        require(actor, run.release.project, Permission.VIEW)
+        member_of(request, run.release.project, Permission.VIEW)
         return Response(RunSerializer(run_body(run)).data)
 
 
