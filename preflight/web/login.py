@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from audit import context
+from preflight.api.throttling import LoginRateThrottle
 
 
 def _limit() -> tuple[int, int] | None:
-    """(failures allowed, window in seconds), or None when the rate is switched off."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("login")
-    if not rate:
+    """(failures allowed, window in seconds), or None when the rate is switched off: the API's
+    login throttle reads and parses the rate, so the page and the API cannot disagree on it."""
+    throttle = LoginRateThrottle()
+    if throttle.rate is None:
         return None
-    number, unit = rate.split("/")
-    return int(number), {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[0]]
+    return throttle.num_requests, throttle.duration
 
 
 def _key() -> str:
