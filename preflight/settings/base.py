@@ -125,9 +125,6 @@ PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", def
 # Defaults to SECRET_KEY in each settings module; changing it changes every webhook's secret.
 PREFLIGHT_WEBHOOK_KEY = env_str("PREFLIGHT_WEBHOOK_KEY", default="")
 
-# The API (preflight/api): JSON only, bearer tokens or a session with CSRF, one error body.
-# Rates: "token" per token or session user, "anon" per address without credentials, "login"
-# failed token authentications per address (past it, the address gets 429 for the period).
 # Backups Preflight takes itself (docs/backups.md). Stored under PREFLIGHT_BACKUP_DIR, or in an
 # S3-compatible bucket when PREFLIGHT_BACKUP_S3_BUCKET is set (credentials: the usual AWS_*
 # variables). Encrypted with AES-GCM when the variable named by PREFLIGHT_BACKUP_KEY_ENV holds a
@@ -151,6 +148,9 @@ PREFLIGHT_WAL_MAX_AGE = timedelta(
 # WAL samples older than this are pruned by the retention task.
 PREFLIGHT_WAL_HISTORY_DAYS = env_int("PREFLIGHT_WAL_HISTORY_DAYS", default=30, minimum=1)
 
+# The API (preflight/api): JSON only, bearer tokens or a session with CSRF, one error body.
+# Rates: "token" per token or session user, "anon" per address without credentials, "login"
+# failed token authentications per address (past it, the address gets 429 for the period).
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
