@@ -13,8 +13,6 @@ from audit.actors import Actor
 from releases.models import ApiToken
 from releases.services.tokens import token_authenticate
 
-from .throttling import LoginRateThrottle
-
 REALM = 'Bearer realm="preflight"'
 
 
@@ -36,6 +34,8 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = ""
         token = token_authenticate(raw) if raw else None
         if token is None:
+            from .throttling import LoginRateThrottle  # the throttles name principals from here
+
             throttle = LoginRateThrottle()
             if not throttle.failure_allowed(request):
                 raise exceptions.Throttled(throttle.wait())
@@ -52,9 +52,14 @@ class IsAuthenticatedPrincipal(BasePermission):
     """A token (user or service) or a logged-in user; everything else is refused with 401."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if isinstance(request.auth, ApiToken):
-            return True
-        return bool(request.user is not None and request.user.is_authenticated)
+        return is_authenticated(request)
+
+
+def is_authenticated(request: Request) -> bool:
+    """A token (user or service) or a logged-in user sent the request."""
+    if isinstance(request.auth, ApiToken):
+        return True
+    return bool(request.user is not None and request.user.is_authenticated)
 
 
 def actor_of(request: Request) -> Actor:
@@ -64,7 +69,7 @@ def actor_of(request: Request) -> Actor:
 
 
 def principal_of(request: Request) -> str:
-    """A stable name for who sent the request, for idempotency keys and throttles."""
+    """A stable name for who sent an authenticated request, for idempotency keys and throttles."""
     if isinstance(request.auth, ApiToken):
         return f"token:{request.auth.pk}"
     return f"user:{request.user.pk}"

@@ -19,8 +19,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from releases.models import ApiToken
-
+from .authentication import is_authenticated, principal_of
 from .shared_cache import shared_redis
 
 
@@ -73,22 +72,16 @@ class TokenRateThrottle(_SettingsRate):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
-        elif request.user is not None and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
+        if not is_authenticated(request):
             return None
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        return self.cache_format % {"scope": self.scope, "ident": principal_of(request)}
 
 
 class AnonRateThrottle(_SettingsRate):
     scope = "anon"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if isinstance(request.auth, ApiToken) or (
-            request.user is not None and request.user.is_authenticated
-        ):
+        if is_authenticated(request):
             return None
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
