@@ -4,7 +4,7 @@ API errors propagate to ``cli.main``, which prints them."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .console import Console
@@ -45,6 +45,31 @@ class Patient:
         return answer
 
 
+def poll(
+    client: Client,
+    args: argparse.Namespace,
+    console: Console,
+    api_path: str,
+    done: Callable[[Any], bool],
+    progress: Callable[[Any, float], None],
+    query: Mapping[str, str] | None = None,
+) -> tuple[Any, bool]:
+    """GET ``api_path`` until ``done`` or the command's ``--timeout``, backing off from
+    ``--interval`` up to ``--max-interval``: (the last answer, whether it was done)."""
+    patient = Patient(client)
+    answer, finished = wait_for(
+        lambda: patient.get(api_path, query),
+        done,
+        timeout=args.timeout,
+        interval=args.interval,
+        max_interval=args.max_interval,
+        sleep=console.sleep,
+        clock=console.clock,
+        progress=progress,
+    )
+    return patient.unless_lost(answer), finished
+
+
 def cmd_release(client: Client, args: argparse.Namespace, console: Console) -> Exit:
     body = {"version": args.version, "git_sha": args.git_sha, "notes": args.notes}
     response = client.post(
@@ -72,23 +97,19 @@ def cmd_run(client: Client, args: argparse.Namespace, console: Console) -> Exit:
         return Exit.OK
     run_id = run["id"]
     console.note(f"Readiness run {run_id} is {run.get('status', 'queued')}; waiting for it.")
-    patient = Patient(client)
 
     def progress(body: Mapping[str, Any] | None, wait: float) -> None:
         state = "unreachable" if body is None else body.get("status")
         console.note(f"Run {run_id} is {state}; checking again in {wait:.0f}s.")
 
-    answer, finished = wait_for(
-        lambda: patient.get(path("runs", run_id)),
+    run, finished = poll(
+        client,
+        args,
+        console,
+        path("runs", run_id),
         lambda body: bool(body and body.get("status") in RUN_DONE),
-        timeout=args.timeout,
-        interval=args.interval,
-        max_interval=args.max_interval,
-        sleep=console.sleep,
-        clock=console.clock,
-        progress=progress,
+        progress,
     )
-    run = patient.unless_lost(answer)
     console.answer(run, run_line(run))
     if not finished:
         console.error(f"preflight: run {run_id} still {run.get('status')} after {args.timeout:g}s")
@@ -125,7 +146,6 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
     if not args.wait:
         gate = client.get(gate_path, query).body
     else:
-        patient = Patient(client)
 
         def progress(body: Mapping[str, Any] | None, wait: float) -> None:
             if body is None:
@@ -134,17 +154,15 @@ def cmd_gate(client: Client, args: argparse.Namespace, console: Console) -> Exit
                 count = len(body.get("reasons") or [])
                 console.note(f"Gate closed ({count} reason(s)); asking again in {wait:.0f}s.")
 
-        answer, _ = wait_for(
-            lambda: patient.get(gate_path, query),
+        gate, _ = poll(
+            client,
+            args,
+            console,
+            gate_path,
             lambda body: bool(body and body.get("allowed")),
-            timeout=args.timeout,
-            interval=args.interval,
-            max_interval=args.max_interval,
-            sleep=console.sleep,
-            clock=console.clock,
-            progress=progress,
+            progress,
+            query,
         )
-        gate = patient.unless_lost(answer)
     console.answer(gate, *gate_lines(gate, title))
     if gate.get("allowed"):
         return Exit.OK
