@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
@@ -31,14 +31,12 @@ EVENTS = {
 
 
 def _state(database: Database, condition: str) -> Alert:
-    """The condition's row, locked. Created on first use; two creators race on the unique
-    constraint and the loser reads the winner's row."""
-    try:
-        with transaction.atomic():
-            Alert.objects.get_or_create(database=database, condition=condition)
-    except IntegrityError:
-        pass
-    return Alert.objects.select_for_update().get(database=database, condition=condition)
+    """The condition's row, locked; created on first use. get_or_create already settles two
+    creators racing on the unique constraint (the loser reads the winner's row, locked)."""
+    state, _ = Alert.objects.select_for_update().get_or_create(
+        database=database, condition=condition
+    )
+    return state
 
 
 def judge(
@@ -76,9 +74,3 @@ def judge(
             after={**details, "event": event},
         )
     return active
-
-
-def active_conditions(database: Database) -> list[str]:
-    return list(
-        Alert.objects.filter(database=database, active=True).values_list("condition", flat=True)
-    )

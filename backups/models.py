@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from releases.models import Project
@@ -62,18 +63,16 @@ class Database(models.Model):
 
     # The freshness rules, shared by the ``backup`` readiness check and the backup watch.
 
-    def last_verified_backup(self) -> Backup | None:
-        """The newest backup that succeeded, was verified and whose file is still kept."""
-        return (
-            Backup.objects.filter(
-                database=self,
-                status=Backup.Status.SUCCEEDED,
-                verified=True,
-                deleted_at__isnull=True,
-            )
-            .order_by("-finished_at", "-started_at")
-            .first()
+    def last_verified_backup(self, *, taken_only: bool = False) -> Backup | None:
+        """The newest backup that succeeded, was verified and whose file is still kept (with
+        ``taken_only``, of those Preflight took itself: the ones it can restore). Newest by
+        ``taken_at``, the time its age is judged by."""
+        backups = Backup.objects.filter(
+            database=self, status=Backup.Status.SUCCEEDED, verified=True, deleted_at__isnull=True
         )
+        if taken_only:
+            backups = backups.filter(source=Backup.Source.TAKEN)
+        return backups.order_by(Coalesce("finished_at", "started_at").desc(), "-id").first()
 
     def backup_is_stale(self, backup: Backup, now: datetime) -> bool:
         return now - backup.taken_at > self.max_backup_age

@@ -59,9 +59,10 @@ def _database(access: ProjectAccess, name: str) -> Database:
 def database_panel_view(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     """One database's panel: what a panel polls while a drill runs."""
     access = project_for(request, slug)
-    panel = database_panel(_database(access, name))
+    database = _database(access, name)
     if not is_htmx(request):
         return redirect(reverse("backups", args=[slug]) + f"#database-{name}")
+    panel = database_panel(database)
     return render_page_or_partial(request, TEMPLATE, "database", _context(access, panel=panel))
 
 

@@ -19,6 +19,11 @@ from .models import Category, Check, CheckResult, ReadinessRun, ResultStatus, Se
 WAIVABLE = frozenset({ResultStatus.FAIL, ResultStatus.ERROR, ResultStatus.PENDING})
 
 
+def waivable(result: CheckResult) -> bool:
+    """Whether a waiver can cover the result: a non-critical check that is not passing."""
+    return result.severity != Severity.CRITICAL and result.status in WAIVABLE
+
+
 @dataclass(frozen=True)
 class EffectiveResult:
     result: CheckResult
@@ -86,15 +91,9 @@ class RunEvaluation:
 
 
 def effective_status(result: CheckResult, waiver: Waiver | None, now: datetime) -> str:
-    status = result.status
-    if (
-        waiver is not None
-        and waiver.is_active(now)
-        and result.severity != Severity.CRITICAL
-        and status in WAIVABLE
-    ):
-        status = ResultStatus.WAIVED
-    return status
+    if waiver is not None and waiver.is_active(now) and waivable(result):
+        return ResultStatus.WAIVED
+    return result.status
 
 
 def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation:

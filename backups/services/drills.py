@@ -189,23 +189,9 @@ def drill_execute(drill_id: int) -> RestoreDrill | None:
     return _finish(drill, lease, outcome)
 
 
-def pick_backup(database: Database) -> Backup | None:
-    return (
-        Backup.objects.filter(
-            database=database,
-            source=Backup.Source.TAKEN,
-            status=Backup.Status.SUCCEEDED,
-            verified=True,
-            deleted_at__isnull=True,
-        )
-        .order_by("-started_at", "-id")
-        .first()
-    )
-
-
 def _backup_for(drill: RestoreDrill) -> Backup:
     database = drill.database
-    backup = drill.backup or pick_backup(database)
+    backup = drill.backup or database.last_verified_backup(taken_only=True)
     if backup is None or (
         drill.backup is None and database.backup_is_stale(backup, timezone.now())
     ):

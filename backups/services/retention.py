@@ -21,7 +21,6 @@ from audit.actors import Actor
 
 from .. import storage
 from ..models import Backup, Database, WalSample
-from .drills import pick_backup
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ RETENTION = Actor.of_system("backup-retention")
 
 def expired(database: Database, now: datetime) -> list[Backup]:
     cutoff = now - timedelta(days=database.retention_days)
-    keep = pick_backup(database)
+    keep = database.last_verified_backup(taken_only=True)
     candidates = (
         Backup.objects.filter(
             database=database, source=Backup.Source.TAKEN, deleted_at__isnull=True

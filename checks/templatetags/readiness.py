@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from django import template
 
-from ..evaluation import WAIVABLE, EffectiveResult
+from ..evaluation import EffectiveResult, waivable
 from ..forms import WaiverForm
-from ..models import Severity
 
 register = template.Library()
 
@@ -19,8 +18,4 @@ def waiver_form_for(forms: dict[int, WaiverForm], check_id: int) -> WaiverForm:
 def is_waivable(item: EffectiveResult) -> bool:
     """Whether to offer a waiver form: a non-critical check not passing and not yet waived.
     The waiver service decides for real."""
-    return (
-        item.severity != Severity.CRITICAL
-        and item.result.status in WAIVABLE
-        and item.waiver is None
-    )
+    return waivable(item.result) and item.waiver is None

@@ -72,22 +72,29 @@ class ChecklistItem:
 
 
 @dataclass
-class ReleasePage:
+class ReleaseTarget:
+    """A release in one environment, as the user may see it: what an action on the page acts
+    on. The page itself (the gate and all) is built only for what is shown."""
+
     access: ProjectAccess
     release: Release
     environment: Environment
-    environments: list[Environment]
-    gate: GateDecision
-    run: ReadinessRun | None
-    evaluation: RunEvaluation | None
-    filters: CheckFilterForm
-    forms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return reverse(
             "release", args=[self.access.project.slug, self.release.version, self.environment.slug]
         )
+
+
+@dataclass
+class ReleasePage(ReleaseTarget):
+    environments: list[Environment]
+    gate: GateDecision
+    run: ReadinessRun | None
+    evaluation: RunEvaluation | None
+    filters: CheckFilterForm
+    forms: dict[str, Any] = field(default_factory=dict)
 
 
 def load_release(access: ProjectAccess, version: str, env_slug: str) -> tuple[Release, Environment]:

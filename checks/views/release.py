@@ -33,24 +33,25 @@ from ..services.results import tick_record
 from ..services.runs import run_start
 from ..services.waivers import waiver_grant, waiver_revoke
 from . import page as release_page_data
-from .page import ReleasePage, build_page, load_release
+from .page import ReleasePage, ReleaseTarget, build_page, load_release
 
 TEMPLATE = "checks/release.html"
 # Parts of the page an HTMX GET may ask for by its target's id.
 READABLE_PARTS = {"checks": "checks", "readiness": "readiness", "release-live": "live"}
 
 
-def _page(
+def _target(
     request: HttpRequest, slug: str, version: str, env_slug: str, permission: Permission
-) -> ReleasePage:
+) -> ReleaseTarget:
     access = project_for(request, slug, permission)
     release, environment = load_release(access, version, env_slug)
-    return build_page(access, release, environment, query=request.GET)
+    return ReleaseTarget(access, release, environment)
 
 
 @require_GET
 def release_page(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.VIEW)
+    target = _target(request, slug, version, env_slug, Permission.VIEW)
+    page = build_page(target.access, target.release, target.environment, query=request.GET)
     ctx = release_page_data.context(page)
     if is_htmx(request):
         part = READABLE_PARTS.get(request.htmx.target or "", "live")  # type: ignore[attr-defined]
@@ -69,13 +70,15 @@ def release_page(request: HttpRequest, slug: str, version: str, env_slug: str) -
 
 
 def _rebuilt(
-    page: ReleasePage, request: HttpRequest, forms: dict[str, Any] | None = None
+    page: ReleaseTarget, request: HttpRequest, forms: dict[str, Any] | None = None
 ) -> ReleasePage:
     """The page as it stands after an action (the gate may have changed)."""
     return build_page(page.access, page.release, page.environment, forms=forms)
 
 
-def _done(request: HttpRequest, page: ReleasePage, message: str, anchor: str = "") -> HttpResponse:
+def _done(
+    request: HttpRequest, page: ReleaseTarget, message: str, anchor: str = ""
+) -> HttpResponse:
     messages.success(request, message)
     if not is_htmx(request):
         return redirect(page.url + (f"#{anchor}" if anchor else ""))
@@ -84,7 +87,7 @@ def _done(request: HttpRequest, page: ReleasePage, message: str, anchor: str = "
 
 
 def _invalid(
-    request: HttpRequest, page: ReleasePage, part: str, target: str, forms: dict[str, Any]
+    request: HttpRequest, page: ReleaseTarget, part: str, target: str, forms: dict[str, Any]
 ) -> HttpResponse:
     """Re-render the form's own part with its errors (422), in place."""
     fresh = _rebuilt(page, request, forms)
@@ -97,14 +100,14 @@ def _invalid(
     return response
 
 
-def _refused(request: HttpRequest, page: ReleasePage, error: PreflightError) -> HttpResponse:
+def _refused(request: HttpRequest, page: ReleaseTarget, error: PreflightError) -> HttpResponse:
     """A conflict the user could not see coming (the gate closed meanwhile, the environment got
     busy): say so and show the page as it is now."""
     messages.error(request, error.detail)
     return _as_it_is(request, page, status=error.status)
 
 
-def _as_it_is(request: HttpRequest, page: ReleasePage, *, status: int) -> HttpResponse:
+def _as_it_is(request: HttpRequest, page: ReleaseTarget, *, status: int) -> HttpResponse:
     """The page's live area as it stands now, with the status of what went wrong."""
     fresh = _rebuilt(page, request)
     return render_page_or_partial(
@@ -114,7 +117,7 @@ def _as_it_is(request: HttpRequest, page: ReleasePage, *, status: int) -> HttpRe
 
 @require_POST
 def run_checks(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.RUN_CHECKS)
+    page = _target(request, slug, version, env_slug, Permission.RUN_CHECKS)
     run, created = run_start(
         actor=page.access.actor, release=page.release, environment=page.environment
     )
@@ -128,7 +131,7 @@ def run_checks(request: HttpRequest, slug: str, version: str, env_slug: str) -> 
 
 @require_POST
 def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.APPROVE)
+    page = _target(request, slug, version, env_slug, Permission.APPROVE)
     form = ApprovalForm(request.POST, auto_id="id_approval_%s")
     if form.is_valid():
         run = None
@@ -163,7 +166,7 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
 
 
 def _start_deployment(
-    request: HttpRequest, page: ReleasePage, form: DeployForm | BreakGlassForm, form_key: str
+    request: HttpRequest, page: ReleaseTarget, form: DeployForm | BreakGlassForm, form_key: str
 ) -> HttpResponse:
     """Deploy and break glass differ only in the form (break glass gives a reason, which the
     service accepts from admins only) and in what the user is told."""
@@ -198,14 +201,14 @@ def _start_deployment(
 
 @require_POST
 def deploy(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.DEPLOY)
+    page = _target(request, slug, version, env_slug, Permission.DEPLOY)
     form = DeployForm(request.POST, auto_id="id_deploy_%s")
     return _start_deployment(request, page, form, "deploy")
 
 
 @require_POST
 def break_glass(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.OVERRIDE)
+    page = _target(request, slug, version, env_slug, Permission.OVERRIDE)
     form = BreakGlassForm(request.POST, auto_id="id_override_%s")
     return _start_deployment(request, page, form, "override")
 
@@ -214,7 +217,7 @@ def break_glass(request: HttpRequest, slug: str, version: str, env_slug: str) ->
 def finish_deployment(
     request: HttpRequest, slug: str, version: str, env_slug: str, deployment_id: int
 ) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.DEPLOY)
+    page = _target(request, slug, version, env_slug, Permission.DEPLOY)
     deployment = get_object_or_404(Deployment, pk=deployment_id, release=page.release)
     form = FinishForm(request.POST)
     if not form.is_valid():
@@ -241,7 +244,7 @@ def finish_deployment(
 def tick(
     request: HttpRequest, slug: str, version: str, env_slug: str, check_id: int
 ) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.TICK)
+    page = _target(request, slug, version, env_slug, Permission.TICK)
     check = get_object_or_404(Check, pk=check_id, project=page.access.project)
     form = TickForm(request.POST, auto_id=f"id_tick_{check.pk}_%s")
     if form.is_valid():
@@ -267,7 +270,7 @@ def tick(
 def waive(
     request: HttpRequest, slug: str, version: str, env_slug: str, check_id: int
 ) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.WAIVE)
+    page = _target(request, slug, version, env_slug, Permission.WAIVE)
     check = get_object_or_404(Check, pk=check_id, project=page.access.project)
     form = WaiverForm(request.POST, auto_id=f"id_waive_{check.pk}_%s")
     if form.is_valid():
@@ -292,7 +295,7 @@ def waive(
 def revoke_waiver(
     request: HttpRequest, slug: str, version: str, env_slug: str, waiver_id: int
 ) -> HttpResponse:
-    page = _page(request, slug, version, env_slug, Permission.WAIVE)
+    page = _target(request, slug, version, env_slug, Permission.WAIVE)
     waiver = get_object_or_404(Waiver, pk=waiver_id, release=page.release)
     waiver_revoke(actor=page.access.actor, waiver=waiver)
     return _done(request, page, f"The waiver of {waiver.check_item.code} is revoked.")

@@ -106,3 +106,11 @@ def test_the_check_and_the_backup_watch_judge_a_backup_alike(database, hours_ago
     watch_problem, _ = freshness(database, timezone.now())
     assert (probe("backup").status == "fail") is stale
     assert bool(watch_problem) is stale
+
+
+def test_the_newest_backup_counts_even_when_an_older_one_has_no_finish_time(database):
+    # PostgreSQL sorts a missing finish time first when newest-first; the age rule (taken_at)
+    # falls back to the start, and so must the choice of the newest backup.
+    backup(database, 72, finished_at=None)
+    backup(database, 1)
+    assert probe("backup").status == "pass"
