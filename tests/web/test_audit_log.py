@@ -145,6 +145,21 @@ def test_jsonl_export_has_one_event_per_line_with_its_hash(client_of, viewer, pr
     assert rows[-1]["action"] == "audit.exported"
 
 
+def test_filtering_and_paging_in_place_do_not_verify_the_chain_again(
+    client_of, viewer, project, htmx_headers, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # The chain's status is outside the swapped log body: an HTMX request reads only its page,
+    # whether or not a whole page would verify the chain inline.
+    _event(project)
+    client = client_of(viewer)
+    with CaptureQueriesContext(connection) as inline:
+        assert client.get(URL + "?actor=ana", headers=htmx_headers).status_code == 200
+    monkeypatch.setattr("releases.audit_log.VERIFY_INLINE_UP_TO", 0)
+    with CaptureQueriesContext(connection) as on_demand:
+        assert client.get(URL + "?actor=ana", headers=htmx_headers).status_code == 200
+    assert len(inline) == len(on_demand)
+
+
 def test_the_page_takes_as_many_queries_with_500_events_as_with_1(client_of, viewer, project):  # type: ignore[no-untyped-def]
     client = client_of(viewer)
     _event(project)
