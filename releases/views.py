@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from checks.gate import GateDecision, evaluate_gate
 from preflight.errors import PreflightError
-from preflight.web.access import ProjectAccess, actor_of, project_for
+from preflight.web.access import ProjectAccess, project_for
 from preflight.web.forms import add_service_errors
 from preflight.web.rendering import is_htmx, render_page_or_partial
 
@@ -277,7 +277,7 @@ def lock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             lock_acquire(
-                actor=actor_of(request),
+                actor=access.actor,
                 environment=environment,
                 reason=form.cleaned_data["reason"],
                 expires_at=form.cleaned_data["expires_at"],
@@ -297,7 +297,7 @@ def unlock(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
     access = project_for(request, slug, Permission.MANAGE)
     environment = _environment(access, env_slug)
     try:
-        lock_release(actor=actor_of(request), environment=environment)
+        lock_release(actor=access.actor, environment=environment)
     except PreflightError as error:
         return _stage_response(request, access, environment, status=_conflict(request, error))
     messages.success(request, f"{environment.name} is unlocked.")
@@ -312,7 +312,7 @@ def freeze(request: HttpRequest, slug: str, env_slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             freeze_create(
-                actor=actor_of(request),
+                actor=access.actor,
                 environment=environment,
                 starts_at=form.cleaned_data["starts_at"],
                 ends_at=form.cleaned_data["ends_at"],
@@ -331,6 +331,6 @@ def unfreeze(request: HttpRequest, slug: str, env_slug: str, freeze_id: int) -> 
     access = project_for(request, slug, Permission.MANAGE)
     environment = _environment(access, env_slug)
     window = get_object_or_404(FreezeWindow, pk=freeze_id, environment=environment)
-    freeze_delete(actor=actor_of(request), freeze=window)
+    freeze_delete(actor=access.actor, freeze=window)
     messages.success(request, f"Freeze window removed from {environment.name}.")
     return _stage_response(request, access, environment)
