@@ -384,10 +384,14 @@ def load_facts(environments: Sequence[Environment], window: Window) -> list[Depl
     ]
 
 
-def delivery_metrics(project: Project, window: Window) -> DeliveryMetrics:
+def delivery_metrics(
+    project: Project, window: Window, *, environments: Sequence[Environment] | None = None
+) -> DeliveryMetrics:
     """The project's metrics over the window, for every environment: two queries, however many
-    deployments there are."""
-    environments = list(Environment.objects.filter(project=project).order_by("position"))
+    deployments there are (one when the caller passes the environments it already loaded, in
+    promotion order)."""
+    if environments is None:
+        environments = list(Environment.objects.filter(project=project).order_by("position"))
     # Production is the last environment in promotion order.
     production = environments[-1] if environments else None
     return compute(

@@ -214,7 +214,11 @@ def timeline(request: HttpRequest, slug: str) -> HttpResponse:
         "first_query": query.urlencode(),
         "paged": data["before"] is not None,
         "window": window,
-        "view": _metrics_view(delivery_metrics(access.project, window), environments, focus),
+        "view": _metrics_view(
+            delivery_metrics(access.project, window, environments=environments),
+            environments,
+            focus,
+        ),
     }
     return render_page_or_partial(request, TEMPLATE, "timeline-body", context)
 

@@ -160,3 +160,14 @@ def test_a_window_longer_than_a_year_is_refused(client_of, viewer, project):  # 
     response = client_of(viewer).get(URL + "?since=2001-01-01")
     assert response.status_code == 422
     assert "Choose at most 366 days." in response.content.decode()
+
+
+def test_the_page_reads_the_projects_environments_once(client_of, viewer, project, environments):  # type: ignore[no-untyped-def]
+    client = client_of(viewer)
+    client.get(URL)  # warm the session
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(URL).status_code == 200
+    reads = [
+        q["sql"] for q in captured if q["sql"].startswith('SELECT "releases_environment"."id"')
+    ]
+    assert len(reads) == 1, reads
