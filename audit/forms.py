@@ -6,12 +6,10 @@ from typing import Any
 
 from django import forms
 
+from preflight.web.forms import DateInput
+
 from .log import AuditFilters
 from .models import AuditEvent
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class AuditFilterForm(forms.Form):

@@ -9,14 +9,12 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from preflight.web.forms import DateInput
+
 from .metrics import DEFAULT_WINDOW_DAYS, WINDOW_CHOICES
 from .models import DeploymentStatus, Environment
 
 MAX_WINDOW_DAYS = 366
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class TimelineFilterForm(forms.Form):

@@ -4,6 +4,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 
+class DateInput(forms.DateInput):
+    """The browser's date picker (Django's widget is a plain text box)."""
+
+    input_type = "date"
+
+
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ValidationError on the form: per field where the form has that field,
     the rest at the top, so the user sees every message next to what it is about."""
