@@ -11,7 +11,8 @@ from rest_framework.request import Request
 
 from audit.actors import Actor
 from releases.models import ApiToken
-from releases.services.tokens import token_authenticate
+
+from . import token_cache
 
 REALM = 'Bearer realm="preflight"'
 
@@ -32,10 +33,17 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raw = ""
-        token = token_authenticate(raw) if raw else None
-        if token is None:
-            from .throttling import LoginRateThrottle  # the throttles name principals from here
+        from .throttling import LoginRateThrottle, TokenRateThrottle  # they name principals here
 
+        token, counted = (
+            token_cache.authenticate(raw, TokenRateThrottle().window_of_token)
+            if raw
+            else (None, None)
+        )
+        # Counted with the token in one round trip: TokenRateThrottle reads it, and counts only
+        # when this is None.
+        request.token_rate_count = counted  # type: ignore[attr-defined]
+        if token is None:
             throttle = LoginRateThrottle()
             if not throttle.failure_allowed(request):
                 raise exceptions.Throttled(throttle.wait())

@@ -19,6 +19,8 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from releases.models import ApiToken
+
 from .authentication import is_authenticated, principal_of
 from .shared_cache import shared_redis
 
@@ -62,19 +64,40 @@ class _SettingsRate(SimpleRateThrottle):
         if ident_key is None:
             return True
         key, self._left = self._window(ident_key)
-        return self._count(key) <= self.num_requests
+        return self._counted(request, key) <= self.num_requests
+
+    def _counted(self, request: Request, key: str) -> int:
+        return self._count(key)
 
     def wait(self) -> float | None:
         return max(getattr(self, "_left", 1.0), 1.0)
 
 
 class TokenRateThrottle(_SettingsRate):
+    """Tokens are counted by their hash, as they are authenticated: a token read from the token
+    cache is counted in that same round trip (``token_cache.authenticate``)."""
+
     scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if not is_authenticated(request):
             return None
+        if isinstance(request.auth, ApiToken):
+            return self._token_ident_key(request.auth.key_hash)
         return self.cache_format % {"scope": self.scope, "ident": principal_of(request)}
+
+    def _token_ident_key(self, key_hash: str) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": f"token:{key_hash}"}
+
+    def window_of_token(self, key_hash: str) -> tuple[str, int] | None:
+        """The key counting this token's requests now, and its lifetime; None without a rate."""
+        if self.rate is None:
+            return None
+        return self._window(self._token_ident_key(key_hash))[0], self.duration + 1
+
+    def _counted(self, request: Request, key: str) -> int:
+        counted: int | None = getattr(request, "token_rate_count", None)
+        return counted if counted is not None else self._count(key)
 
 
 class AnonRateThrottle(_SettingsRate):

@@ -169,6 +169,7 @@ REST_FRAMEWORK: dict[str, Any] = {
         "login": env_str("PREFLIGHT_API_LOGIN_RATE", default="20/min", expect="e.g. 20/min"),
     },
     "EXCEPTION_HANDLER": "preflight.api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "preflight.api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "NUM_PROXIES": PREFLIGHT_PROXY_COUNT,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.conf import settings
@@ -8,8 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SLUG_VALIDATOR = RegexValidator(
-    r"^[a-z0-9][a-z0-9-]{0,62}$",
+    SLUG_PATTERN,
     "Use lowercase letters, digits and hyphens, starting with a letter or digit.",
 )
 

@@ -87,7 +87,10 @@ def token_authenticate(raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
     token = (
-        ApiToken.objects.select_related("user", "project").filter(key_hash=hash_token(raw)).first()
+        ApiToken.objects.select_related("user", "project")
+        .defer("user__password")  # the token may be cached (preflight/api/token_cache.py)
+        .filter(key_hash=hash_token(raw))
+        .first()
     )
     now = timezone.now()
     if token is None or not token.is_active(now):
@@ -95,6 +98,10 @@ def token_authenticate(raw: str) -> ApiToken | None:
     if token.user is not None and not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+        token_mark_used(token, now)
     return token
+
+
+def token_mark_used(token: ApiToken, now: datetime) -> None:
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now

@@ -1,0 +1,163 @@
+"""API tokens kept in Redis for a minute, so a request authenticates without a database query.
+
+CI polls the gate many times a minute with the same token; reading the token, its user and its
+service project from PostgreSQL each time cost more than answering the gate from its cache. A
+token found in the database is kept here (pickled, the user's password hash deferred, so it never
+leaves the database) and read back together with the request's rate count and the once-a-minute
+"last used" mark: one Redis round trip authenticates and counts a request.
+
+What is cached only ever makes a token *work*, so a change that can stop one must reach the cache
+at once: every save or delete of a token, its user or its service project writes a tombstone over
+the token's entry, both when the change is made and again when its transaction commits. While a
+tombstone stands (a minute), the token is read from the database every time and not cached again,
+so a request that read the database just before the change committed cannot put the old state
+back. Roles are not cached: a user token's role is read from the database on each request.
+Expiry is checked on the cached token, against the clock.
+
+Without Redis (``make run``'s default), or when Redis fails, every request reads the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from releases.models import ApiToken, Project
+from releases.services.tokens import (
+    LAST_USED_RESOLUTION,
+    TOKEN_PREFIX,
+    hash_token,
+    token_authenticate,
+    token_mark_used,
+)
+
+from .shared_cache import shared_redis
+
+log = logging.getLogger(__name__)
+
+ENTRY_SECONDS = 60
+TOMBSTONE = b"void"
+
+# One round trip: the entry, then (only for a cached token, so unknown tokens leave nothing
+# behind) the once-a-minute last-used mark and, when there is a rate, one more in its window.
+_READ = """
+local entry = redis.call('GET', KEYS[1])
+if not entry or entry == ARGV[1] then return {} end
+local first = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) and 1 or 0
+local count = 0
+if KEYS[3] then
+  count = redis.call('INCR', KEYS[3])
+  if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+end
+return {entry, first, count}
+"""
+
+
+@functools.cache
+def _read_script(client: Any) -> Any:
+    return client.register_script(_READ)
+
+
+def _entry_key(key_hash: str) -> str:
+    return f"api-token:{key_hash}"
+
+
+def _used_key(key_hash: str) -> str:
+    return f"api-token-used:{key_hash}"
+
+
+def authenticate(
+    raw: str, rate_window: Callable[[str], tuple[str, int] | None]
+) -> tuple[ApiToken | None, int | None]:
+    """The active token ``raw`` names, or None; and, when it came from the cache, the request's
+    number in the token's rate window (``rate_window(key_hash)``: the throttle's key and its
+    lifetime, None without a rate), counted in the same round trip."""
+    client = shared_redis()
+    if client is None or not raw.startswith(TOKEN_PREFIX):
+        return token_authenticate(raw), None
+    key_hash = hash_token(raw)
+    window = rate_window(key_hash)
+    keys = [_entry_key(key_hash), _used_key(key_hash)]
+    args: list[Any] = [TOMBSTONE, int(LAST_USED_RESOLUTION.total_seconds())]
+    if window is not None:
+        keys.append(window[0])
+        args.append(window[1])
+    try:
+        found = _read_script(client)(keys=keys, args=args)
+    except Exception:  # the cache is an optimisation: without it, read the database
+        log.warning("token cache unavailable", exc_info=True)
+        return token_authenticate(raw), None
+    if not found:
+        token = token_authenticate(raw)
+        if token is not None:
+            _keep(token)
+        return token, None
+    entry, first_use_this_minute, count = found
+    token = pickle.loads(entry)  # noqa: S301 - written by Preflight, in Preflight's own Redis
+    now = timezone.now()
+    if not token.is_active(now) or (token.user is not None and not token.user.is_active):
+        return None, None
+    if first_use_this_minute:
+        token_mark_used(token, now)
+    return token, int(count) if window is not None else None
+
+
+def _keep(token: ApiToken) -> None:
+    """Cache a token just read from the database (which noted its use), unless a tombstone says
+    it is changing."""
+    try:
+        pipe = shared_redis().pipeline(transaction=False)
+        pipe.set(_entry_key(token.key_hash), pickle.dumps(token), ex=ENTRY_SECONDS, nx=True)
+        pipe.set(
+            _used_key(token.key_hash), 1, ex=int(LAST_USED_RESOLUTION.total_seconds()), nx=True
+        )
+        pipe.execute()
+    except Exception:
+        log.warning("token cache unavailable", exc_info=True)
+
+
+def _bury(key_hashes: list[str]) -> None:
+    client = shared_redis()
+    if client is None or not key_hashes:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key_hash in key_hashes:
+            pipe.set(_entry_key(key_hash), TOMBSTONE, ex=ENTRY_SECONDS)
+        pipe.execute()
+    except Exception:
+        # The change stands; a cached token it stopped keeps working until its entry expires.
+        log.error("could not retire cached API tokens", exc_info=True)
+
+
+def _retire(key_hashes: list[str]) -> None:
+    """Tombstones now, and again once the change commits (see the module's docstring)."""
+    _bury(key_hashes)
+    transaction.on_commit(lambda: _bury(key_hashes))
+
+
+@receiver([post_save, post_delete], sender=ApiToken, dispatch_uid="token-cache-token")
+def _token_changed(sender: Any, instance: ApiToken, **kwargs: Any) -> None:
+    if not kwargs.get("created"):  # a new token cannot have been cached
+        _retire([instance.key_hash])
+
+
+@receiver([post_save, post_delete], sender=get_user_model(), dispatch_uid="token-cache-user")
+def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    _retire(list(ApiToken.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)))
+
+
+@receiver([post_save, post_delete], sender=Project, dispatch_uid="token-cache-project")
+def _project_changed(sender: Any, instance: Project, **kwargs: Any) -> None:
+    _retire(
+        list(ApiToken.objects.filter(project_id=instance.pk).values_list("key_hash", flat=True))
+    )

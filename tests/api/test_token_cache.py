@@ -1,0 +1,137 @@
+"""Tokens kept in Redis (preflight/api/token_cache.py): a repeat request authenticates without
+the database, and every change that can stop a token stops a cached one at once."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from preflight.api import token_cache
+from preflight.api.shared_cache import shared_redis
+from releases.models import ApiToken
+from releases.services.tokens import hash_token, token_authenticate, token_issue, token_revoke
+
+from .conftest import OPERATOR, bearer, service_token, user_token
+
+pytestmark = pytest.mark.django_db
+RELEASE = "/api/v1/projects/shop/releases/1.0.0/"
+
+
+def _token_queries(client) -> tuple[int, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(RELEASE)
+    return answer.status_code, [q["sql"] for q in queries if "releases_apitoken" in q["sql"]]
+
+
+def test_a_repeat_request_reads_the_token_from_the_cache(project, release, viewer):
+    client = bearer(user_token(viewer))
+    status, first = _token_queries(client)
+    assert status == 200
+    assert first
+    status, again = _token_queries(client)
+    assert status == 200
+    assert again == []
+
+
+def test_the_cache_never_holds_the_users_password_hash(project, release, viewer):
+    viewer.set_password("a long and secret passphrase")
+    viewer.save()
+    raw = user_token(viewer)
+    assert bearer(raw).get(RELEASE).status_code == 200
+    entry = shared_redis().get(f"api-token:{hash_token(raw)}")
+    assert entry is not None
+    assert b"vic" in entry
+    assert viewer.password.split("$")[-1].encode() not in entry  # ... without the hash
+
+
+@pytest.mark.parametrize("kind", ["user", "service"])
+def test_revoking_a_cached_token_stops_it_at_once(project, release, viewer, kind):
+    raw = user_token(viewer) if kind == "user" else service_token(project)
+    client = bearer(raw)
+    assert client.get(RELEASE).status_code == 200
+    token_revoke(actor=OPERATOR, token=ApiToken.objects.get())
+    assert client.get(RELEASE).status_code == 401
+
+
+def test_deleting_a_cached_token_stops_it(project, release, viewer):
+    client = bearer(user_token(viewer))
+    assert client.get(RELEASE).status_code == 200
+    ApiToken.objects.get().delete()
+    assert client.get(RELEASE).status_code == 401
+
+
+def test_deactivating_the_user_stops_a_cached_user_token(project, release, viewer):
+    client = bearer(user_token(viewer))
+    assert client.get(RELEASE).status_code == 200
+    viewer.is_active = False
+    viewer.save()
+    assert client.get(RELEASE).status_code == 401
+
+
+def test_losing_the_role_is_seen_at_once(project, release, viewer):
+    client = bearer(user_token(viewer))
+    assert client.get(RELEASE).status_code == 200
+    viewer.memberships.all().delete()
+    assert client.get(RELEASE).status_code == 404  # no role: the project is not there for them
+
+
+def test_a_read_from_before_a_revocation_cannot_put_the_token_back(project, release, viewer):
+    raw = user_token(viewer)
+    before = token_authenticate(raw)  # a request read the token ...
+    assert before is not None
+    token_revoke(actor=OPERATOR, token=before)  # ... the token is revoked ...
+    token_cache._keep(before)  # ... and only then does that request try to cache what it read
+    assert bearer(raw).get(RELEASE).status_code == 401
+
+
+def test_expiry_is_checked_on_the_cached_token(project, release, viewer):
+    _, raw = token_issue(
+        actor=OPERATOR,
+        name="short",
+        user=viewer,
+        expires_at=timezone.now() + timedelta(seconds=1),
+    )
+    client = bearer(raw)
+    assert client.get(RELEASE).status_code == 200
+    assert client.get(RELEASE).status_code == 200  # from the cache
+    time.sleep(1.1)
+    assert client.get(RELEASE).status_code == 401
+
+
+def test_last_use_is_noted_once_a_minute_from_the_cache(project, release, viewer):
+    raw = user_token(viewer)
+    client = bearer(raw)
+    assert client.get(RELEASE).status_code == 200
+    noted = ApiToken.objects.get().last_used_at
+    assert noted is not None
+    shared_redis().delete(f"api-token-used:{hash_token(raw)}")  # as if a minute went by
+    assert client.get(RELEASE).status_code == 200
+    assert ApiToken.objects.get().last_used_at > noted
+
+
+def test_without_redis_tokens_are_read_from_the_database(project, release, viewer, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    client = bearer(user_token(viewer))
+    for _ in range(2):
+        status, queries = _token_queries(client)
+        assert status == 200
+        assert queries
+
+
+def test_the_commit_buries_the_token_again(
+    project, release, viewer, django_capture_on_commit_callbacks
+):
+    raw = user_token(viewer)
+    before = token_authenticate(raw)
+    assert before is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        token_revoke(actor=OPERATOR, token=before)
+        # Another request, between the change and its commit, caches what it read before it.
+        shared_redis().delete(f"api-token:{hash_token(raw)}")
+        token_cache._keep(before)
+    assert bearer(raw).get(RELEASE).status_code == 401
