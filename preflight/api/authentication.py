@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from audit.actors import Actor
 from releases.models import ApiToken
 
-from . import token_cache
+from . import gate_cache, token_cache
 
 REALM = 'Bearer realm="preflight"'
 
@@ -35,14 +35,18 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = ""
         from .throttling import LoginRateThrottle, TokenRateThrottle  # they name principals here
 
-        token, counted = (
-            token_cache.authenticate(raw, TokenRateThrottle().window_of_token)
+        found = (
+            token_cache.authenticate(
+                raw, TokenRateThrottle().window_of_token, gate_cache.STATE_KEY_PREFIX
+            )
             if raw
-            else (None, None)
+            else token_cache.Found(None)
         )
-        # Counted with the token in one round trip: TokenRateThrottle reads it, and counts only
-        # when this is None.
-        request.token_rate_count = counted  # type: ignore[attr-defined]
+        token = found.token
+        # Read with the token in one round trip: TokenRateThrottle uses the count (and counts
+        # itself only when it is None); the gate endpoint uses the service project's gate state.
+        request.token_rate_count = found.counted  # type: ignore[attr-defined]
+        request.project_gate_state = found.project_value  # type: ignore[attr-defined]
         if token is None:
             throttle = LoginRateThrottle()
             if not throttle.failure_allowed(request):
@@ -68,6 +72,13 @@ def is_authenticated(request: Request) -> bool:
     if isinstance(request.auth, ApiToken):
         return True
     return bool(request.user is not None and request.user.is_authenticated)
+
+
+def project_gate_state(request: Request, project_id: int) -> str | None:
+    """The project's gate state, when the service token's read brought it along."""
+    if isinstance(request.auth, ApiToken) and request.auth.project_id == project_id:
+        return getattr(request, "project_gate_state", None) or None
+    return None
 
 
 def actor_of(request: Request) -> Actor:

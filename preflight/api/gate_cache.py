@@ -9,7 +9,10 @@ is still the project's state. What changes with time alone (a lock or waiver exp
 window starting, approvals ageing) shows within PREFLIGHT_GATE_CACHE_SECONDS.
 
 The state lives in Redis, shared by the web processes and the worker (which finishes runs);
-without Redis the gate is computed for every request.
+without Redis the gate is computed for every request. Answers are kept in Redis and, the last few
+hundred, in each web process too: a service token's read (preflight/api/token_cache.py) brings its
+project's state along, so a pipeline polling the gate is answered from the process's memory
+after that one round trip.
 
 Starting a deployment never reads this: ``deployment_start`` evaluates the gate itself, under the
 environment's row lock."""
@@ -18,7 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -36,24 +42,70 @@ from .shared_cache import shared_redis
 log = logging.getLogger(__name__)
 
 
+STATE_KEY_PREFIX = "gate-state:"
+KEPT_HERE = 512  # answers kept in each process's memory
+
+
 def _state_key(project_id: int) -> str:
-    return f"gate-state:{project_id}"
+    return f"{STATE_KEY_PREFIX}{project_id}"
 
 
 def _answer_key(project_id: int, version: str, environment: str) -> str:
     return f"gate-answer:{project_id}:{version}:{environment}"
 
 
+class _KeptHere:
+    """The last answers this process used, each with the state it is current in and the time it
+    stops being used. Threads of one web process share it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._answers: OrderedDict[tuple[int, str, str], tuple[str, float, dict[str, Any]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str, str], state: str) -> dict[str, Any] | None:
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is None or kept[0] != state or kept[1] <= time.time():
+                return None
+            self._answers.move_to_end(key)
+            return dict(kept[2])
+
+    def put(
+        self, key: tuple[int, str, str], state: str, until: float, body: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            self._answers[key] = (state, until, body)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
+
+_kept_here = _KeptHere(KEPT_HERE)
+
+
 def answer(
-    project_id: int, version: str, environment: str, compute: Callable[[], dict[str, Any]]
+    project_id: int,
+    version: str,
+    environment: str,
+    compute: Callable[[], dict[str, Any]],
+    state_now: str | None = None,
 ) -> dict[str, Any]:
-    """The gate's answer for (version, environment), from the cache if it is still current."""
+    """The gate's answer for (version, environment), from the cache if it is still current.
+    ``state_now``, when the caller has just read the project's state, saves reading it again."""
     seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
     if not seconds or shared_redis() is None:
         # Without a cache shared with the worker, this process would not learn that a run
         # finished: answer fresh each time.
         return compute()
-    state_key, answer_key = _state_key(project_id), _answer_key(project_id, version, environment)
+    here = (project_id, version, environment)
+    if state_now:
+        body = _kept_here.get(here, state_now)
+        if body is not None:
+            return body
+    state_key, answer_key = _state_key(project_id), _answer_key(*here)
     try:
         state, kept = _read(state_key, answer_key)
         if state is None:
@@ -61,17 +113,24 @@ def answer(
             # answer kept under a lost state can never match a new one.
             _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
             state, _ = _read(state_key, answer_key)
+            if state is None:
+                return compute()
         if kept is not None and kept["state"] == state:
+            _kept_here.put(here, state, kept["until"], kept["body"])
             return dict(kept["body"])
     except Exception:  # the cache is an optimisation: without it, compute
         log.warning("gate cache unavailable", exc_info=True)
         return compute()
-    body = compute()  # the state was read before computing: a change meanwhile retires it
+    body = json.loads(_encode(compute()))  # the same JSON a kept answer gives
+    # The state was read before computing: a change meanwhile retires it.
+    until = time.time() + seconds
     try:
-        _store(answer_key, {"state": state, "body": body}, seconds)
+        _store(answer_key, {"state": state, "until": until, "body": body}, seconds)
     except Exception:
         log.warning("gate cache unavailable", exc_info=True)
-    return json.loads(_encode(body))  # the same JSON a cached answer gives
+    else:
+        _kept_here.put(here, state, until, body)
+    return dict(body)
 
 
 def _encode(value: Any) -> str:

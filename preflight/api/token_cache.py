@@ -23,7 +23,7 @@ import functools
 import logging
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -48,7 +48,8 @@ ENTRY_SECONDS = 60
 TOMBSTONE = b"void"
 
 # One round trip: the entry, then (only for a cached token, so unknown tokens leave nothing
-# behind) the once-a-minute last-used mark and, when there is a rate, one more in its window.
+# behind) the once-a-minute last-used mark, one more in the rate window when there is a rate, and
+# the value a key named after a service token's project holds, when asked for one.
 _READ = """
 local entry = redis.call('GET', KEYS[1])
 if not entry or entry == ARGV[1] then return {} end
@@ -58,7 +59,10 @@ if KEYS[3] then
   count = redis.call('INCR', KEYS[3])
   if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 end
-return {entry, first, count}
+local project = string.match(entry, '^(%d+) ')
+local value = false
+if ARGV[4] ~= '' and project ~= '0' then value = redis.call('GET', ARGV[4] .. project) end
+return {entry, first, count, value or ''}
 """
 
 
@@ -75,40 +79,56 @@ def _used_key(key_hash: str) -> str:
     return f"api-token-used:{key_hash}"
 
 
+class Found(NamedTuple):
+    token: ApiToken | None
+    # This request's number in the token's rate window, when counted with the token.
+    counted: int | None = None
+    # For a service token read from the cache: what the project key asked for holds ("" when
+    # nothing), read in the same round trip.
+    project_value: str | None = None
+
+
 def authenticate(
-    raw: str, rate_window: Callable[[str], tuple[str, int] | None]
-) -> tuple[ApiToken | None, int | None]:
-    """The active token ``raw`` names, or None; and, when it came from the cache, the request's
-    number in the token's rate window (``rate_window(key_hash)``: the throttle's key and its
-    lifetime, None without a rate), counted in the same round trip."""
+    raw: str,
+    rate_window: Callable[[str], tuple[str, int] | None],
+    project_key_prefix: str = "",
+) -> Found:
+    """The active token ``raw`` names (else None), from the cache when it is there. In the same
+    round trip, the request is counted in the token's rate window (``rate_window(key_hash)``:
+    the throttle's key and its lifetime, None without a rate) and, for a service token, the key
+    ``project_key_prefix`` + project id is read."""
     client = shared_redis()
     if client is None or not raw.startswith(TOKEN_PREFIX):
-        return token_authenticate(raw), None
+        return Found(token_authenticate(raw))
     key_hash = hash_token(raw)
     window = rate_window(key_hash)
     keys = [_entry_key(key_hash), _used_key(key_hash)]
     args: list[Any] = [TOMBSTONE, int(LAST_USED_RESOLUTION.total_seconds())]
     if window is not None:
         keys.append(window[0])
-        args.append(window[1])
+    args += [window[1] if window is not None else 0, project_key_prefix]
     try:
         found = _read_script(client)(keys=keys, args=args)
     except Exception:  # the cache is an optimisation: without it, read the database
         log.warning("token cache unavailable", exc_info=True)
-        return token_authenticate(raw), None
+        return Found(token_authenticate(raw))
     if not found:
         token = token_authenticate(raw)
         if token is not None:
             _keep(token)
-        return token, None
-    entry, first_use_this_minute, count = found
-    token = pickle.loads(entry)  # noqa: S301 - written by Preflight, in Preflight's own Redis
+        return Found(token)
+    entry, first_use_this_minute, count, value = found
+    token = pickle.loads(entry.partition(b" ")[2])  # noqa: S301 - Preflight's own Redis
     now = timezone.now()
     if not token.is_active(now) or (token.user is not None and not token.user.is_active):
-        return None, None
+        return Found(None)
     if first_use_this_minute:
         token_mark_used(token, now)
-    return token, int(count) if window is not None else None
+    return Found(
+        token,
+        int(count) if window is not None else None,
+        value.decode() if project_key_prefix and token.is_service else None,
+    )
 
 
 def _keep(token: ApiToken) -> None:
@@ -116,7 +136,9 @@ def _keep(token: ApiToken) -> None:
     it is changing."""
     try:
         pipe = shared_redis().pipeline(transaction=False)
-        pipe.set(_entry_key(token.key_hash), pickle.dumps(token), ex=ENTRY_SECONDS, nx=True)
+        # The project id first, for the script to read: "<id or 0> <pickled token>".
+        entry = b"%d " % (token.project_id or 0) + pickle.dumps(token)
+        pipe.set(_entry_key(token.key_hash), entry, ex=ENTRY_SECONDS, nx=True)
         pipe.set(
             _used_key(token.key_hash), 1, ex=int(LAST_USED_RESOLUTION.total_seconds()), nx=True
         )

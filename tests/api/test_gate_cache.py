@@ -3,14 +3,17 @@ committed change to the project, and never reused once they are older than the s
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.actors import Actor
 from audit.services import record
+from preflight.api.shared_cache import shared_redis
 
-from .conftest import bearer, service_token
+from .conftest import bearer, service_token, user_token
 
 pytestmark = pytest.mark.django_db
 GATE = "/api/v1/projects/shop/releases/1.0.0/gate/?environment=production"
@@ -35,8 +38,8 @@ def test_a_repeat_question_is_answered_from_the_cache(
     first, computed = _ask(client)
     again, reused = _ask(client)
     assert again == first
-    assert reused < computed
-    assert reused <= 2  # the token (and at most its last-used time); nothing of the gate
+    assert computed > 0
+    assert reused == 0  # neither the token nor the gate: one Redis round trip answers
 
 
 def test_an_approval_retires_the_kept_answer_when_it_commits(
@@ -73,10 +76,49 @@ def test_another_projects_changes_leave_the_answer_kept(
     _ask(client)
     with django_capture_on_commit_callbacks(execute=True):
         record(actor=Actor.of_system("x"), action="elsewhere", project_id=project.pk + 1)
-    assert _ask(client)[1] <= 2
+    assert _ask(client)[1] == 0
 
 
 def test_answers_are_not_kept_when_the_setting_is_zero(project, release, environments, passing_run):
     client = bearer(service_token(project))
     _ask(client)  # the token's last-used time is written on first use
     assert _ask(client)[1] == _ask(client)[1] > 2
+
+
+def _forget_answers_in_redis() -> None:
+    client = shared_redis()
+    for key in client.scan_iter("gate-answer:*"):
+        client.delete(key)
+
+
+def test_a_service_tokens_repeat_poll_is_answered_from_the_process(
+    cached, project, release, environments, passing_run
+):
+    client = bearer(service_token(project))
+    first, _ = _ask(client)
+    _forget_answers_in_redis()
+    again, queries = _ask(client)
+    assert again == first
+    assert queries == 0  # the token's round trip brought the state; the answer was in memory
+
+
+def test_a_user_token_reads_the_state_and_sees_a_change(
+    cached, project, release, environments, passing_run, viewer, django_capture_on_commit_callbacks
+):
+    client = bearer(user_token(viewer))
+    _ask(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        record(actor=Actor.of_system("x"), action="changed", project_id=project.pk)
+    _, queries = _ask(client)
+    assert queries > 1  # the membership, then the gate computed again
+
+
+def test_kept_answers_are_not_used_past_the_setting(
+    settings, project, release, environments, passing_run
+):
+    settings.PREFLIGHT_GATE_CACHE_SECONDS = 1
+    client = bearer(service_token(project))
+    _ask(client)
+    assert _ask(client)[1] == 0
+    time.sleep(1.1)
+    assert _ask(client)[1] > 0

@@ -14,6 +14,7 @@ from releases.models import Project
 from releases.models.projects import SLUG_PATTERN
 
 from .. import gate_cache
+from ..authentication import project_gate_state
 from ..lookups import environment_of, readable_project, release_of
 from ..schema import READ_ERRORS, responses
 from ..serializers import GateQuery, GateSerializer, valid
@@ -36,7 +37,13 @@ class GateView(APIView):
             # else gets its answer (400 with the field's message, or 404 for no such slug).
             slug = valid(GateQuery, request.query_params)["environment"]
         return Response(
-            gate_cache.answer(found.pk, version, slug, lambda: gate_body(found, version, slug))
+            gate_cache.answer(
+                found.pk,
+                version,
+                slug,
+                lambda: gate_body(found, version, slug),
+                project_gate_state(request, found.pk),
+            )
         )
 
 
