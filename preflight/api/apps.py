@@ -7,4 +7,6 @@ class ApiConfig(AppConfig):
     verbose_name = "REST API"
 
     def ready(self) -> None:
-        from . import gate_cache  # noqa: F401 - connects the receiver that expires gate answers
+        # Connect their receivers in every process (the admin and the worker change tokens and
+        # projects too, without ever loading the API's views).
+        from . import gate_cache, token_cache  # noqa: F401

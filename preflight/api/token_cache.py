@@ -4,7 +4,9 @@ CI polls the gate many times a minute with the same token; reading the token, it
 service project from PostgreSQL each time cost more than answering the gate from its cache. A
 token found in the database is kept here (pickled, the user's password hash deferred, so it never
 leaves the database) and read back together with the request's rate count and the once-a-minute
-"last used" mark: one Redis round trip authenticates and counts a request.
+"last used" mark: one Redis round trip authenticates and counts a request. For a service token
+the same trip reads its project's gate state, which lets a pipeline's gate poll be answered from
+the web process's memory (preflight/api/gate_cache.py).
 
 What is cached only ever makes a token *work*, so a change that can stop one must reach the cache
 at once: every save or delete of a token, its user or its service project writes a tombstone over
@@ -61,7 +63,7 @@ if KEYS[3] then
 end
 local project = string.match(entry, '^(%d+) ')
 local value = false
-if ARGV[4] ~= '' and project ~= '0' then value = redis.call('GET', ARGV[4] .. project) end
+if ARGV[4] ~= '' and project and project ~= '0' then value = redis.call('GET', ARGV[4] .. project) end
 return {entry, first, count, value or ''}
 """
 
@@ -118,7 +120,11 @@ def authenticate(
             _keep(token)
         return Found(token)
     entry, first_use_this_minute, count, value = found
-    token = pickle.loads(entry.partition(b" ")[2])  # noqa: S301 - Preflight's own Redis
+    try:
+        token = pickle.loads(entry.partition(b" ")[2])  # noqa: S301 - Preflight's own Redis
+    except Exception:  # not an entry this version wrote: read the database
+        log.warning("unreadable token cache entry", exc_info=True)
+        return Found(token_authenticate(raw))
     now = timezone.now()
     if not token.is_active(now) or (token.user is not None and not token.user.is_active):
         return Found(None)

@@ -3,6 +3,9 @@ the database, and every change that can stop a token stops a cached one at once.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -135,3 +138,20 @@ def test_the_commit_buries_the_token_again(
         shared_redis().delete(f"api-token:{hash_token(raw)}")
         token_cache._keep(before)
     assert bearer(raw).get(RELEASE).status_code == 401
+
+
+def test_every_process_connects_the_receivers_that_retire_cached_tokens():
+    # A process that only runs the admin or the worker never loads the API's views; it must
+    # still retire cached tokens when it changes them.
+    probe = (
+        "import sys, django; django.setup(); "
+        "print('preflight.api.token_cache' in sys.modules, 'preflight.api.gate_cache' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "preflight.settings.local"},
+    )
+    assert done.stdout.split() == ["True", "True"]

@@ -24,6 +24,7 @@ from checks.kinds.http import validate as http_config
 from checks.models import CheckResult, ReadinessRun
 from checks.services.runs import STALE_AFTER, run_start
 from checks.tasks import reap_runs
+from preflight.celery import app as celery_app
 
 from ..conftest import as_actor
 from ..factories import CategoryFactory, CheckFactory
@@ -45,6 +46,19 @@ def workers(tmp_path_factory) -> Iterator[Workers]:  # type: ignore[no-untyped-d
         if process.poll() is None:
             process.kill()  # idle by now; nothing to finish
             process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _workers_idle_before_teardown() -> Iterator[None]:
+    """A run is seen finished before its worker is done with it (announcements after commit);
+    the test database is flushed only once no task is still running."""
+    yield
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        active = celery_app.control.inspect(timeout=0.5).active() or {}
+        if not any(active.values()):
+            return
+        time.sleep(0.1)
 
 
 class Workers:
