@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.renderers import JSONRenderer
 
 from audit.models import AuditEvent
 
@@ -60,22 +60,18 @@ class _KeptHere:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._answers: OrderedDict[tuple[int, str, str], tuple[str, float, dict[str, Any]]] = (
-            OrderedDict()
-        )
+        self._answers: OrderedDict[tuple[int, str, str], tuple[str, float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, str, str], state: str) -> dict[str, Any] | None:
+    def get(self, key: tuple[int, str, str], state: str) -> str | None:
         with self._lock:
             kept = self._answers.get(key)
             if kept is None or kept[0] != state or kept[1] <= time.time():
                 return None
             self._answers.move_to_end(key)
-            return dict(kept[2])
+            return kept[2]
 
-    def put(
-        self, key: tuple[int, str, str], state: str, until: float, body: dict[str, Any]
-    ) -> None:
+    def put(self, key: tuple[int, str, str], state: str, until: float, body: str) -> None:
         with self._lock:
             self._answers[key] = (state, until, body)
             self._answers.move_to_end(key)
@@ -92,14 +88,15 @@ def answer(
     environment: str,
     compute: Callable[[], dict[str, Any]],
     state_now: str | None = None,
-) -> dict[str, Any]:
-    """The gate's answer for (version, environment), from the cache if it is still current.
-    ``state_now``, when the caller has just read the project's state, saves reading it again."""
+) -> str:
+    """The gate's answer for (version, environment) as the JSON sent, from the cache if it is
+    still current. ``state_now``, when the caller has just read the project's state, saves
+    reading it again."""
     seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
     if not seconds or shared_redis() is None:
         # Without a cache shared with the worker, this process would not learn that a run
         # finished: answer fresh each time.
-        return compute()
+        return _encode(compute())
     here = (project_id, version, environment)
     if state_now:
         body = _kept_here.get(here, state_now)
@@ -114,27 +111,28 @@ def answer(
             _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
             state, _ = _read(state_key, answer_key)
             if state is None:
-                return compute()
+                return _encode(compute())
         if kept is not None and kept["state"] == state:
             _kept_here.put(here, state, kept["until"], kept["body"])
-            return dict(kept["body"])
+            return str(kept["body"])
     except Exception:  # the cache is an optimisation: without it, compute
         log.warning("gate cache unavailable", exc_info=True)
-        return compute()
-    body = json.loads(_encode(compute()))  # the same JSON a kept answer gives
+        return _encode(compute())
+    body = _encode(compute())
     # The state was read before computing: a change meanwhile retires it.
     until = time.time() + seconds
     try:
-        _store(answer_key, {"state": state, "until": until, "body": body}, seconds)
+        _store(answer_key, json.dumps({"state": state, "until": until, "body": body}), seconds)
     except Exception:
         log.warning("gate cache unavailable", exc_info=True)
     else:
         _kept_here.put(here, state, until, body)
-    return dict(body)
+    return body
 
 
-def _encode(value: Any) -> str:
-    return json.dumps(value, cls=JSONEncoder)
+def _encode(body: dict[str, Any]) -> str:
+    """The answer as the API's renderer writes it."""
+    return JSONRenderer().render(body).decode()
 
 
 def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -146,9 +144,8 @@ def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] |
     )
 
 
-def _store(key: str, value: Any, seconds: int | None, *, only_if_new: bool = False) -> None:
-    data = value if isinstance(value, str) else _encode(value)
-    shared_redis().set(key, data, ex=seconds, nx=only_if_new)
+def _store(key: str, value: str, seconds: int | None, *, only_if_new: bool = False) -> None:
+    shared_redis().set(key, value, ex=seconds, nx=only_if_new)
 
 
 def _new_state(project_id: int) -> None:
