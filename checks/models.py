@@ -5,7 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, RegexValidator, URLValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from releases.models import ApiToken, Deployment, Environment, Project, Release
@@ -279,6 +280,18 @@ class Waiver(models.Model):
         return self.revoked_at is None and self.expires_at > now
 
 
+class TickQuerySet(models.QuerySet["ManualTick"]):
+    def latest_per_check(self) -> TickQuerySet:
+        """Only the newest tick of each check among these: what the check's state is. The
+        database picks them (the history is not read)."""
+        newest_first = Window(
+            RowNumber(),
+            partition_by=[F("release_id"), F("environment_id"), F("check_item_id")],
+            order_by=[F("created_at").desc(), F("id").desc()],
+        )
+        return self.annotate(newest=newest_first).filter(newest=1)
+
+
 class ManualTick(models.Model):
     """A person confirming a manual check (a checklist item) for a release in an environment.
     Rows are history: the latest one for (release, environment, check) says whether it is ticked."""
@@ -297,6 +310,8 @@ class ManualTick(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TickQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

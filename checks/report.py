@@ -224,14 +224,11 @@ def _checklists(
 def _latest_ticks(release: Release, environment: Environment) -> dict[int, bool]:
     from .models import ManualTick
 
-    latest: dict[int, bool] = {}
-    for check_id, ticked in (
+    return dict(
         ManualTick.objects.filter(release=release, environment=environment)
-        .order_by("-created_at", "-id")
+        .latest_per_check()
         .values_list("check_item_id", "ticked")
-    ):
-        latest.setdefault(check_id, ticked)
-    return latest
+    )
 
 
 def number(value: Decimal | None, places: int = 1) -> str:

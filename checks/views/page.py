@@ -206,13 +206,12 @@ def checklists(page: ReleasePage) -> list[tuple[str, list[ChecklistItem]]]:
         .distinct()
         .order_by("position", "code")
     )
-    ticks: dict[int, ManualTick] = {}
-    for tick in (
-        ManualTick.objects.filter(release=page.release, environment=page.environment)
+    ticks: dict[int, ManualTick] = {
+        tick.check_item_id: tick
+        for tick in ManualTick.objects.filter(release=page.release, environment=page.environment)
+        .latest_per_check()
         .select_related("ticked_by")
-        .order_by("-created_at", "-id")
-    ):
-        ticks.setdefault(tick.check_item_id, tick)
+    }
     results = {r.check.pk: r for r in page.evaluation.results} if page.evaluation else {}
     may_tick = page.access.can(Permission.TICK)
     by_phase: dict[str, list[ChecklistItem]] = {phase: [] for phase in Phase.values}

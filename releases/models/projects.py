@@ -9,9 +9,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SLUG_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SLUG_PATTERN = re.compile(SLUG_REGEX)
 SLUG_VALIDATOR = RegexValidator(
-    SLUG_PATTERN,
+    SLUG_REGEX,
     "Use lowercase letters, digits and hyphens, starting with a letter or digit.",
 )
 
