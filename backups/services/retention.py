@@ -2,9 +2,10 @@
 when a backup has one, else the database's ``retention_days`` after it was taken — and the
 rows stay, marked ``deleted_at``, so the history (sizes, drills) outlives the files.
 
-Two rules keep retention from doing harm: the newest verified backup of a database is never
-deleted, however old (an expired backup beats none); and reported backups are left alone —
-their files belong to the job that reported them, which keeps its own retention."""
+Three rules keep retention from doing harm: the newest verified backup of a database is never
+deleted, however old (an expired backup beats none); a backup a queued or running restore drill
+is restoring waits for the drill to end; and reported backups are left alone — their files
+belong to the job that reported them, which keeps its own retention."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from audit import services as audit
 from audit.actors import Actor
 
 from .. import storage
-from ..models import Backup, Database, WalSample
+from ..models import Backup, Database, RestoreDrill, WalSample
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def expired(database: Database, now: datetime) -> list[Backup]:
             database=database, source=Backup.Source.TAKEN, deleted_at__isnull=True
         )
         .exclude(status=Backup.Status.RUNNING)
+        .exclude(drills__status__in=[RestoreDrill.Status.QUEUED, RestoreDrill.Status.RUNNING])
         .filter(
             Q(keep_until__isnull=False, keep_until__lte=now)
             | Q(keep_until__isnull=True, started_at__lt=cutoff)

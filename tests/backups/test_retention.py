@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from backups import storage
-from backups.models import Backup, Database, WalSample
+from backups.models import Backup, Database, RestoreDrill, WalSample
 from backups.services.retention import retention_enforce
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +78,23 @@ def test_the_newest_verified_backup_survives_retention_however_old(project, sett
     newest.refresh_from_db()
     assert newest.deleted_at is None
     assert _exists(newest)
+
+
+def test_a_backup_being_restored_by_a_drill_waits_for_the_drill(project, settings):
+    database = Database.objects.create(project=project, name="main", retention_days=7)
+    _backup(database, 1, settings)
+    restoring = _backup(database, 20, settings)
+    drill = RestoreDrill.objects.create(
+        database=database, backup=restoring, status=RestoreDrill.Status.RUNNING
+    )
+
+    assert retention_enforce() == []
+    assert _exists(restoring)
+
+    drill.status = RestoreDrill.Status.PASSED
+    drill.save()
+    assert [b.pk for b in retention_enforce()] == [restoring.pk]
+    assert not _exists(restoring)
 
 
 def test_retention_prunes_old_wal_samples(project, settings):
