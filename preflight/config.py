@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,12 +95,6 @@ def env_int(
     if minimum is not None and number < minimum:
         raise SettingsError(f"{name}={value!r} is malformed: expected {expect}")
     return number
-
-
-def env_seconds(
-    name: str, *, default: int, minimum: int = 1, environ: Mapping[str, str] | None = None
-) -> timedelta:
-    return timedelta(seconds=env_int(name, default=default, minimum=minimum, environ=environ))
 
 
 def env_list(
