@@ -12,16 +12,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from scripts import chromium
+
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -62,7 +54,9 @@ def main() -> None:
     base = args.base_url.rstrip("/")
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium.EXECUTABLE, args=chromium.ARGS
+        )
         for name, path, viewport, full in SHOTS:
             page = logged_in(browser, base, args.user, args.password, viewport)
             page.goto(f"{base}{path}")
