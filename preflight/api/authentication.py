@@ -33,7 +33,8 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raw = ""
-        from .throttling import LoginRateThrottle, TokenRateThrottle  # they name principals here
+        # Imported here: the throttles import this module (is_authenticated, principal_of).
+        from .throttling import LoginRateThrottle, TokenRateThrottle
 
         found = (
             token_cache.authenticate(
@@ -46,7 +47,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         # Read with the token in one round trip: TokenRateThrottle uses the count (and counts
         # itself only when it is None); the gate endpoint uses the service project's gate state.
         request.token_rate_count = found.counted  # type: ignore[attr-defined]
-        request.project_gate_state = found.project_value  # type: ignore[attr-defined]
+        request.project_gate_state = found.gate_state  # type: ignore[attr-defined]
         if token is None:
             throttle = LoginRateThrottle()
             if not throttle.failure_allowed(request):

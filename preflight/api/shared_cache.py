@@ -12,7 +12,8 @@ from django.conf import settings
 def _client_for(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(url)
+    # A Redis that hangs must not hang requests: every caller falls back when it fails.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
 def shared_redis() -> Any:

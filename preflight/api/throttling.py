@@ -12,6 +12,7 @@ every timestamp). A client may send up to twice the rate across a window boundar
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -23,6 +24,8 @@ from releases.models import ApiToken
 
 from .authentication import is_authenticated, principal_of
 from .shared_cache import shared_redis
+
+log = logging.getLogger(__name__)
 
 
 class _SettingsRate(SimpleRateThrottle):
@@ -45,10 +48,16 @@ class _SettingsRate(SimpleRateThrottle):
         client = shared_redis()
         if client is not None:
             # One round trip: count, and give the window's key its lifetime when it is new.
-            pipe = client.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, self.duration + 1, nx=True)
-            return int(pipe.execute()[0])
+            try:
+                pipe = client.pipeline(transaction=False)
+                pipe.incr(key)
+                pipe.expire(key, self.duration + 1, nx=True)
+                return int(pipe.execute()[0])
+            except Exception:
+                # Redis is down: serve (the rate protects capacity; refusing everyone would
+                # turn a cache outage into an API outage).
+                log.warning("request not counted: Redis unavailable", exc_info=True)
+                return 0
         if self.cache.add(key, 1, timeout=self.duration + 1):
             return 1
         try:

@@ -9,12 +9,16 @@ the same trip reads its project's gate state, which lets a pipeline's gate poll 
 the web process's memory (preflight/api/gate_cache.py).
 
 What is cached only ever makes a token *work*, so a change that can stop one must reach the cache
-at once: every save or delete of a token, its user or its service project writes a tombstone over
-the token's entry, both when the change is made and again when its transaction commits. While a
-tombstone stands (a minute), the token is read from the database every time and not cached again,
-so a request that read the database just before the change committed cannot put the old state
-back. Roles are not cached: a user token's role is read from the database on each request.
-Expiry is checked on the cached token, against the clock.
+at once: every save or delete of a token, its user or its service project (through the model
+signals below) writes a tombstone over the token's entry, both when the change is made and again
+when its transaction commits. While a tombstone stands, the token is read from the database every
+time and not cached again, so a request that read the database just before the change committed
+cannot put the old state back; and no entry is used more than a minute after its database read.
+Changes that bypass the signals (``QuerySet.update()``, raw SQL, data migrations) reach cached
+tokens within that minute. Roles are not cached: a user token's role is read from the database
+on each request. Expiry is checked on the cached token, against the clock. Entries are signed
+with a key derived from SECRET_KEY and bound to their key, so nothing else that writes to this
+Redis can make one.
 
 Without Redis (``make run``'s default), or when Redis fails, every request reads the database.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import pickle
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -32,6 +37,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from releases.models import ApiToken, Project
 from releases.services.tokens import (
@@ -48,10 +54,14 @@ log = logging.getLogger(__name__)
 
 ENTRY_SECONDS = 60
 TOMBSTONE = b"void"
+# Longer than any request can take (gunicorn's timeout is 60 s) between reading a token from the
+# database and caching it.
+TOMBSTONE_SECONDS = 5 * 60
 
 # One round trip: the entry, then (only for a cached token, so unknown tokens leave nothing
 # behind) the once-a-minute last-used mark, one more in the rate window when there is a rate, and
-# the value a key named after a service token's project holds, when asked for one.
+# a service token's project's gate state when asked for it. (That key is named in ARGV, not
+# KEYS: its project id is only known from the entry. Fine on one Redis, not on a cluster.)
 _READ = """
 local entry = redis.call('GET', KEYS[1])
 if not entry or entry == ARGV[1] then return {} end
@@ -85,20 +95,20 @@ class Found(NamedTuple):
     token: ApiToken | None
     # This request's number in the token's rate window, when counted with the token.
     counted: int | None = None
-    # For a service token read from the cache: what the project key asked for holds ("" when
-    # nothing), read in the same round trip.
-    project_value: str | None = None
+    # For a service token read from the cache: its project's gate state ("" when there is
+    # none yet), read in the same round trip.
+    gate_state: str | None = None
 
 
 def authenticate(
     raw: str,
     rate_window: Callable[[str], tuple[str, int] | None],
-    project_key_prefix: str = "",
+    gate_state_prefix: str = "",
 ) -> Found:
     """The active token ``raw`` names (else None), from the cache when it is there. In the same
     round trip, the request is counted in the token's rate window (``rate_window(key_hash)``:
-    the throttle's key and its lifetime, None without a rate) and, for a service token, the key
-    ``project_key_prefix`` + project id is read."""
+    the throttle's key and its lifetime, None without a rate) and, for a service token, its
+    project's gate state is read (the key ``gate_state_prefix`` + project id)."""
     client = shared_redis()
     if client is None or not raw.startswith(TOKEN_PREFIX):
         return Found(token_authenticate(raw))
@@ -108,7 +118,7 @@ def authenticate(
     args: list[Any] = [TOMBSTONE, int(LAST_USED_RESOLUTION.total_seconds())]
     if window is not None:
         keys.append(window[0])
-    args += [window[1] if window is not None else 0, project_key_prefix]
+    args += [window[1] if window is not None else 0, gate_state_prefix]
     try:
         found = _read_script(client)(keys=keys, args=args)
     except Exception:  # the cache is an optimisation: without it, read the database
@@ -119,22 +129,56 @@ def authenticate(
         if token is not None:
             _keep(token)
         return Found(token)
-    entry, first_use_this_minute, count, value = found
-    try:
-        token = pickle.loads(entry.partition(b" ")[2])  # noqa: S301 - Preflight's own Redis
-    except Exception:  # not an entry this version wrote: read the database
-        log.warning("unreadable token cache entry", exc_info=True)
-        return Found(token_authenticate(raw))
+    counted = int(found[2]) if window is not None else None
+    token = _token_of(key_hash, found[0])
+    if token is None:  # counted already: the throttle must not count it again
+        return Found(token_authenticate(raw), counted)
     now = timezone.now()
     if not token.is_active(now) or (token.user is not None and not token.user.is_active):
-        return Found(None)
-    if first_use_this_minute:
+        return Found(None, counted)  # the user check is a second guard: saves retire entries
+    if found[1]:
         token_mark_used(token, now)
-    return Found(
-        token,
-        int(count) if window is not None else None,
-        value.decode() if project_key_prefix and token.is_service else None,
+    gate_state = found[3].decode() if gate_state_prefix and token.is_service else None
+    return Found(token, counted, gate_state)
+
+
+# An entry: b"<project id or 0> <read at> <signature> <pickled token>". The script reads the
+# project id. The signature (keyed by SECRET_KEY) binds the rest to the entry's key, so nothing
+# else that can write to this Redis (the Celery broker shares it) can make or move an entry;
+# the read time bounds how long a copy read before a change can ever be used.
+
+
+def _signature(key_hash: str, signed: bytes) -> bytes:
+    return (
+        salted_hmac(
+            "preflight.api.token_cache", key_hash.encode() + b" " + signed, algorithm="sha256"
+        )
+        .hexdigest()
+        .encode()
     )
+
+
+def _entry(token: ApiToken) -> bytes:
+    signed = b"%d %f " % (token.project_id or 0, time.time()) + pickle.dumps(token)
+    project, read_at, data = signed.split(b" ", 2)
+    return b" ".join([project, read_at, _signature(token.key_hash, signed), data])
+
+
+def _token_of(key_hash: str, entry: bytes) -> ApiToken | None:
+    """The token an entry holds, or None when it is not one this process can trust now."""
+    try:
+        project, read_at, signature, data = entry.split(b" ", 3)
+        signed = b" ".join([project, read_at, data])
+        if not constant_time_compare(signature, _signature(key_hash, signed)):
+            log.error("a token cache entry with a wrong signature was ignored")
+            return None
+        if time.time() - float(read_at) > ENTRY_SECONDS:
+            return None
+        token = pickle.loads(data)  # noqa: S301 - signed above
+    except Exception:
+        log.warning("unreadable token cache entry", exc_info=True)
+        return None
+    return token if isinstance(token, ApiToken) and token.key_hash == key_hash else None
 
 
 def _keep(token: ApiToken) -> None:
@@ -142,9 +186,7 @@ def _keep(token: ApiToken) -> None:
     it is changing."""
     try:
         pipe = shared_redis().pipeline(transaction=False)
-        # The project id first, for the script to read: "<id or 0> <pickled token>".
-        entry = b"%d " % (token.project_id or 0) + pickle.dumps(token)
-        pipe.set(_entry_key(token.key_hash), entry, ex=ENTRY_SECONDS, nx=True)
+        pipe.set(_entry_key(token.key_hash), _entry(token), ex=ENTRY_SECONDS, nx=True)
         pipe.set(
             _used_key(token.key_hash), 1, ex=int(LAST_USED_RESOLUTION.total_seconds()), nx=True
         )
@@ -160,7 +202,7 @@ def _bury(key_hashes: list[str]) -> None:
     try:
         pipe = client.pipeline(transaction=False)
         for key_hash in key_hashes:
-            pipe.set(_entry_key(key_hash), TOMBSTONE, ex=ENTRY_SECONDS)
+            pipe.set(_entry_key(key_hash), TOMBSTONE, ex=TOMBSTONE_SECONDS)
         pipe.execute()
     except Exception:
         # The change stands; a cached token it stopped keeps working until its entry expires.
@@ -181,6 +223,8 @@ def _token_changed(sender: Any, instance: ApiToken, **kwargs: Any) -> None:
 
 @receiver([post_save, post_delete], sender=get_user_model(), dispatch_uid="token-cache-user")
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # a login, on every sign-in: nothing a token depends on
     _retire(list(ApiToken.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)))
 
 

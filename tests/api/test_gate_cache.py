@@ -13,6 +13,7 @@ from audit.actors import Actor
 from audit.services import record
 from preflight.api.shared_cache import shared_redis
 
+from ..factories import EnvironmentFactory, ProjectFactory, ReleaseFactory
 from .conftest import bearer, service_token, user_token
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,18 @@ def test_kept_answers_are_not_used_past_the_setting(
     assert _ask(client)[1] == 0
     time.sleep(1.1)
     assert _ask(client)[1] > 0
+
+
+def test_each_projects_pipeline_gets_its_own_projects_answer(
+    cached, project, release, environments, passing_run, deployer
+):
+    other = ProjectFactory(slug="other")
+    EnvironmentFactory(project=other, slug="production", required_approvals=5)
+    ReleaseFactory(project=other, version="1.0.0", created_by=deployer)
+    shop, theirs = bearer(service_token(project)), bearer(service_token(other, "theirs"))
+    for _ in range(2):  # computed, then from memory
+        assert shop.get(GATE).json()["approvals"]["required"] == 2
+        answer = theirs.get(GATE.replace("/shop/", "/other/"))
+        assert answer.status_code == 200
+        assert answer.json()["approvals"]["required"] == 5
+        assert theirs.get(GATE).status_code == 404  # and never the other project's

@@ -4,12 +4,14 @@ the database, and every change that can stop a token stops a cached one at once.
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import update_last_login
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -18,6 +20,7 @@ from preflight.api import token_cache
 from preflight.api.shared_cache import shared_redis
 from releases.models import ApiToken
 from releases.services.tokens import hash_token, token_authenticate, token_issue, token_revoke
+from scripts.throwaway import free_port
 
 from .conftest import OPERATOR, bearer, service_token, user_token
 
@@ -155,3 +158,83 @@ def test_every_process_connects_the_receivers_that_retire_cached_tokens():
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "preflight.settings.local"},
     )
     assert done.stdout.split() == ["True", "True"]
+
+
+def _entry_key(raw: str) -> str:
+    return f"api-token:{hash_token(raw)}"
+
+
+def test_an_entry_copied_to_another_token_is_not_trusted(project, release, viewer):
+    real = user_token(viewer)
+    assert bearer(real).get(RELEASE).status_code == 200
+    made_up = "pf_" + "x" * 43
+    # Someone who can write to Redis copies a good entry under a token they made up ...
+    shared_redis().set(_entry_key(made_up), shared_redis().get(_entry_key(real)), ex=60)
+    assert bearer(made_up).get(RELEASE).status_code == 401
+    # ... or alters one.
+    entry = shared_redis().get(_entry_key(real))
+    shared_redis().set(_entry_key(real), entry.replace(b"vic", b"ana"), ex=60)
+    status, queries = _token_queries(bearer(real))
+    assert status == 200
+    assert queries  # read from the database again
+
+
+def test_an_entry_read_more_than_a_minute_ago_is_not_used(project, release, viewer):
+    raw = user_token(viewer)
+    token = token_authenticate(raw)
+    assert token is not None
+    key_hash = hash_token(raw)
+    signed = b"0 %f " % (time.time() - 61) + pickle.dumps(token)
+    project_id, read_at, data = signed.split(b" ", 2)
+    stale = b" ".join([project_id, read_at, token_cache._signature(key_hash, signed), data])
+    shared_redis().set(_entry_key(raw), stale, ex=60)
+    # Revoked without the signals (as raw SQL would): only the database knows.
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    assert bearer(raw).get(RELEASE).status_code == 401
+
+
+def test_saving_a_service_project_retires_its_cached_tokens(project, release):
+    raw = service_token(project)
+    assert bearer(raw).get(RELEASE).status_code == 200
+    project.name = "Renamed"
+    project.save()
+    assert shared_redis().get(_entry_key(raw)) == token_cache.TOMBSTONE
+
+
+def test_signing_in_leaves_the_users_cached_tokens_alone(project, release, viewer):
+    raw = user_token(viewer)
+    assert bearer(raw).get(RELEASE).status_code == 200
+    update_last_login(None, viewer)
+    assert shared_redis().get(_entry_key(raw)) != token_cache.TOMBSTONE
+    status, queries = _token_queries(bearer(raw))
+    assert status == 200
+    assert queries == []
+
+
+def test_unknown_tokens_leave_nothing_behind_in_redis(project, release):
+    before = set(shared_redis().scan_iter("*"))
+    for n in range(5):
+        assert bearer(f"pf_unknown-{n}").get(RELEASE).status_code == 401
+    added = set(shared_redis().scan_iter("*")) - before
+    assert all(b"throttle_login" in key for key in added), added  # the failures, per address
+
+
+def test_without_a_reachable_redis_the_api_still_answers(
+    project, release, environments, viewer, settings
+):
+    kept = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+    settings.PREFLIGHT_GATE_CACHE_SECONDS = 5
+    try:
+        client = bearer(user_token(viewer))
+        assert client.get(RELEASE).status_code == 200
+        gate = client.get(f"{RELEASE}gate/?environment=staging")
+        assert gate.status_code == 200
+        assert "allowed" in gate.json()
+    finally:
+        settings.CACHES = kept  # the suite's teardown clears the real cache

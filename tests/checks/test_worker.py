@@ -55,10 +55,12 @@ def _workers_idle_before_teardown() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        # No reply at all means no worker is left (the test killed them): idle too.
         active = celery_app.control.inspect(timeout=0.5).active() or {}
         if not any(active.values()):
             return
         time.sleep(0.1)
+    pytest.fail(f"workers still busy 30 s after the test: {active}")
 
 
 class Workers:
