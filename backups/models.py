@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from releases.models import Project
@@ -67,12 +68,27 @@ class Database(models.Model):
         """The newest backup that succeeded, was verified and whose file is still kept (with
         ``taken_only``, of those Preflight took itself: the ones it can restore). Newest by
         ``taken_at``, the time its age is judged by."""
-        backups = Backup.objects.filter(
-            database=self, status=Backup.Status.SUCCEEDED, verified=True, deleted_at__isnull=True
-        )
+        backups = _verified_backups().filter(database=self)
         if taken_only:
             backups = backups.filter(source=Backup.Source.TAKEN)
-        return backups.order_by(Coalesce("finished_at", "started_at").desc(), "-id").first()
+        return backups.order_by(*_NEWEST_TAKEN_FIRST).first()
+
+    @staticmethod
+    def last_verified_backups(databases: Iterable[Database]) -> dict[int, Backup]:
+        """``last_verified_backup`` of each of ``databases`` that has one, by database id, in one
+        query."""
+        ranked = (
+            _verified_backups()
+            .filter(database__in=databases)
+            .annotate(
+                newest=Window(
+                    RowNumber(), partition_by=F("database_id"), order_by=_NEWEST_TAKEN_FIRST
+                )
+            )
+            .filter(newest=1)
+            .order_by()
+        )
+        return {b.database_id: b for b in ranked}
 
     def backup_is_stale(self, backup: Backup, now: datetime) -> bool:
         return now - backup.taken_at > self.max_backup_age
@@ -140,6 +156,17 @@ class Backup(models.Model):
     def taken_at(self) -> datetime:
         """When the backup's data is from, for its age: its end when known, else its start."""
         return self.finished_at or self.started_at
+
+
+def _verified_backups() -> models.QuerySet[Backup]:
+    return Backup.objects.filter(
+        status=Backup.Status.SUCCEEDED, verified=True, deleted_at__isnull=True
+    )
+
+
+# By ``taken_at``: a backup without a finish time is as old as its start, not the newest (a
+# descending sort would put its NULL first on PostgreSQL).
+_NEWEST_TAKEN_FIRST = (Coalesce("finished_at", "started_at").desc(), F("id").desc())
 
 
 class RestoreDrill(models.Model):

@@ -1,19 +1,23 @@
 """What the backups page shows of each database: freshness (by the same rules as the watch and
 the ``backup`` readiness check: backups.services.watch.freshness), the size trend, restore
-drills and their recovery times, and WAL archiving. A fixed number of queries per database,
-however long its history."""
+drills and their recovery times, and WAL archiving. The panels of any number of databases are
+loaded in a fixed number of queries, however long their history."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import F, Max, Model, QuerySet, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from preflight.web.charts import BarChart, Point, Series, bar_chart, hours, size
 
 from .models import Alert, Backup, Database, RestoreDrill, WalSample
-from .services.watch import freshness
+from .services.watch import judge_freshness, passed_drills
 
 RECENT_BACKUPS = 30
 RECENT_DRILLS = 12
@@ -127,36 +131,97 @@ def _rto_chart(database: Database, drills: list[RestoreDrill]) -> BarChart:
     )
 
 
+def _recent[M: Model](
+    rows: QuerySet[M], databases: Sequence[Database], newest_first: tuple[str, ...], n: int
+) -> dict[int, list[M]]:
+    """The ``n`` newest of ``rows`` of each database, newest first, by database id."""
+    ranked = (
+        rows.filter(database__in=databases)
+        .annotate(recent=Window(RowNumber(), partition_by=F("database_id"), order_by=newest_first))
+        .filter(recent__lte=n)
+        .order_by(*newest_first)
+    )
+    by_database: dict[int, list[M]] = defaultdict(list)
+    for row in ranked:
+        by_database[row.database_id].append(row)  # type: ignore[attr-defined]
+    return by_database
+
+
+def database_panels(databases: Iterable[Database], *, now: datetime) -> list[DatabasePanel]:
+    """The panels of ``databases``, in their order."""
+    databases = list(databases)
+    prefetch_related_objects(databases, "project")  # named in the freshness problems
+    last_verified = Database.last_verified_backups(databases)
+    last_drill_finished: dict[int, datetime] = dict(
+        passed_drills()
+        .filter(database__in=databases)
+        .values("database_id")
+        .annotate(last=Max("finished_at"))
+        .order_by()
+        .values_list("database_id", "last")
+    )
+    backups = _recent(
+        Backup.objects.filter(deleted_at__isnull=True),
+        databases,
+        ("-started_at", "-id"),
+        RECENT_BACKUPS,
+    )
+    drills = _recent(
+        RestoreDrill.objects.select_related("backup"),
+        databases,
+        ("-created_at", "-id"),
+        RECENT_DRILLS,
+    )
+    wal = _recent(WalSample.objects.all(), databases, ("-taken_at", "-id"), RECENT_WAL_SAMPLES)
+    alerts: dict[int, list[Alert]] = defaultdict(list)
+    for alert in Alert.objects.filter(database__in=databases, active=True).order_by(
+        "database_id", "condition"
+    ):
+        alerts[alert.database_id].append(alert)
+    return [
+        _panel(
+            d,
+            now=now,
+            last_verified=last_verified.get(d.pk),
+            last_drill_finished=last_drill_finished.get(d.pk),
+            backups=backups[d.pk],
+            drills=drills[d.pk],
+            wal=wal[d.pk],
+            alerts=alerts[d.pk],
+        )
+        for d in databases
+    ]
+
+
 def database_panel(database: Database, *, now: datetime | None = None) -> DatabasePanel:
-    now = now or timezone.now()
-    backup_problem, drill_problem = freshness(database, now)
-    backups = list(
-        Backup.objects.filter(database=database, deleted_at__isnull=True).order_by(
-            "-started_at", "-id"
-        )[:RECENT_BACKUPS]
-    )
-    drills = list(
-        RestoreDrill.objects.filter(database=database)
-        .select_related("backup")
-        .order_by("-created_at", "-id")[:RECENT_DRILLS]
-    )
-    wal = list(
-        WalSample.objects.filter(database=database).order_by("-taken_at", "-id")[
-            :RECENT_WAL_SAMPLES
-        ]
+    return database_panels([database], now=now or timezone.now())[0]
+
+
+def _panel(
+    database: Database,
+    *,
+    now: datetime,
+    last_verified: Backup | None,
+    last_drill_finished: datetime | None,
+    backups: list[Backup],
+    drills: list[RestoreDrill],
+    wal: list[WalSample],
+    alerts: list[Alert],
+) -> DatabasePanel:
+    backup_problem, drill_problem = judge_freshness(
+        database, last_verified, last_drill_finished, now
     )
     for drill in drills:
         rto, rpo = drill.restore_seconds, drill.data_age_seconds
         drill.restore_text = hours(rto) if rto is not None else ""  # type: ignore[attr-defined]
         drill.data_age_text = hours(rpo) if rpo is not None else ""  # type: ignore[attr-defined]
-    alerts = [a for a in database.alerts.all() if a.active]
     succeeded = [b for b in backups if b.status == Backup.Status.SUCCEEDED]
     return DatabasePanel(
         database=database,
         backup_problem=backup_problem,
         drill_problem=drill_problem,
         last_backup=succeeded[0] if succeeded else None,
-        last_verified=next((b for b in succeeded if b.verified), None),
+        last_verified=last_verified,
         backups=backups,
         drills=drills,
         wal=wal,

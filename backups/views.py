@@ -22,7 +22,7 @@ from preflight.web.rendering import is_htmx, render_page_or_partial
 from releases.access import Permission
 
 from .models import Database
-from .panels import database_panel
+from .panels import database_panel, database_panels
 from .services.drills import drill_request
 
 TEMPLATE = "backups/page.html"
@@ -41,17 +41,16 @@ def _context(access: ProjectAccess, **extra: Any) -> dict[str, Any]:
 @require_GET
 def backups_page(request: HttpRequest, slug: str) -> HttpResponse:
     access = project_for(request, slug)
-    now = timezone.now()
-    databases = (
-        Database.objects.filter(project=access.project).prefetch_related("alerts").order_by("name")
+    databases = list(
+        Database.objects.filter(project=access.project).select_related("project").order_by("name")
     )
-    panels = [database_panel(d, now=now) for d in databases]
+    panels = database_panels(databases, now=timezone.now())
     return render_page_or_partial(request, TEMPLATE, "databases", _context(access, panels=panels))
 
 
 def _database(access: ProjectAccess, name: str) -> Database:
     return get_object_or_404(
-        Database.objects.prefetch_related("alerts"), project=access.project, name=name
+        Database.objects.select_related("project"), project=access.project, name=name
     )
 
 

@@ -7,11 +7,12 @@ import logging
 from datetime import datetime, timedelta
 
 import psycopg
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from .. import alerts
-from ..models import Alert, Database, RestoreDrill
+from ..models import Alert, Backup, Database, RestoreDrill
 from ..wal import DsnError, dsn_from_env, safe_error
 from .drills import MAX_ATTEMPTS, enqueue, scratch_leftovers_drop, stale_after
 from .taking import backups_reap
@@ -24,26 +25,33 @@ QUEUED_TOO_LONG_SECONDS = 600
 def freshness(database: Database, now: datetime) -> tuple[str, str]:
     """(backup problem, drill problem), each empty when all is well: the same rules as the
     ``backup`` readiness check."""
-    backup = database.last_verified_backup()
+    last_drill = passed_drills().filter(database=database).aggregate(last=Max("finished_at"))
+    return judge_freshness(database, database.last_verified_backup(), last_drill["last"], now)
+
+
+def passed_drills() -> QuerySet[RestoreDrill]:
+    """The drills whose finish time the drill rule judges: passed, and finished."""
+    return RestoreDrill.objects.filter(status=RestoreDrill.Status.PASSED, finished_at__isnull=False)
+
+
+def judge_freshness(
+    database: Database,
+    last_verified_backup: Backup | None,
+    last_passed_drill_finished_at: datetime | None,
+    now: datetime,
+) -> tuple[str, str]:
+    """``freshness`` of what is already loaded: ``database.last_verified_backup()`` and the
+    latest finish of its ``passed_drills``."""
     backup_problem = ""
-    if backup is None:
+    if last_verified_backup is None:
         backup_problem = f"No verified backup of {database} is recorded."
-    elif database.backup_is_stale(backup, now):
-        backup_problem = (
-            f"The last verified backup of {database} is {timesince(backup.taken_at, now)} old."
-        )
-    drill = (
-        RestoreDrill.objects.filter(
-            database=database, status=RestoreDrill.Status.PASSED, finished_at__isnull=False
-        )
-        .order_by("-finished_at")
-        .first()
-    )
+    elif database.backup_is_stale(last_verified_backup, now):
+        backup_problem = f"The last verified backup of {database} is {timesince(last_verified_backup.taken_at, now)} old."
     drill_problem = ""
-    if drill is None or drill.finished_at is None:
+    if last_passed_drill_finished_at is None:
         drill_problem = f"No restore drill of {database} has passed."
-    elif database.drill_is_overdue(drill.finished_at, now):
-        drill_problem = f"The last passed restore drill of {database} is {timesince(drill.finished_at, now)} old."
+    elif database.drill_is_overdue(last_passed_drill_finished_at, now):
+        drill_problem = f"The last passed restore drill of {database} is {timesince(last_passed_drill_finished_at, now)} old."
     return backup_problem, drill_problem
 
 

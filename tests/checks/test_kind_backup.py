@@ -98,14 +98,19 @@ def test_invalid_configs_are_refused():
         (25.95, {"finished_at": None}, False),
     ],
 )
-def test_the_check_and_the_backup_watch_judge_a_backup_alike(database, hours_ago, fields, stale):
+def test_the_check_the_backup_watch_and_the_backups_page_judge_a_backup_alike(
+    database, hours_ago, fields, stale
+):
+    from backups.panels import database_panel
     from backups.services.watch import freshness
 
     backup(database, hours_ago, **fields)
 
-    watch_problem, _ = freshness(database, timezone.now())
+    now = timezone.now()
+    watch_problem, _ = freshness(database, now)
     assert (probe("backup").status == "fail") is stale
     assert bool(watch_problem) is stale
+    assert database_panel(database, now=now).backup_problem == watch_problem
 
 
 def test_the_newest_backup_counts_even_when_an_older_one_has_no_finish_time(database):

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from backups.models import Backup, Database, RestoreDrill, WalSample
+from backups.models import Alert, Backup, Database, RestoreDrill, WalSample
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +134,28 @@ def test_the_page_takes_as_many_queries_with_500_backups_as_with_1(client_of, vi
     with CaptureQueriesContext(connection) as many:
         assert client.get(URL).status_code == 200
     assert len(many) == len(one)
+
+
+def test_the_page_takes_as_many_queries_with_4_databases_as_with_1(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    def add_database(name: str) -> None:
+        database = Database.objects.create(project=project, name=name)
+        _history(database, 3)
+        Alert.objects.create(
+            database=database, condition="wal_failing", active=True, message=f"{name} is failing"
+        )
+
+    client = client_of(viewer)
+    add_database("main")
+    client.get(URL)
+    with CaptureQueriesContext(connection) as one:
+        client.get(URL)
+    for name in ("billing", "events", "search"):
+        add_database(name)
+    with CaptureQueriesContext(connection) as four:
+        html = client.get(URL).content.decode()
+    assert len(four) == len(one)
+    assert html.count('class="card database-panel"') == 4
+    assert all(f"{name} is failing" in html for name in ("main", "billing", "events", "search"))
 
 
 def test_unhealthy_wal_samples_are_counted_and_a_failing_one_opens_the_history(
