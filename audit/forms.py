@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 
-from preflight.web.forms import DateInput
+from preflight.web.forms import DateRangeForm
 
 from .log import AuditFilters
 from .models import AuditEvent
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(DateRangeForm):
     actor = forms.CharField(
         required=False,
         max_length=200,
@@ -32,16 +30,9 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(
         required=False, choices=[("", "any outcome"), *AuditEvent.Outcome.choices]
     )
-    since = forms.DateField(required=False, widget=DateInput, label="From")
-    until = forms.DateField(required=False, widget=DateInput, label="To")
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        since, until = data.get("since"), data.get("until")
-        if since and until and until < since:
-            self.add_error("until", "The end date comes before the start date.")
-        return data
+    field_order = ["actor", "action", "object", "outcome", "since", "until"]
 
     def filters(self) -> AuditFilters:
         data = self.cleaned_data

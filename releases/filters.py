@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from preflight.web.forms import DateInput
+from preflight.web.forms import DateRangeForm
 
 from .metrics import DEFAULT_WINDOW_DAYS, WINDOW_CHOICES
 from .models import DeploymentStatus, Environment
@@ -17,13 +17,11 @@ from .models import DeploymentStatus, Environment
 MAX_WINDOW_DAYS = 366
 
 
-class TimelineFilterForm(forms.Form):
+class TimelineFilterForm(DateRangeForm):
     environment = forms.ChoiceField(required=False)
     status = forms.ChoiceField(
         required=False, choices=[("", "any status"), *DeploymentStatus.choices]
     )
-    since = forms.DateField(required=False, widget=DateInput, label="From")
-    until = forms.DateField(required=False, widget=DateInput, label="To")
     window = forms.TypedChoiceField(
         required=False,
         coerce=int,
@@ -32,6 +30,8 @@ class TimelineFilterForm(forms.Form):
         label="Metrics over",
     )
     before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    field_order = ["environment", "status", "since", "until", "window"]
 
     def __init__(self, data: Any, *, environments: list[Environment]) -> None:
         # Bound from the query string even when it is empty, so the window select shows the
@@ -58,15 +58,13 @@ class TimelineFilterForm(forms.Form):
             ) from None
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+        data = super().clean()  # "To" not before "From"
         since: date | None = data.get("since")
         until: date | None = data.get("until")
-        if since:
+        if since and "until" not in self.errors:
             # The metrics run from ``since`` to ``until`` (or today): keep the charts readable.
             end = until or max(since, timezone.now().astimezone(UTC).date())
-            if end < since:
-                self.add_error("until", "The end date comes before the start date.")
-            elif (end - since).days >= MAX_WINDOW_DAYS:
+            if (end - since).days >= MAX_WINDOW_DAYS:
                 self.add_error("since", f"Choose at most {MAX_WINDOW_DAYS} days.")
         return data
 

@@ -170,7 +170,13 @@ def load(*, password: str) -> Project | None:
             action="demo.loaded",
             obj=project,
             project_id=project.pk,
-            after={"releases": sorted(releases), "checks": len(checks)},
+            after={
+                "releases": sorted(releases),
+                "checks": len(checks),
+                # Seeded history has no events of its own; this one accounts for it.
+                "seeded_deployments": Deployment.objects.filter(release__project=project).count(),
+                "seeded_approvals": Approval.objects.filter(release__project=project).count(),
+            },
         )
     return project
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -8,6 +10,20 @@ class DateInput(forms.DateInput):
     """The browser's date picker (Django's widget is a plain text box)."""
 
     input_type = "date"
+
+
+class DateRangeForm(forms.Form):
+    """A filter's "From" and "To" days; "To" may not come before "From"."""
+
+    since = forms.DateField(required=False, widget=DateInput, label="From")
+    until = forms.DateField(required=False, widget=DateInput, label="To")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end date comes before the start date.")
+        return data
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:

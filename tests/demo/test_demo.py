@@ -263,3 +263,9 @@ def test_loading_the_demo_twice_changes_nothing(demo):
     call_command("load_demo", password="demo-pw", stdout=out)
     assert "already loaded" in out.getvalue()
     assert {m.__name__: m.objects.count() for m in models} == before
+
+
+def test_the_audit_log_accounts_for_the_seeded_history(demo):
+    loaded = AuditEvent.objects.get(action="demo.loaded")
+    assert loaded.after["seeded_deployments"] == Deployment.objects.count() > 0
+    assert loaded.after["seeded_approvals"] == Approval.objects.count() > 0
