@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -95,3 +99,21 @@ def test_load_demo_is_idempotent() -> None:
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
     assert "intact" in out.getvalue()
+
+
+def test_a_command_on_a_database_not_set_up_says_what_to_do(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "issue_token", "--user", "ana"],
+        cwd=settings.BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "preflight.settings.local",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "not set up yet" in done.stderr
+    assert "make run" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -3,12 +3,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.chain import verify_chain
+from preflight.commands import PreflightCommand
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Verify the audit log's hash chain. Exits 0 when intact; otherwise exits 1 naming the "
         "first event that was altered, deleted, inserted or reordered."

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from backups.models import Backup
 from backups.services.taking import backup_take_now
+from preflight.commands import PreflightCommand
 from releases.management.commands._helpers import OPERATOR
 
 from ._database import get_database
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = "Take a backup of a configured database now (pg_dump, checksum verified, stored)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from backups.models import Backup, RestoreDrill
 from backups.services.drills import drill_execute, drill_request
+from preflight.commands import PreflightCommand
 from releases.management.commands._helpers import OPERATOR
 
 from ._database import get_database
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Run a restore drill now: restore a backup (default: the latest verified one Preflight "
         "took, or a fresh one) into a scratch database, validate it and drop it."

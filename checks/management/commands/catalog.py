@@ -4,13 +4,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from checks.catalog import CatalogInvalid, export_catalog, import_catalog
+from preflight.commands import PreflightCommand
 from releases.management.commands._helpers import OPERATOR, get_project
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = "Export a project's readiness catalog as YAML, or import one (all or nothing; matched by check code)."
 
     def add_arguments(self, parser: CommandParser) -> None:

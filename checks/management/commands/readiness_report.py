@@ -3,15 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.template.loader import render_to_string
 
 from checks.report import build_report, render_markdown
+from preflight.commands import PreflightCommand
 from releases.management.commands._helpers import get_project
 from releases.models import Environment, Release
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = "Generate the readiness review of a release for an environment, as Markdown (default) or printable HTML."
 
     def add_arguments(self, parser: CommandParser) -> None:

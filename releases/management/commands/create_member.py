@@ -3,16 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
+from preflight.commands import PreflightCommand
 from releases.models import Role
 from releases.services.projects import member_set, user_get_or_create
 
 from ._helpers import OPERATOR, get_project, validation_message
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Add a person to a project with a role (creating the user if needed), or change their role."
     )

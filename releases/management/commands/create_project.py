@@ -3,15 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from preflight.commands import PreflightCommand
 from releases.models import Project
 from releases.services.projects import environment_create, project_create
 
 from ._helpers import OPERATOR, validation_message
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = "Create a project with environments in promotion order (development, staging, production by default)."
 
     def add_arguments(self, parser: CommandParser) -> None:

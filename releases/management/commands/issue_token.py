@@ -4,15 +4,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from preflight.commands import PreflightCommand
 from releases.services.tokens import token_issue
 
 from ._helpers import OPERATOR, get_project, get_user, validation_message
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Issue an API token and print it (only the token, once: it is stored hashed). "
         "A user token acts with the user's roles; a service token has the ci role in one project."

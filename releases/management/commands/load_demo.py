@@ -3,14 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from preflight.commands import PreflightCommand
 from preflight.demo import loader
 
 DEFAULT_PASSWORD = "preflight-demo"  # noqa: S105 - the demo's published password
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Load the Liquor POS demo: the readiness review's catalog, environments, people, release "
         "history, the review's findings for 1.0.0 and a fixed 1.1.0. Does nothing if it is loaded."

@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from preflight.commands import PreflightCommand
 from releases.models import ApiToken
 from releases.services.tokens import hash_token, token_revoke
 
 from ._helpers import OPERATOR
 
 
-class Command(BaseCommand):
+class Command(PreflightCommand):
     help = (
         "Revoke an API token, named by the token itself or by its prefix (as listed in the admin)."
     )
