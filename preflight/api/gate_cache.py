@@ -5,7 +5,8 @@ finish and approvers decide. Every change that can move the gate is audited with
 (runs, results, approvals, waivers, locks, freezes, deployments, memberships), so each audit
 event with a project gives that project a new *state* (a random value in the cache) once its
 transaction commits; an answer is kept with the state it was computed in and used only while that
-is still the project's state. What changes with time alone (a lock or waiver expiring, a freeze
+is still the project's state (saving a user, which changes whether their approvals count, does
+the same for their projects). What changes with time alone (a lock or waiver expiring, a freeze
 window starting, approvals ageing) shows within PREFLIGHT_GATE_CACHE_SECONDS.
 
 The state lives in Redis, shared by the web processes and the worker (which finishes runs);
@@ -30,12 +31,14 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from rest_framework.renderers import JSONRenderer
 
 from audit.models import AuditEvent
+from releases.models import Membership
 
 from .shared_cache import shared_redis
 
@@ -164,3 +167,15 @@ def _new_state(project_id: int) -> None:
 def _on_audit_event(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any) -> None:
     if created and instance.project_id is not None:
         transaction.on_commit(partial(_new_state, instance.project_id))
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="gate-cache-user")
+def _on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A person's approvals count only while they are active: saving a user (deactivation,
+    in the admin) is not audited per project, so it gives their projects a new state here."""
+    if kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # a sign-in
+    for project_id in Membership.objects.filter(user_id=instance.pk).values_list(
+        "project_id", flat=True
+    ):
+        transaction.on_commit(partial(_new_state, project_id))

@@ -138,3 +138,27 @@ def test_each_projects_pipeline_gets_its_own_projects_answer(
         assert answer.status_code == 200
         assert answer.json()["approvals"]["required"] == 5
         assert theirs.get(GATE).status_code == 404  # and never the other project's
+
+
+def test_deactivating_an_approver_retires_the_kept_answer(
+    cached,
+    as_user,
+    approver,
+    project,
+    release,
+    environments,
+    passing_run,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        as_user(approver).post(
+            "/api/v1/projects/shop/releases/1.0.0/approvals/",
+            {"environment": "production", "decision": "approve"},
+            format="json",
+        )
+    client = bearer(service_token(project))
+    assert _ask(client)[0]["approvals"]["granted"] == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        approver.is_active = False
+        approver.save()
+    assert _ask(client)[0]["approvals"]["granted"] == 0
