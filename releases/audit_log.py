@@ -24,6 +24,7 @@ from audit.exports import FORMATS, audit_export
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
 from preflight.web.access import actor_of, project_for
+from preflight.web.paging import page_links
 from preflight.web.rendering import is_htmx, render_page_or_partial
 
 from .models import Project
@@ -102,13 +103,12 @@ def _log(request: HttpRequest, scope: Scope) -> HttpResponse:
     for event in page.events:
         event.project = scope.projects.get(event.project_id or 0)  # type: ignore[attr-defined]
     query = request.GET.copy()
-    for key in ("before", "verify"):
-        query.pop(key, None)
+    query.pop("verify", None)
     context |= {
         "page": page,
         "filters": filters,
-        "filter_query": query.urlencode(),
-        "export_fields": [(k, v) for k, v in query.items() if v],
+        **page_links(query, page.next_before),
+        "export_fields": [(k, v) for k, v in query.items() if v and k != "before"],
     }
     return render_page_or_partial(request, TEMPLATE, "log-body", context)
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from preflight.web.access import project_for
 from preflight.web.charts import BarChart, Point, Series, bar_chart, hours
+from preflight.web.paging import page_links
 from preflight.web.rendering import render_page_or_partial
 
 from .filters import TimelineFilterForm, cursor_of
@@ -206,12 +207,9 @@ def timeline(request: HttpRequest, slug: str) -> HttpResponse:
         # Rollbacks link both ways: to the deployment rolled back, and from it to its rollbacks.
         row.rollback_of_url = _link_to(base, row.rollback_of) if row.rollback_of else ""  # type: ignore[attr-defined]
         row.rollback_links = [(r, _link_to(base, r)) for r in row.rollbacks.all()]  # type: ignore[attr-defined]
-    query = request.GET.copy()
-    query.pop("before", None)
     context |= {
         "deployments": rows,
-        "next_query": _with(query, before=next_cursor) if next_cursor else None,
-        "first_query": query.urlencode(),
+        **page_links(request.GET, next_cursor),
         "paged": data["before"] is not None,
         "window": window,
         "view": _metrics_view(
@@ -227,10 +225,3 @@ def _link_to(base: str, deployment: Deployment) -> str:
     """The timeline page that starts with ``deployment``, scrolled to it."""
     cursor = cursor_of(deployment.started_at, deployment.pk + 1)
     return f"{base}?{urlencode({'before': cursor})}#deployment-{deployment.pk}"
-
-
-def _with(query: Any, **changes: str) -> str:
-    query = query.copy()
-    for key, value in changes.items():
-        query[key] = value
-    return str(query.urlencode())

@@ -123,9 +123,9 @@ def test_pages_walk_back_through_the_history(client_of, viewer, project, environ
     client = client_of(viewer)
     first = client.get(URL).context
     assert len(first["deployments"]) == 25
-    second = client.get(URL + "?" + first["next_query"]).context
+    second = client.get(URL + "?" + first["older_query"]).context
     assert len(second["deployments"]) == 5
-    assert second["next_query"] is None
+    assert second["older_query"] is None
     seen = {d.pk for d in first["deployments"]} | {d.pk for d in second["deployments"]}
     assert len(seen) == 30
 
