@@ -27,9 +27,10 @@ COPY . .
 # placeholders stand in for this one command; nothing connects anywhere during collectstatic.
 RUN DJANGO_SETTINGS_MODULE=preflight.settings.production \
         SECRET_KEY=collectstatic-only-placeholder-not-used-at-runtime-0123456789 \
+        PREFLIGHT_AUDIT_ANCHOR_KEY=collectstatic-only-placeholder-not-used-at-runtime-987654321 \
         ALLOWED_HOSTS=build DATABASE_URL=postgres://build/build REDIS_URL=redis://build \
         python manage.py collectstatic --noinput \
-    && mkdir -p /app/var/backups \
+    && mkdir -p /app/var/backups /app/var/audit-anchors \
     && chown -R preflight /app/var
 
 USER preflight

@@ -60,6 +60,8 @@ benchmarks: $(VENV)/.synced
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/audit_log.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/drill.py
 
+# var/ holds the SQLite database and, with it, the audit anchors and their key (one store per
+# installation: a new database must not be checked against the old one's anchors).
 clean:
 	rm -rf var .venv .tools .pytest_cache .mypy_cache .ruff_cache
 
@@ -69,6 +71,7 @@ compose-secrets:
 	@test -s secrets/secret_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > secrets/secret_key
 	@test -s secrets/postgres_password || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))' > secrets/postgres_password
 	@test -s secrets/database_url || echo "postgres://preflight:$$(cat secrets/postgres_password)@postgres:5432/preflight" > secrets/database_url
+	@test -s secrets/audit_anchor_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > secrets/audit_anchor_key
 	@test -s secrets/backup_key || $(PYTHON) -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' > secrets/backup_key
 	@chmod 600 secrets/*
 	@echo "secrets written to ./secrets/"

@@ -63,9 +63,12 @@ class ChainReport:
         return f"audit chain broken at event #{self.bad_seq} (id {self.bad_id}): {self.problem}"
 
 
-def verify_events(events: Iterable[AuditEvent]) -> ChainReport:
-    """Walk events in ``seq`` order and report the first one that breaks the chain."""
-    expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
+def verify_events(
+    events: Iterable[AuditEvent], *, after_seq: int = 0, after_hash: str = GENESIS_HASH
+) -> ChainReport:
+    """Walk events in ``seq`` order and report the first one that breaks the chain. By default
+    the walk starts at the genesis; ``after_seq``/``after_hash`` start it after a known link."""
+    expected_seq, expected_prev, checked = after_seq + 1, after_hash, 0
     for event in events:
         problem = _first_problem(event, expected_seq, expected_prev)
         if problem:
@@ -99,8 +102,9 @@ def _first_problem(event: AuditEvent, expected_seq: int, expected_prev: str) -> 
     return ""
 
 
-def iter_chain(chunk_size: int = 5000) -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size)
+def iter_chain(chunk_size: int = 5000, *, after_seq: int = 0) -> Iterator[AuditEvent]:
+    events = AuditEvent.objects.filter(seq__gt=after_seq) if after_seq else AuditEvent.objects
+    return events.order_by("seq").iterator(chunk_size=chunk_size)
 
 
 def verify_chain() -> ChainReport:

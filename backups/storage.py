@@ -5,7 +5,6 @@ taken to S3 stays readable after the settings change to a local directory, and t
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from django.conf import settings
+
+from preflight import s3
 
 READ_CHUNK = 1 << 20
 
@@ -22,21 +23,11 @@ class StorageError(Exception):
 
 
 def _s3_client() -> Any:
-    import boto3
-
-    endpoint = settings.PREFLIGHT_BACKUP_S3_ENDPOINT or None
-    return boto3.client("s3", endpoint_url=endpoint)
+    return s3.client()
 
 
 def _s3_error(exc: Exception, location: str, doing: str) -> StorageError:
-    # botocore puts the service's error code in ``response``; boto3's transfer manager wraps
-    # that error and keeps the code only in its message, as "(NoSuchBucket)".
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if not code:
-        found = re.search(r"\((\w+)\) when calling", str(exc))
-        code = found.group(1) if found else ""
-    reason = code or type(exc).__name__
-    return StorageError(f"Cannot {doing} {location}: {reason}.")
+    return StorageError(f"Cannot {doing} {location}: {s3.error_code(exc)}.")
 
 
 def put(local: Path, key: str) -> str:

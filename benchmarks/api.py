@@ -38,6 +38,7 @@ def _env(database_url: str, redis_url: str) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "preflight.settings.production",
         "SECRET_KEY": "benchmark-" + "k" * 50,
+        "PREFLIGHT_AUDIT_ANCHOR_KEY": "benchmark-anchor-" + "a" * 50,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database_url,

@@ -31,7 +31,8 @@ from .models import (
     WebhookDelivery,
 )
 from .services.tokens import token_revoke
-from .webhooks import redeliver, signing_secret
+from .services.webhooks import webhook_rotate_secret, webhook_secrets_reveal
+from .webhooks import redeliver, rotation_overlap, signing_secret
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -229,13 +230,24 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
 @admin.register(Webhook)
 class WebhookAdmin(AuditedAdmin):
-    """The signing secret is derived, never stored (``releases.webhooks.signing_secret``); it is
-    shown once, when the webhook is added."""
+    """The signing secrets are derived, never stored (``releases.webhooks.secret_for``). The
+    current one is shown once when the webhook is added or its secret rotated; the action
+    *Show the current signing secrets* shows them again, and each showing is audited."""
 
-    list_display = ("name", "project", "url", "slack_format", "is_active", "created_at")
+    list_display = (
+        "name",
+        "project",
+        "url",
+        "slack_format",
+        "is_active",
+        "key_version",
+        "rotated_at",
+        "created_at",
+    )
     list_filter = ("project", "is_active")
     search_fields = ("name", "url")
-    readonly_fields = ("deliveries",)
+    readonly_fields = ("key_version", "rotated_at", "deliveries")
+    actions = ["rotate_secret", "show_secrets"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -244,6 +256,31 @@ class WebhookAdmin(AuditedAdmin):
                 request,
                 f"Signing secret for {obj.name} (shown once; give it to the receiver): "
                 f"{signing_secret(obj)}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Rotate the signing secret (the old one stays valid for a while)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        hours = rotation_overlap().total_seconds() / 3600
+        for webhook in queryset:
+            rotated, secret = webhook_rotate_secret(
+                actor=Actor.of_user(request.user), webhook=webhook
+            )
+            self.message_user(
+                request,
+                f"New signing secret for {rotated.name} (shown once; give it to the receiver): "
+                f"{secret} — deliveries are signed with the old secret too for {hours:g} hours.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Show the current signing secrets")
+    def show_secrets(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        for webhook in queryset:
+            secrets = webhook_secrets_reveal(actor=Actor.of_user(request.user), webhook=webhook)
+            label = "secret" if len(secrets) == 1 else "secrets (newest first, during a rotation)"
+            self.message_user(
+                request,
+                f"Signing {label} of {webhook.name}: {' '.join(secrets)}",
                 messages.WARNING,
             )
 

@@ -5,9 +5,12 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from audit.actors import Actor
+
 from .models import IdempotencyKey
 from .services.deployments import deployments_fail_timed_out
 from .services.locks import locks_expire
+from .services.webhooks import webhook_deliveries_purge
 from .webhooks import MAX_ATTEMPTS, DeliveryFailed, deliver
 
 
@@ -26,7 +29,9 @@ def expire_locks() -> int:
     bind=True,
     autoretry_for=(DeliveryFailed,),
     retry_backoff=10,
-    retry_backoff_max=30 * 60,
+    # Below the broker's visibility timeout (checked in the settings), or Redis would hand a
+    # delivery waiting for its retry to a second worker.
+    retry_backoff_max=settings.PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS,
     retry_jitter=True,
     max_retries=MAX_ATTEMPTS,
 )
@@ -41,3 +46,9 @@ def purge_idempotency_keys() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.PREFLIGHT_IDEMPOTENCY_KEEP_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(name="releases.tasks.purge_webhook_deliveries")
+def purge_webhook_deliveries() -> int:
+    """Delete webhook delivery records past PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS."""
+    return webhook_deliveries_purge(actor=Actor.of_system("retention"))

@@ -1,17 +1,24 @@
-"""Outgoing webhooks: events go out as JSON POSTs signed with HMAC-SHA256, sent by Celery after
-the change that caused them commits, retried with backoff, and logged per delivery.
+"""Outgoing webhooks: events go out as JSON POSTs signed by the Standard Webhooks specification,
+sent by Celery after the change that caused them commits, retried with backoff, and logged per
+delivery.
 
-Signature: ``X-Preflight-Signature: sha256=<hex>`` = HMAC-SHA256(secret, raw body). Receivers
-verify it with the secret shown when the webhook was created."""
+Each attempt carries ``webhook-id`` (the delivery's message id, the same on every retry),
+``webhook-timestamp`` (the attempt's time, Unix seconds) and ``webhook-signature``: space-
+separated ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, one per valid secret. Receivers
+reject a timestamp more than a few minutes old, so a captured delivery cannot be replayed later.
+Secrets have the spec's ``whsec_<base64>`` form and are derived, never stored (``secret_for``).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,29 +33,78 @@ TIMEOUT_SECONDS = 10
 MAX_ATTEMPTS = 8
 
 
-def signing_secret(webhook: Webhook) -> str:
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's marker, not a secret
+
+
+def secret_for(webhook: Webhook, version: int) -> str:
+    """The webhook's signing secret of one key version, as ``whsec_<base64 of 32 bytes>``:
+    derived from PREFLIGHT_WEBHOOK_KEY, the webhook and the version, so nothing is stored."""
     key = settings.PREFLIGHT_WEBHOOK_KEY.encode()
-    return hmac.new(
-        key, f"webhook:{webhook.pk}:{webhook.salt}".encode(), hashlib.sha256
-    ).hexdigest()
+    raw = hmac.new(
+        key, f"webhook:{webhook.pk}:{webhook.salt}:v{version}".encode(), hashlib.sha256
+    ).digest()
+    return SECRET_PREFIX + base64.b64encode(raw).decode()
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def rotation_overlap() -> timedelta:
+    return timedelta(hours=settings.PREFLIGHT_WEBHOOK_ROTATION_OVERLAP_HOURS)
 
 
-def emit(*, project: Project | int, event: str, data: dict[str, Any]) -> list[WebhookDelivery]:
-    """Queue ``event`` for every webhook of the project that wants it. Call inside the
-    transaction making the change: deliveries are written with it and sent after it commits."""
+def signing_secrets(webhook: Webhook, now: datetime | None = None) -> list[str]:
+    """The secrets that sign deliveries now, newest first: two during a rotation's overlap."""
+    versions = webhook.key_versions(now or timezone.now(), rotation_overlap())
+    return [secret_for(webhook, version) for version in versions]
+
+
+def signing_secret(webhook: Webhook) -> str:
+    """The current secret, the one a receiver should be configured with."""
+    return secret_for(webhook, webhook.key_version)
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """One Standard Webhooks signature: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``."""
+    raw = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(raw, signed, hashlib.sha256).digest()).decode()
+
+
+def signature_headers(
+    webhook: Webhook, message_id: str, body: bytes, at: datetime
+) -> dict[str, str]:
+    """The three Standard Webhooks headers of an attempt made at ``at``."""
+    timestamp = int(at.timestamp())
+    signatures = [sign(s, message_id, timestamp, body) for s in signing_secrets(webhook, at)]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signatures),
+    }
+
+
+def message_id(delivery: WebhookDelivery) -> str:
+    return f"msg_{delivery.message_id.hex}"
+
+
+def emit(
+    *, project: Project | int | None, event: str, data: dict[str, Any]
+) -> list[WebhookDelivery]:
+    """Queue ``event`` for every webhook of the project that wants it (``project=None``: for
+    an installation event, every webhook that lists it). Call inside the transaction making
+    the change: deliveries are written with it and sent after it commits."""
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
-    project_id = project if isinstance(project, int) else project.pk
-    webhooks = [
-        w for w in Webhook.objects.filter(project_id=project_id, is_active=True) if w.wants(event)
-    ]
+    project_id = project if isinstance(project, int) or project is None else project.pk
+    candidates = Webhook.objects.filter(is_active=True)
+    if project_id is not None:
+        candidates = candidates.filter(project_id=project_id)
+    webhooks = [w for w in candidates if w.wants(event)]
     if not webhooks:
         return []
-    slug = Project.objects.filter(pk=project_id).values_list("slug", flat=True).first()
+    slug = (
+        Project.objects.filter(pk=project_id).values_list("slug", flat=True).first()
+        if project_id is not None
+        else None
+    )
     payload = json.loads(
         json.dumps(
             {"event": event, "project": slug, "occurred_at": timezone.now(), "data": data},
@@ -85,7 +141,7 @@ def slack_text(event: str, payload: dict[str, Any]) -> str:
         if data.get(key) not in (None, "")
     )
     summary = data.get("summary") or data.get("reason") or ""
-    text = f"*Preflight* · {payload.get('project')} · `{event}`"
+    text = f"*Preflight* · {payload.get('project') or 'every project'} · `{event}`"
     if subject:
         text += f" · {subject}"
     if summary:
@@ -108,8 +164,7 @@ def deliver(delivery_id: int) -> WebhookDelivery | None:
             "Content-Type": "application/json",
             "User-Agent": "Preflight-Webhooks/1",
             "X-Preflight-Event": delivery.event,
-            "X-Preflight-Delivery": str(delivery.pk),
-            "X-Preflight-Signature": sign(signing_secret(delivery.webhook), body),
+            **signature_headers(delivery.webhook, message_id(delivery), body, timezone.now()),
         },
     )
     status, error = None, ""

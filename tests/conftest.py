@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,15 @@ from .factories import (
     RunFactory,
     UserFactory,
 )
+
+
+@pytest.fixture(autouse=True)
+def audit_anchor_store(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Every test anchors the audit chain into a store and with a key of its own."""
+    settings.PREFLIGHT_AUDIT_ANCHOR_DIR = tmp_path / "audit-anchors"
+    settings.PREFLIGHT_AUDIT_ANCHOR_KEY = secrets.token_urlsafe(50)
+    settings.PREFLIGHT_AUDIT_ANCHOR_S3_BUCKET = ""
+    return settings.PREFLIGHT_AUDIT_ANCHOR_DIR
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from preflight.config import env_bool, env_int, env_str
+from preflight.config import SettingsError, env_bool, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PREFLIGHT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -124,6 +124,34 @@ PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", def
 # Webhook signing secrets are derived from this key and never stored (releases/webhooks.py).
 # Defaults to SECRET_KEY in each settings module; changing it changes every webhook's secret.
 PREFLIGHT_WEBHOOK_KEY = env_str("PREFLIGHT_WEBHOOK_KEY", default="")
+# After a webhook's secret is rotated, deliveries carry signatures by the old and the new secret
+# this long, so its receiver can switch without missing one.
+PREFLIGHT_WEBHOOK_ROTATION_OVERLAP_HOURS = env_int(
+    "PREFLIGHT_WEBHOOK_ROTATION_OVERLAP_HOURS", default=24, minimum=0
+)
+# A failed delivery is retried with exponential backoff up to this many seconds between
+# attempts; it must stay below the broker's visibility timeout (checked below).
+PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS = env_int(
+    "PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS", default=10 * 60, minimum=10
+)
+# The delivery log keeps records this many days; a beat task deletes older ones.
+PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS = env_int(
+    "PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS", default=30, minimum=1
+)
+
+# The audit chain's head is anchored outside the database every 10 minutes (audit/anchors.py):
+# into one store per installation, signed with PREFLIGHT_AUDIT_ANCHOR_KEY (set by each settings
+# module; never in the database), and copied to an S3 bucket when one is named.
+PREFLIGHT_AUDIT_ANCHOR_DIR = Path(
+    env_str(
+        "PREFLIGHT_AUDIT_ANCHOR_DIR", default=str(VAR_DIR / "audit-anchors"), expect="a directory"
+    )
+)
+PREFLIGHT_AUDIT_ANCHOR_KEY = ""
+PREFLIGHT_AUDIT_ANCHOR_S3_BUCKET = env_str("PREFLIGHT_AUDIT_ANCHOR_S3_BUCKET", default="")
+PREFLIGHT_AUDIT_ANCHOR_S3_PREFIX = env_str(
+    "PREFLIGHT_AUDIT_ANCHOR_S3_PREFIX", default="audit-anchors"
+)
 
 # Backups Preflight takes itself (docs/backups.md). Stored under PREFLIGHT_BACKUP_DIR, or in an
 # S3-compatible bucket when PREFLIGHT_BACKUP_S3_BUCKET is set (credentials: the usual AWS_*
@@ -244,6 +272,9 @@ LOGGING = {
 def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
     """Complete a parsed DATABASE_URL with what Preflight needs of each engine."""
     config = dict(config)
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend plus the owner-only flush of the audit table (preflight/db/postgresql).
+        config["ENGINE"] = "preflight.db.postgresql"
     options = dict(config.get("OPTIONS", {}))
     if config["ENGINE"].endswith("sqlite3"):
         # WAL lets the web process read while the worker writes; IMMEDIATE takes the write lock at
@@ -272,6 +303,14 @@ def use_db_pool() -> bool:
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_VISIBILITY_TIMEOUT = 2 * CELERY_TASK_TIME_LIMIT
+# Redis hands a task waiting for its retry countdown to another worker once the visibility
+# timeout passes, so a webhook's backoff plus the longest a task may run must stay below it.
+if PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS + CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise SettingsError(
+        f"PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS={PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS} is "
+        f"malformed: expected fewer than {CELERY_VISIBILITY_TIMEOUT - CELERY_TASK_TIME_LIMIT} "
+        "seconds (the broker's visibility timeout less the task time limit)"
+    )
 
 
 def broker(redis_url: str | None, var_dir: Path) -> tuple[str, dict[str, Any]]:
@@ -336,5 +375,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "watch-backups": {
         "task": "backups.tasks.watch",
         "schedule": timedelta(minutes=5),
+    },
+    "anchor-audit-chain": {
+        "task": "audit.tasks.anchor_chain",
+        "schedule": timedelta(minutes=10),
+    },
+    "purge-webhook-deliveries": {
+        "task": "releases.tasks.purge_webhook_deliveries",
+        "schedule": timedelta(hours=1),
     },
 }

@@ -18,21 +18,25 @@ from .base import VAR_DIR, broker, caches, database, use_db_pool
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _local_secret_key() -> str:
-    """A key generated once per checkout and kept in var/, so sessions survive restarts."""
-    path = VAR_DIR / "secret-key"
+def _local_secret(name: str) -> str:
+    """A key generated once per checkout and kept in var/, so sessions survive restarts and
+    anchors stay verifiable; `make clean` removes it with the database."""
+    path = VAR_DIR / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
+def _secret(variable: str, generated: str) -> str:
+    if os.environ.get(variable) or os.environ.get(f"{variable}_FILE"):
+        return env_secret_key(variable)
+    return _local_secret(generated)
+
+
 DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = (
-    env_secret_key("SECRET_KEY")
-    if os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE")
-    else _local_secret_key()
-)
+SECRET_KEY = _secret("SECRET_KEY", "secret-key")
+PREFLIGHT_AUDIT_ANCHOR_KEY = _secret("PREFLIGHT_AUDIT_ANCHOR_KEY", "audit-anchor-key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 

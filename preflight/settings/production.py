@@ -15,6 +15,8 @@ from .base import VAR_DIR, broker, caches, database, use_db_pool
 
 DEBUG = False
 SECRET_KEY = env_secret_key("SECRET_KEY")
+# Signs the audit chain's anchors; kept out of the database so its owner cannot forge them.
+PREFLIGHT_AUDIT_ANCHOR_KEY = env_secret_key("PREFLIGHT_AUDIT_ANCHOR_KEY")
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", expect="the host names Preflight answers to, comma-separated"
 )

@@ -8,6 +8,8 @@ from .base import VAR_DIR, broker, caches, database
 
 DEBUG = False
 SECRET_KEY = "test-only-" + "x" * 50
+# Each test gets its own anchor store and key (tests/conftest.py); this is only the fallback.
+PREFLIGHT_AUDIT_ANCHOR_KEY = "test-only-anchor-" + "y" * 50
 ALLOWED_HOSTS = ["*"]
 
 PREFLIGHT_WEBHOOK_KEY = PREFLIGHT_WEBHOOK_KEY or SECRET_KEY  # noqa: F405

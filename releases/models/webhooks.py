@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import secrets
+import uuid
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -23,7 +25,11 @@ EVENTS = (
     "backup.failed",
     "drill.failed",
     "wal.failing",
+    "audit.anchored",
 )
+# Events about the whole installation rather than one project: sent only to webhooks that list
+# them by name, never to those subscribed to "every event".
+INSTALLATION_EVENTS = frozenset({"audit.anchored"})
 
 
 def _salt() -> str:
@@ -31,11 +37,13 @@ def _salt() -> str:
 
 
 class Webhook(models.Model):
-    """An endpoint that receives a project's events as signed JSON POSTs.
+    """An endpoint that receives a project's events as JSON POSTs signed by the Standard Webhooks
+    specification.
 
-    The signing secret is not stored: it is derived from PREFLIGHT_WEBHOOK_KEY and this webhook's
-    ``salt`` (see ``releases.webhooks.signing_secret``), shown once when the webhook is created,
-    and changed by giving the webhook a new salt."""
+    The signing secrets are not stored: each is derived from PREFLIGHT_WEBHOOK_KEY, this
+    webhook's ``salt`` and a ``key_version`` (see ``releases.webhooks.secret_for``). Rotating
+    the secret moves to the next version; for PREFLIGHT_WEBHOOK_ROTATION_OVERLAP_HOURS after
+    ``rotated_at`` deliveries are signed with the previous version too."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
     name = models.CharField(max_length=100)
@@ -49,6 +57,8 @@ class Webhook(models.Model):
     )
     is_active = models.BooleanField(default=True)
     salt = models.CharField(max_length=32, default=_salt, editable=False)
+    key_version = models.PositiveIntegerField(default=1, editable=False)
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -58,7 +68,16 @@ class Webhook(models.Model):
         return f"{self.name} → {self.url}"
 
     def wants(self, event: str) -> bool:
+        if event in INSTALLATION_EVENTS:
+            return self.is_active and event in self.events
         return self.is_active and (not self.events or event in self.events)
+
+    def key_versions(self, now: datetime, overlap: timedelta) -> list[int]:
+        """The secret versions that sign a delivery now: the current one, and the previous one
+        while the overlap after a rotation lasts."""
+        if self.key_version > 1 and self.rotated_at and now < self.rotated_at + overlap:
+            return [self.key_version, self.key_version - 1]
+        return [self.key_version]
 
 
 class WebhookDelivery(models.Model):
@@ -70,6 +89,9 @@ class WebhookDelivery(models.Model):
         FAILED = "failed"
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    # The Standard Webhooks ``webhook-id``: the same on every attempt and redelivery, so
+    # receivers de-duplicate on it; random, so it never repeats after a database is reset.
+    message_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=50)
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -82,7 +104,11 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "webhook deliveries"
-        indexes = [models.Index(fields=["webhook", "-created_at"], name="delivery_recent")]
+        indexes = [
+            models.Index(fields=["webhook", "-created_at"], name="delivery_recent"),
+            # The retention task deletes by age across every webhook.
+            models.Index(fields=["created_at"], name="delivery_age"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} to {self.webhook.name} ({self.status})"

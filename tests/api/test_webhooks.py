@@ -3,9 +3,6 @@ deliveries, fails some on purpose, and is redelivered to by hand from the admin.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,11 +10,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from checks.services.runs import run_execute
 from releases.models import Webhook, WebhookDelivery
 from releases.tasks import deliver_webhook
-from releases.webhooks import MAX_ATTEMPTS, DeliveryFailed, deliver, signing_secret
+from releases.webhooks import (
+    MAX_ATTEMPTS,
+    DeliveryFailed,
+    deliver,
+    signature_headers,
+    signing_secret,
+)
 
 from ..factories import DeploymentFactory, ReleaseFactory
 
@@ -35,7 +40,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
+                # HTTP header names are case-insensitive; a receiver compares them lowercased.
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append((headers, body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -68,7 +75,7 @@ def _deliver_all() -> None:
         deliver(delivery.pk)
 
 
-def test_a_delivery_is_signed_with_hmac_sha256_of_the_body(
+def test_a_delivery_is_signed_by_the_standard_webhooks_specification(
     ci, webhook, receiver, project, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False):
@@ -80,17 +87,44 @@ def test_a_delivery_is_signed_with_hmac_sha256_of_the_body(
     _deliver_all()
     headers, body = receiver.received[0]
     secret = signing_secret(webhook)
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["X-Preflight-Signature"], expected)
-    assert headers["X-Preflight-Event"] == "release.created"
-    assert headers["Content-Type"] == "application/json"
-    payload = json.loads(body)
+    assert secret.startswith("whsec_")
+    # The reference verifier checks webhook-id, webhook-timestamp and webhook-signature.
+    payload = StandardWebhook(secret).verify(body, headers)
     assert payload["event"] == "release.created"
     assert payload["project"] == "shop"
     assert payload["data"]["version"] == "2.0.0"
-    # A body altered on the way no longer matches.
-    forged = hmac.new(secret.encode(), body + b" ", hashlib.sha256).hexdigest()
-    assert headers["X-Preflight-Signature"] != "sha256=" + forged
+    assert headers["x-preflight-event"] == "release.created"
+    assert headers["content-type"] == "application/json"
+    delivery = WebhookDelivery.objects.get()
+    assert headers["webhook-id"] == f"msg_{delivery.message_id.hex}"
+    # A body altered on the way, or another webhook's secret, no longer verifies.
+    with pytest.raises(WebhookVerificationError):
+        StandardWebhook(secret).verify(body + b" ", headers)
+    other = Webhook.objects.create(project=project, name="other", url=receiver.url)
+    with pytest.raises(WebhookVerificationError):
+        StandardWebhook(signing_secret(other)).verify(body, headers)
+
+
+def test_a_replayed_delivery_with_an_old_timestamp_is_rejected(webhook, receiver):
+    """A delivery captured on the way and sent again later: its timestamp is signed, so it
+    cannot be refreshed, and the receiver's verifier refuses it once it is old."""
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook, event="lock.changed", payload={"event": "lock.changed"}
+    )
+    deliver(delivery.pk)
+    headers, body = receiver.received[0]
+    verifier = StandardWebhook(signing_secret(webhook))
+    verifier.verify(body, headers)  # fresh: accepted
+
+    # The same delivery as it went out ten minutes ago (signed by Preflight, then captured).
+    captured_at = timezone.now() - timedelta(minutes=10)
+    captured = signature_headers(webhook, headers["webhook-id"], body, captured_at)
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verifier.verify(body, captured)
+    # Moving the captured timestamp forward breaks its signature.
+    refreshed = {**captured, "webhook-timestamp": headers["webhook-timestamp"]}
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        verifier.verify(body, refreshed)
 
 
 def test_a_failed_delivery_is_retried_until_it_succeeds(webhook, receiver, project):
@@ -105,8 +139,8 @@ def test_a_failed_delivery_is_retried_until_it_succeeds(webhook, receiver, proje
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 3, 200)
     assert len(receiver.received) == 3
-    # The same delivery each time: receivers de-duplicate on it.
-    assert {h["X-Preflight-Delivery"] for h, _ in receiver.received} == {str(delivery.pk)}
+    # The same webhook-id on every attempt: receivers de-duplicate on it.
+    assert {h["webhook-id"] for h, _ in receiver.received} == {f"msg_{delivery.message_id.hex}"}
 
 
 def test_a_delivery_gives_up_after_the_last_attempt(webhook, receiver):
@@ -234,3 +268,113 @@ def test_adding_a_webhook_in_the_admin_shows_its_secret_once(admin_client, proje
         signing_secret(hook)
         not in admin_client.get(f"/admin/releases/webhook/{hook.pk}/change/").content.decode()
     )
+
+
+def _verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    try:
+        StandardWebhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def _send(webhook: Webhook, receiver: Receiver) -> tuple[dict[str, str], bytes]:
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook, event="lock.changed", payload={"event": "lock.changed"}
+    )
+    deliver(delivery.pk)
+    return receiver.received[-1]
+
+
+def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one(
+    admin_client, webhook, receiver, settings
+):
+    settings.PREFLIGHT_WEBHOOK_ROTATION_OVERLAP_HOURS = 24
+    old = signing_secret(webhook)
+    answer = admin_client.post(
+        "/admin/releases/webhook/",
+        {"action": "rotate_secret", "_selected_action": [webhook.pk]},
+        follow=True,
+    )
+    webhook.refresh_from_db()
+    new = signing_secret(webhook)
+    assert new != old
+    page = answer.content.decode()
+    assert new in page  # shown once, to hand to the receiver
+    assert old not in page
+    assert "for 24 hours" in page
+
+    headers, body = _send(webhook, receiver)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert _verifies(old, headers, body)
+    assert _verifies(new, headers, body)
+
+    # The overlap is over: the old secret no longer signs.
+    Webhook.objects.filter(pk=webhook.pk).update(
+        rotated_at=timezone.now() - timedelta(hours=24, seconds=1)
+    )
+    webhook.refresh_from_db()
+    headers, body = _send(webhook, receiver)
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    assert _verifies(new, headers, body)
+    assert not _verifies(old, headers, body)
+
+
+def test_a_rotation_is_audited_and_keeps_no_secret(admin_client, webhook):
+    from audit.models import AuditEvent
+
+    old = signing_secret(webhook)
+    admin_client.post(
+        "/admin/releases/webhook/", {"action": "rotate_secret", "_selected_action": [webhook.pk]}
+    )
+    event = AuditEvent.objects.get(action="webhook.secret_rotated")
+    assert (event.before, event.after["key_version"]) == ({"key_version": 1}, 2)
+    webhook.refresh_from_db()
+    for secret in (old, signing_secret(webhook)):
+        assert secret.removeprefix("whsec_") not in str(event.after)
+
+
+def test_an_admin_sees_the_current_secrets_when_asking_and_it_is_audited(admin_client, webhook):
+    from audit.models import AuditEvent
+
+    change_page = admin_client.get(f"/admin/releases/webhook/{webhook.pk}/change/")
+    assert signing_secret(webhook) not in change_page.content.decode()
+    answer = admin_client.post(
+        "/admin/releases/webhook/",
+        {"action": "show_secrets", "_selected_action": [webhook.pk]},
+        follow=True,
+    )
+    assert signing_secret(webhook) in answer.content.decode()
+    assert AuditEvent.objects.filter(action="webhook.secrets_revealed").count() == 1
+
+
+def test_the_retry_backoff_stays_below_the_brokers_visibility_timeout(settings):
+    from preflight.celery import app
+
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility == settings.CELERY_VISIBILITY_TIMEOUT
+    assert deliver_webhook.retry_backoff_max == settings.PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS
+    # A delivery waiting for its retry, then running as long as any task may, is still acked
+    # before Redis would hand it to a second worker.
+    assert deliver_webhook.retry_backoff_max + settings.CELERY_TASK_TIME_LIMIT < visibility
+
+
+def test_audit_anchors_go_only_to_webhooks_that_list_them(project, receiver):
+    from audit.actors import Actor
+    from audit.anchors import anchor_head
+    from audit.services import record
+
+    everything = Webhook.objects.create(project=project, name="all", url=receiver.url)
+    witness = Webhook.objects.create(
+        project=project, name="witness", url=receiver.url, events=["audit.anchored"]
+    )
+    record(actor=Actor.of_system("test"), action="thing.done")
+    anchor, _ = anchor_head()
+    deliveries = WebhookDelivery.objects.filter(event="audit.anchored")
+    assert [d.webhook for d in deliveries] == [witness]
+    assert not everything.deliveries.exists()
+    _deliver_all()
+    headers, body = receiver.received[0]
+    payload = StandardWebhook(signing_secret(witness)).verify(body, headers)
+    assert payload["event"] == "audit.anchored"
+    assert payload["data"] == anchor.as_dict()

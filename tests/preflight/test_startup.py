@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "preflight.settings.production",
     "SECRET_KEY": "prod-" + "0123456789abcdefghij" * 3,
+    "PREFLIGHT_AUDIT_ANCHOR_KEY": "anchor-" + "abcdefghij0123456789" * 3,
     "ALLOWED_HOSTS": "preflight.example.com",
     "DATABASE_URL": "postgres://preflight:pw@127.0.0.1:1/preflight",
     "REDIS_URL": "redis://127.0.0.1:1/0",
@@ -38,6 +39,10 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
     ("missing", "message"),
     [
         ("SECRET_KEY", "SECRET_KEY is required: expected a random string of at least 50"),
+        (
+            "PREFLIGHT_AUDIT_ANCHOR_KEY",
+            "PREFLIGHT_AUDIT_ANCHOR_KEY is required: expected a random string of at least 50",
+        ),
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS is required: expected the host names"),
         ("DATABASE_URL", "DATABASE_URL is required: expected a database URL"),
         ("REDIS_URL", "REDIS_URL is required: expected a Redis URL"),

@@ -5,14 +5,16 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from audit.chain import verify_chain
+from audit.anchors import AnchorError, verify
+from audit.models import AuditEvent
 from preflight.commands import PreflightCommand
 
 
 class Command(PreflightCommand):
     help = (
-        "Verify the audit log's hash chain. Exits 0 when intact; otherwise exits 1 naming the "
-        "first event that was altered, deleted, inserted or reordered."
+        "Verify the audit log's hash chain and that it still contains the newest signed anchor "
+        "(audit_anchor). Exits 0 when intact; otherwise exits 1 naming the first event that "
+        "was altered, deleted, inserted or reordered, or the anchor the chain no longer holds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,19 +22,20 @@ class Command(PreflightCommand):
             "--head",
             metavar="SEQ:HASH",
             help=(
-                "a head printed by an earlier run, kept outside the database; the chain must "
-                "still contain it (this also catches events deleted from the end)"
+                "a head printed by an earlier run and kept elsewhere, e.g. from an anchor's "
+                "copy in S3 or a webhook receiver: the chain must still contain it"
             ),
         )
 
     def handle(self, *args: Any, head: str | None = None, **options: Any) -> None:
         expected = _parse_head(head) if head else None
-        report = verify_chain()
+        try:
+            report = verify()
+        except AnchorError as exc:
+            raise CommandError(f"audit anchors unreadable: {exc}", returncode=1) from exc
         if not report.ok:
             raise CommandError(report.describe(), returncode=1)
         if expected:
-            from audit.models import AuditEvent
-
             seq, digest = expected
             kept = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
             if kept != digest:
