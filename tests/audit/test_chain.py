@@ -156,3 +156,28 @@ def test_an_event_rolls_back_with_its_change():
         _change_that_fails()
     assert not AuditEvent.objects.exists()
     assert verify_chain().ok
+
+
+def test_the_database_refuses_truncate():
+    _events(2)
+    with (
+        pytest.raises(DatabaseError, match="TRUNCATE on audit_auditevent refused"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("TRUNCATE audit_auditevent")
+    assert AuditEvent.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_empties_the_audit_table_through_the_owners_path():
+    _events(2)
+    call_command("flush", interactive=False, verbosity=0)
+    assert not AuditEvent.objects.exists()
+
+
+def test_runtime_grants_refuse_the_owner_and_odd_role_names():
+    with pytest.raises(CommandError, match="must not be the owner"):
+        call_command("runtime_grants", connection.get_connection_params()["user"])
+    with pytest.raises(CommandError, match="not a plain role name"):
+        call_command("runtime_grants", 'app"; DROP TABLE x; --')
