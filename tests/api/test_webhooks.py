@@ -378,3 +378,37 @@ def test_audit_anchors_go_only_to_webhooks_that_list_them(project, receiver):
     payload = StandardWebhook(signing_secret(witness)).verify(body, headers)
     assert payload["event"] == "audit.anchored"
     assert payload["data"] == anchor.as_dict()
+
+
+def _receivers_in_the_docs() -> list:
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = docs.split("## Webhooks", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    receivers = []
+    for block in blocks:
+        namespace: dict = {}
+        exec(block, namespace)  # the documentation's own snippet
+        receivers.append(namespace["receive"])
+    return receivers
+
+
+def test_the_documented_receivers_accept_a_delivery_and_refuse_a_replay(webhook, receiver):
+    receivers = _receivers_in_the_docs()
+    assert len(receivers) == 2  # with the library, and without it
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook, event="lock.changed", payload={"event": "lock.changed"}
+    )
+    deliver(delivery.pk)
+    headers, body = receiver.received[0]
+    secret = signing_secret(webhook)
+    old = signature_headers(
+        webhook, headers["webhook-id"], body, timezone.now() - timedelta(minutes=10)
+    )
+    for receive in receivers:
+        assert receive(secret, body, headers) == {"event": "lock.changed"}
+        for bad_body, bad_headers in ((body + b" ", headers), (body, old)):
+            with pytest.raises((WebhookVerificationError, ValueError)):
+                receive(secret, bad_body, bad_headers)
