@@ -160,6 +160,18 @@ class AnchoredReport:
     def ok(self) -> bool:
         return self.chain.ok and not self.problem
 
+    @property
+    def checked(self) -> int:
+        return self.chain.checked
+
+    @property
+    def head_seq(self) -> int:
+        return self.chain.head_seq
+
+    @property
+    def head_hash(self) -> str:
+        return self.chain.head_hash
+
     def describe(self) -> str:
         if not self.chain.ok:
             return self.chain.describe()
@@ -204,14 +216,19 @@ def _rewritten(newest: Anchor) -> str:
 
 
 def verify() -> AnchoredReport:
-    """The whole chain, then the newest anchor (every anchor's signature is checked)."""
+    """The whole chain, then the newest anchor (every anchor's signature is checked). An
+    unreadable store or a missing key is reported as the problem, never raised."""
     anchors_store = store()
-    anchors = anchors_store.read()
     chain = verify_chain()
+    try:
+        anchors = anchors_store.read()
+        key = anchor_key() if anchors else b""
+    except AnchorError as exc:
+        return AnchoredReport(chain=chain, problem=f"the anchors cannot be checked: {exc}")
     if not chain.ok or not anchors:
         return AnchoredReport(chain=chain, anchors=len(anchors))
     newest = anchors[-1]
-    problem = anchor_problem(anchors, anchor_key(), anchors_store.path)
+    problem = anchor_problem(anchors, key, anchors_store.path)
     if not problem and chain.head_seq < newest.seq:
         problem = _missing(newest, len(anchors), chain.head_seq)
     elif not problem:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import log
 from audit.actors import Actor
-from audit.chain import verify_chain
+from audit.anchors import verify as verify_chain
 from audit.exports import FORMATS, audit_export
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent

@@ -90,6 +90,25 @@ def test_the_chain_is_verified_and_shown(client_of, viewer, project):  # type: i
     assert "chain intact" in client_of(viewer).get(URL).content.decode()
 
 
+def test_the_chain_status_shows_the_anchor_and_a_chain_shortened_after_it(
+    client_of, viewer, project
+):  # type: ignore[no-untyped-def]
+    from audit.anchors import anchor_head
+
+    client = client_of(viewer)
+    for _ in range(3):
+        _event(project)
+    anchor, _ = anchor_head()
+    assert f"holds the anchor of #{anchor.seq}" in client.get(URL).content.decode()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [anchor.seq])
+        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+    page = client.get(URL).content.decode()
+    assert "chain broken" in page
+    assert "events were deleted from the end" in page
+
+
 def test_a_big_chain_is_verified_on_demand(
     client_of, viewer, project, htmx_headers, settings, monkeypatch
 ):  # type: ignore[no-untyped-def]
