@@ -10,7 +10,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from audit import services as audit
@@ -232,7 +234,8 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 class WebhookAdmin(AuditedAdmin):
     """The signing secrets are derived, never stored (``releases.webhooks.secret_for``). The
     current one is shown once when the webhook is added or its secret rotated; the action
-    *Show the current signing secrets* shows them again, and each showing is audited."""
+    *Show the current signing secrets* shows them again, and each showing is audited. They
+    appear in that one answer only, never on the change page or in a message."""
 
     list_display = (
         "name",
@@ -249,40 +252,59 @@ class WebhookAdmin(AuditedAdmin):
     readonly_fields = ("key_version", "rotated_at", "deliveries")
     actions = ["rotate_secret", "show_secrets"]
 
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change:
-            self.message_user(
-                request,
-                f"Signing secret for {obj.name} (shown once; give it to the receiver): "
-                f"{signing_secret(obj)}",
-                messages.WARNING,
-            )
+    # Secrets are rendered into the answer itself, never put in a message: messages live in
+    # the session, which is a database row.
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        return self._secrets_page(
+            request,
+            "The new webhook's signing secret.",
+            [(obj, [(signing_secret(obj), "from now on")])],
+        )
 
     @admin.action(description="Rotate the signing secret (the old one stays valid for a while)")
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> Any:
         hours = rotation_overlap().total_seconds() / 3600
+        rows = []
         for webhook in queryset:
             rotated, secret = webhook_rotate_secret(
                 actor=Actor.of_user(request.user), webhook=webhook
             )
-            self.message_user(
-                request,
-                f"New signing secret for {rotated.name} (shown once; give it to the receiver): "
-                f"{secret} — deliveries are signed with the old secret too for {hours:g} hours.",
-                messages.WARNING,
-            )
+            rows.append((rotated, [(secret, "from now on")]))
+        return self._secrets_page(
+            request,
+            f"The new signing secrets. Deliveries are signed with the old secret too for "
+            f"{hours:g} hours, so each receiver can switch in that time.",
+            rows,
+        )
 
     @admin.action(description="Show the current signing secrets")
-    def show_secrets(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+    def show_secrets(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> Any:
+        rows = []
         for webhook in queryset:
             secrets = webhook_secrets_reveal(actor=Actor.of_user(request.user), webhook=webhook)
-            label = "secret" if len(secrets) == 1 else "secrets (newest first, during a rotation)"
-            self.message_user(
-                request,
-                f"Signing {label} of {webhook.name}: {' '.join(secrets)}",
-                messages.WARNING,
-            )
+            notes = ["now (the current secret)"] + [
+                f"until {webhook.rotated_at + rotation_overlap():%Y-%m-%d %H:%M} UTC (the previous)"
+                for _ in secrets[1:]
+                if webhook.rotated_at
+            ]
+            rows.append((webhook, list(zip(secrets, notes, strict=True))))
+        return self._secrets_page(request, "The secrets signing these webhooks' deliveries.", rows)
+
+    def _secrets_page(
+        self, request: HttpRequest, intro: str, rows: list[tuple[Webhook, list[tuple[str, str]]]]
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "intro": intro,
+            "rows": [
+                {"webhook": w, "secrets": [{"value": v, "note": n} for v, n in secrets]}
+                for w, secrets in rows
+            ],
+        }
+        response = TemplateResponse(request, "admin/releases/webhook/secrets.html", context)
+        add_never_cache_headers(response)
+        return response
 
     @admin.display(description="Delivery log")
     def deliveries(self, obj: Webhook) -> str:
