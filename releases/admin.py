@@ -359,9 +359,9 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
-    """Answers the API keeps for replayed POSTs; purged by beat after their keep time."""
+    """Final answers the API keeps for replayed POSTs; purged by beat after their keep time."""
 
-    list_display = ("key", "principal", "method", "path", "state", "response_status", "created_at")
-    list_filter = ("state", "method")
+    list_display = ("key", "principal", "method", "path", "response_status", "created_at")
+    list_filter = ("response_status", "method")
     search_fields = ("key", "path")
     date_hierarchy = "created_at"
