@@ -5,6 +5,12 @@ from django.urls import include, path
 from . import health
 from .web.login import LoginView
 
+# Django's own error answers: the API's error body on API paths, the error pages elsewhere.
+handler400 = "preflight.error_views.bad_request"
+handler403 = "preflight.error_views.permission_denied"
+handler404 = "preflight.error_views.page_not_found"
+handler500 = "preflight.error_views.server_error"
+
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -38,6 +38,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
+    # Before anything reads the body, the path or the session: oversized and malformed requests
+    # are answered here (preflight/limits.py).
+    "preflight.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -52,6 +55,15 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "preflight.urls"
+# The API's error body on API paths, the error pages elsewhere (preflight/error_views.py).
+CSRF_FAILURE_VIEW = "preflight.error_views.csrf_failure"
+
+# Request bodies larger than this are refused with 413 before anything reads them, on every
+# endpoint and page; Django's own limit on what it reads into memory is the same.
+PREFLIGHT_MAX_REQUEST_BYTES = env_int(
+    "PREFLIGHT_MAX_REQUEST_BYTES", default=1024 * 1024, minimum=64 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PREFLIGHT_MAX_REQUEST_BYTES
 WSGI_APPLICATION = "preflight.wsgi.application"
 
 TEMPLATES = [
@@ -181,7 +193,7 @@ PREFLIGHT_WAL_HISTORY_DAYS = env_int("PREFLIGHT_WAL_HISTORY_DAYS", default=30, m
 # failed token authentications per address (past it, the address gets 429 for the period).
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["preflight.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "preflight.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -45,7 +45,7 @@ class AuditEventsView(ListAPIView):
         operation_id="audit_events_list",
         summary="The project's audit events, newest first",
         parameters=[AuditQuery],
-        responses=responses({200: AuditEventSerializer(many=True)}, (400, *READ_ERRORS)),
+        responses=responses({200: AuditEventSerializer(many=True)}, READ_ERRORS),
     )
     def get(self, *args: Any, **kwargs: Any) -> Any:
         return super().get(*args, **kwargs)

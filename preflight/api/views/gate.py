@@ -25,7 +25,7 @@ class GateView(APIView):
         operation_id="gate_read",
         summary="Ask the gate",
         parameters=[GateQuery],
-        responses=responses({200: GateSerializer}, (400, *READ_ERRORS)),
+        responses=responses({200: GateSerializer}, READ_ERRORS),
         description="`allowed` is true only when every rule holds; `reasons` lists every rule "
         "that fails, not just the first.",
     )
