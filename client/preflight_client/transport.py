@@ -3,7 +3,10 @@ safe because every POST carries one Idempotency-Key for all of its attempts.
 
 A POST that timed out may have been carried out; sending it again with the same key makes the
 server answer with the first result instead of doing it twice. A fresh key per attempt would
-turn every network hiccup into a second release, report or deployment."""
+turn every network hiccup into a second release, report or deployment. The server keeps only
+final answers: after a 5xx or a 429 nothing is kept and nothing was done, so the retry with the
+same key is carried out; a 409 request_in_flight means the first attempt is still running, and
+the retry after its Retry-After gets that attempt's answer."""
 
 from __future__ import annotations
 

@@ -7,15 +7,19 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from django.db import connection, transaction
+from django.utils import timezone
 from preflight_client.cli import build_parser
 from preflight_client.exitcodes import Exit
 
-from releases.models import Deployment, IdempotencyKey
+from releases.models import Deployment, Environment, IdempotencyKey
 
+from ..factories import DeploymentFactory, ReleaseFactory
 from .live import approve, finished_run
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
@@ -93,6 +97,58 @@ def test_the_curl_script_runs_release_to_finish_and_repeats_safely(worker, world
     assert Deployment.objects.filter(release__version="1.0.0").count() == 1
 
 
+def _wait_for_a_request_waiting_on_a_lock() -> None:
+    deadline = time.monotonic() + 120
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the script never asked to deploy")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_curl_script_run_again_after_a_busy_environment_deploys_with_the_same_keys(
+    worker, world, tmp_path
+):
+    script = tmp_path / "preflight-pipeline.sh"
+    script.write_text(block("curl") + "\n")
+
+    first = run_script(world, script, "pipeline-7-1", deploy="true")
+    finished_run("1.0.0")
+    # Between the gate opening and the script's deploy, a hotfix takes production: the
+    # environment's row is held until the hotfix's deployment is in, as a concurrent deploy would.
+    with transaction.atomic():
+        Environment.objects.select_for_update(no_key=True).get(pk=world.production.pk)
+        assert approve(world, world.ana) == 201
+        assert approve(world, world.ben) == 201
+        _wait_for_a_request_waiting_on_a_lock()
+        hotfix = DeploymentFactory(
+            release=ReleaseFactory(project=world.production.project, version="0.9.1"),
+            environment=world.production,
+            status="in_progress",
+        )
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 7, err
+    assert "production is busy" in err
+    assert not Deployment.objects.filter(release__version="1.0.0").exists()
+
+    # The hotfix ends; the same run of the pipeline goes again, with the same keys.
+    Deployment.objects.filter(pk=hotfix.pk).update(status="succeeded", finished_at=timezone.now())
+    again = run_script(world, script, "pipeline-7-1", deploy="true")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    deployment = Deployment.objects.get(release__version="1.0.0")
+    assert out.splitlines()[-2:] == [
+        f"Deployment {deployment.pk} started.",
+        f"Deployment {deployment.pk} succeeded.",
+    ]
+    kept = IdempotencyKey.objects.get(key="pipeline-7-1-shop-1.0.0-production-deploy")
+    assert kept.response_status == 201
+
+
 def github_commands() -> list[list[str]]:
     """Every preflight command line in the workflow, with expressions and variables filled in
     the way the runner would."""
@@ -107,7 +163,7 @@ def github_commands() -> list[list[str]]:
         script = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), "x"), script)
         for line in script.splitlines():
             if "preflight " in line:
-                command = line[line.index("preflight ") :].split(')"')[0]
+                command = line[line.index("preflight ") :].split(')"')[0].removesuffix(")")
                 commands.append(shlex.split(command)[1:])
     return commands
 
@@ -132,6 +188,17 @@ def test_the_workflow_runs_the_client_it_installs():
     runs = [step.get("run", "") for step in workflow["jobs"]["release"]["steps"]]
     assert "pip install ./client" in runs
     assert workflow["env"]["PREFLIGHT_TOKEN"] == "${{ secrets.PREFLIGHT_TOKEN }}"
+
+
+def test_the_workflow_keys_name_the_run_its_attempt_and_the_step():
+    workflow = yaml.safe_load(block("github-actions"))
+    keys = [
+        key
+        for step in workflow["jobs"]["release"]["steps"]
+        for key in re.findall(r'--idempotency-key "([^"]+)"', step.get("run", ""))
+    ]
+    assert keys
+    assert all(k.startswith("$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT-") for k in keys), keys
 
 
 def test_the_exit_code_table_lists_every_exit_code():

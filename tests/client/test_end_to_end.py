@@ -7,10 +7,11 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from releases.models import Deployment
 
-from ..factories import ReleaseFactory
+from ..factories import DeploymentFactory, ReleaseFactory
 from .live import FAST, approve, finished_run, preflight, reasons_now, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -118,6 +119,31 @@ def test_a_repeated_idempotency_key_replays_the_first_deployment(worker, world):
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert first.stdout == second.stdout
     assert Deployment.objects.filter(release=release).count() == 1
+
+
+@pytest.mark.worker
+def test_a_deploy_refused_as_busy_starts_with_the_same_key_once_the_environment_is_free(
+    worker, world
+):
+    release = ReleaseFactory(project=world.production.project, version="1.0.0")
+    world.production.required_approvals = 0
+    world.production.min_score = Decimal(0)
+    world.production.save()
+    preflight(world, "report", "shop", "1.0.0", "production", "CI-001", "--status", "pass")
+    assert preflight(world, "run", "shop", "1.0.0", "production", "--wait", *FAST).returncode == 0
+    hotfix = DeploymentFactory(
+        release=ReleaseFactory(project=world.production.project, version="0.9.1"),
+        environment=world.production,
+        status="in_progress",
+    )
+    argv = ["deploy", "shop", "1.0.0", "production", "--idempotency-key", "run-41-1-deploy"]
+    busy = preflight(world, *argv)
+    assert busy.returncode == 7, busy.stderr
+
+    Deployment.objects.filter(pk=hotfix.pk).update(status="succeeded", finished_at=timezone.now())
+    deployed = preflight(world, *argv)
+    assert deployed.returncode == 0, deployed.stderr
+    assert Deployment.objects.get(release=release).pk == int(deployed.stdout)
 
 
 @pytest.mark.parametrize(

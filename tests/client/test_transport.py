@@ -54,6 +54,55 @@ def test_the_first_request_still_in_flight_is_waited_for_with_the_same_key(prefl
     assert len({s.headers["idempotency-key"] for s in fake_api.requests_to(DEPLOYMENTS)}) == 1
 
 
+def test_a_first_request_still_in_flight_is_waited_for_as_long_as_retry_after_says(
+    preflight, fake_api
+):
+    in_flight = (
+        409,
+        {"code": "request_in_flight", "detail": "Still working."},
+        {"Retry-After": "3"},
+    )
+    fake_api.script(DEPLOYMENTS, DROP, in_flight, CREATED)
+    outcome = deploy(preflight)
+    assert (outcome.code, outcome.out) == (0, "7\n")
+    assert outcome.sleeps == pytest.approx([0.5, 3.0], rel=0.1)
+    assert len({s.headers["idempotency-key"] for s in fake_api.requests_to(DEPLOYMENTS)}) == 1
+
+
+def test_a_first_request_in_flight_through_every_retry_is_exit_9_not_a_conflict(
+    preflight, fake_api
+):
+    fake_api.script(DEPLOYMENTS, (409, {"code": "request_in_flight", "detail": "Still working."}))
+    outcome = deploy(preflight, "--retries", "2")
+    assert outcome.code == 9
+    assert len(fake_api.requests_to(DEPLOYMENTS)) == 3
+
+
+def test_a_body_over_the_limit_is_not_retried(preflight, fake_api):
+    fake_api.script(DEPLOYMENTS, (413, {"code": "request_too_large", "detail": "Too large."}))
+    outcome = deploy(preflight)
+    assert outcome.code == 3
+    assert len(fake_api.requests_to(DEPLOYMENTS)) == 1
+    assert outcome.err.startswith("preflight: 413 request_too_large: Too large.")
+
+
+@pytest.mark.parametrize(
+    ("answer", "exit_code"),
+    [
+        ((409, {"code": "environment_busy", "detail": "production is busy."}), 7),
+        ((412, {"code": "gate_closed", "detail": "Closed.", "reasons": []}), 8),
+    ],
+)
+def test_a_busy_environment_or_a_closed_gate_is_not_retried_by_the_command(
+    preflight, fake_api, answer, exit_code
+):
+    """The server keeps neither answer: the pipeline runs the command again (with the same key)
+    when it is ready to, and the deploy is evaluated afresh."""
+    fake_api.script(DEPLOYMENTS, answer)
+    assert deploy(preflight, "--idempotency-key", "run-7-1-deploy").code == exit_code
+    assert len(fake_api.requests_to(DEPLOYMENTS)) == 1
+
+
 def test_retry_after_is_honoured_on_429(preflight, fake_api):
     fake_api.script(
         DEPLOYMENTS, (429, {"code": "throttled", "detail": "Slow down."}, {"Retry-After": "5"})
