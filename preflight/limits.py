@@ -71,12 +71,22 @@ def refusal_of(request: HttpRequest) -> HttpResponseBase | None:
 
     if "\x00" in request.path:
         return error_response(request, 404, "not_found", "Nothing is named with a NUL byte.")
-    query = get_bytes_from_wsgi(request.META, "QUERY_STRING", "")
-    if query and _malformed(_form_decoded(query)):
+    if _may_be_malformed(request.META.get("QUERY_STRING", "")) and _malformed(
+        _form_decoded(get_bytes_from_wsgi(request.META, "QUERY_STRING", ""))
+    ):
         return _malformed_answer(request, "The query string")
-    if any("\x00" in name + value for name, value in request.COOKIES.items()):
+    # A cookie value can hold a NUL only as a raw byte or an escape in a quoted value (\000).
+    cookies = request.META.get("HTTP_COOKIE", "")
+    if ("\x00" in cookies or "\\" in cookies) and any(
+        "\x00" in name + value for name, value in request.COOKIES.items()
+    ):
         return _malformed_answer(request, "A cookie")
     return _form_refusal(request)
+
+
+def _may_be_malformed(text: str) -> bool:
+    """False for plain ASCII without escapes (most queries): nothing to decode and check."""
+    return not text.isascii() or "%" in text or "\x00" in text
 
 
 def _short(request: HttpRequest, length: int) -> bool:

@@ -208,6 +208,14 @@ def test_a_form_with_a_nul_byte_or_invalid_utf8_is_400(clients):
     _every_endpoint(check)
 
 
+def test_a_cookie_with_a_nul_byte_is_400(db, project, admin):
+    cookie = 'sessionid="abcdefgh\\000"'  # an escape in a quoted value: NUL once parsed
+    page = Client(HTTP_COOKIE=cookie).get("/")
+    assert (page.status_code, page["Content-Type"]) == (400, "text/html; charset=utf-8")
+    api = Client(HTTP_COOKIE=cookie).get("/api/v1/projects/shop/releases/1.0.0/")
+    assert (api.status_code, api.json()["code"]) == (400, "malformed_request")
+
+
 def test_a_body_at_the_limit_is_read(db, settings):
     answer = Client().post(
         "/login/",
