@@ -45,7 +45,7 @@ def refusal_of(request: HttpRequest) -> HttpResponseBase | None:
     """The answer to a request no view should see, or None."""
     length = request.META.get("CONTENT_LENGTH", "").strip()
     limit = settings.PREFLIGHT_MAX_REQUEST_BYTES
-    if length and not length.isdigit():
+    if length and not (length.isascii() and length.isdigit()):
         return error_response(
             request, 400, "malformed_request", "Content-Length must be a number of bytes."
         )

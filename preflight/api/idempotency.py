@@ -150,7 +150,9 @@ def _answer(
 
 
 def _hold(principal: str, key: str) -> bool:
-    """Take the key for this transaction; False when another transaction has it."""
+    """Take the key for this transaction; False when another transaction has it. (Keys share
+    32-bit lock ids: two keys with the same id in flight at once would make one retry a second
+    later, nothing worse.)"""
     if connection.vendor != "postgresql":
         return True
     digest = hashlib.sha256(f"{principal}\n{key}".encode()).digest()

@@ -250,7 +250,7 @@ def _post(path: str, headers: str, body: bytes = b"") -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\n{headers}\r\n"
-    ).encode() + body
+    ).encode("latin-1") + body
 
 
 RELEASES = "/api/v1/projects/shop/releases/"
@@ -286,7 +286,7 @@ def test_a_content_length_shorter_than_the_body_is_a_parse_error(live_server, to
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("length", ["ten", "-5", "1e3", "0x10"])
+@pytest.mark.parametrize("length", ["ten", "-5", "1e3", "0x10", "\u00b2"])
 def test_a_content_length_that_is_not_a_number_is_400(live_server, token, length):
     status, answer = _raw_http(
         live_server.url,
