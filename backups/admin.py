@@ -12,7 +12,14 @@ from .models import Alert, Backup, Database, RestoreDrill, WalSample
 
 @admin.register(Database)
 class DatabaseAdmin(AuditedAdmin):
-    list_display = ("__str__", "dsn_env", "retention_days", "max_backup_age", "max_drill_age")
+    list_display = (
+        "__str__",
+        "dsn_env",
+        "retention_days",
+        "size_limit_bytes",
+        "max_backup_age",
+        "max_drill_age",
+    )
     list_filter = ("project",)
 
 

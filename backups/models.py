@@ -24,6 +24,11 @@ SHA256_VALIDATOR = RegexValidator(
 )
 
 
+# How long backups are kept when nobody chose: empty ``retention_days`` tells the default from an
+# explicit choice (the ``retention_configured`` readiness probe asks for one).
+DEFAULT_RETENTION_DAYS = 30
+
+
 class Database(models.Model):
     """A database whose backups Preflight watches. ``dsn_env`` names the environment variable that
     holds its connection string, for backups Preflight takes itself, restore drills and WAL
@@ -32,7 +37,12 @@ class Database(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="databases")
     name = models.CharField(max_length=63, validators=[NAME_VALIDATOR])
     dsn_env = models.CharField(max_length=100, blank=True, validators=[ENV_NAME_VALIDATOR])
-    retention_days = models.PositiveSmallIntegerField(default=30)
+    retention_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=f"How long the backups Preflight takes are kept; empty: the default of "
+        f"{DEFAULT_RETENTION_DAYS} days.",
+    )
     max_backup_age = models.DurationField(
         default=timedelta(hours=26), help_text="A newer verified backup than this is expected."
     )
@@ -61,6 +71,11 @@ class Database(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}"
+
+    @property
+    def kept_days(self) -> int:
+        """The retention in force: the database's own, or the default."""
+        return self.retention_days if self.retention_days is not None else DEFAULT_RETENTION_DAYS
 
     # The freshness rules, shared by the ``backup`` readiness check and the backup watch.
 

@@ -234,6 +234,10 @@ def _parse_checks(
                 config = REGISTRY[kind].validate(config)
             except ConfigError as exc:
                 problem(f"config.{exc.field}", exc.message)
+            else:
+                named = config.get("environment")
+                if isinstance(named, str) and named not in environments:
+                    problem("config.environment", f"no environment {named!r} in this project")
         parsed.append(
             {
                 "code": code,

@@ -36,6 +36,10 @@ class Phase(models.TextChoices):
     POST = "post", "post-deployment"
 
 
+# The phases a readiness run covers; ``post`` belongs to verification runs.
+READINESS_PHASES = (Phase.PRE_DEPLOY_WEEK, Phase.PRE_DEPLOY_DAY)
+
+
 class ResultStatus(models.TextChoices):
     PASS = "pass"  # noqa: S105 - a result status, not a password
     WARN = "warn"
@@ -66,6 +70,21 @@ class Category(models.Model):
         return f"{self.name} ({self.weight}%)"
 
 
+class CheckQuerySet(models.QuerySet["Check"]):
+    def applicable(self, project_id: int, environment: Environment, kind: str) -> CheckQuerySet:
+        """Active checks of the project for this environment: the pre-deploy phases for a
+        readiness run (``kind`` "readiness"); the automated post-deploy checks (smoke tests)
+        for a verification run ("verification")."""
+        checks = self.filter(project_id=project_id, is_active=True).filter(
+            Q(environments__isnull=True) | Q(environments=environment)
+        )
+        if kind == "verification":
+            checks = checks.filter(phase=Phase.POST).exclude(kind="manual")
+        else:
+            checks = checks.filter(phase__in=READINESS_PHASES)
+        return checks.distinct()
+
+
 class Check(models.Model):
     """An item of a project's readiness catalog. ``kind`` names a module in ``checks.kinds``
     that evaluates it from ``config``; configs never hold secrets (a DSN is named by the
@@ -94,6 +113,8 @@ class Check(models.Model):
     )
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
+
+    objects = CheckQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "position", "code"]

@@ -179,10 +179,16 @@ class DeploymentAdmin(ReadOnlyAdmin):
         "strategy",
         "status",
         "rollback_of",
+        "recorded_after_the_fact",
         "started_at",
         "finished_at",
     )
-    list_filter = ("status", "environment__project", "environment__slug")
+    list_filter = (
+        "status",
+        "recorded_after_the_fact",
+        "environment__project",
+        "environment__slug",
+    )
 
 
 @admin.register(Lock)

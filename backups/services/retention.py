@@ -1,6 +1,7 @@
 """Retention: backup files Preflight took are deleted when their time is up — ``keep_until``
-when a backup has one, else the database's ``retention_days`` after it was taken — and the
-rows stay, marked ``deleted_at``, so the history (sizes, drills) outlives the files.
+when a backup has one, else the database's ``retention_days`` (30 when not set) after it was
+taken — and the rows stay, marked ``deleted_at``, so the history (sizes, drills) outlives the
+files.
 
 Three rules keep retention from doing harm: the newest verified backup of a database is never
 deleted, however old (an expired backup beats none); a backup a queued or running restore drill
@@ -29,7 +30,7 @@ RETENTION = Actor.of_system("backup-retention")
 
 
 def expired(database: Database, now: datetime) -> list[Backup]:
-    cutoff = now - timedelta(days=database.retention_days)
+    cutoff = now - timedelta(days=database.kept_days)
     keep = database.last_verified_backup(taken_only=True)
     candidates = (
         Backup.objects.filter(
@@ -75,7 +76,7 @@ def retention_enforce(*, now: datetime | None = None) -> list[Backup]:
                         "location": backup.location,
                         "reason": "keep_until passed"
                         if backup.keep_until
-                        else f"older than {database.retention_days} days",
+                        else f"older than {database.kept_days} days",
                     },
                 )
             deleted.append(backup)

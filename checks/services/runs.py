@@ -33,7 +33,7 @@ from releases.models import Deployment, DeploymentStatus, Environment, Release
 from ..announcements import announce_if_opened
 from ..evaluation import evaluate
 from ..kinds import CheckContext, Outcome, get_kind
-from ..models import Check, CheckResult, Phase, ReadinessRun, ResultStatus
+from ..models import Check, CheckResult, ReadinessRun, ResultStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,14 @@ OVERRUN_GRACE_SECONDS = 5.0
 QUEUED_TOO_LONG = timedelta(minutes=2)
 WORKER = Actor.of_system("readiness-run")
 
-READINESS_PHASES = (Phase.PRE_DEPLOY_WEEK, Phase.PRE_DEPLOY_DAY)
-
 
 def applicable_checks(release: Release, environment: Environment, kind: str) -> list[Check]:
-    """Active checks of the release's project for this environment: the pre-deploy phases for
-    a readiness run; the automated post-deploy checks (smoke tests) for a verification run."""
-    checks = Check.objects.filter(project_id=release.project_id, is_active=True).filter(
-        Q(environments__isnull=True) | Q(environments=environment)
+    """The checks a run of ``kind`` evaluates for the release in this environment."""
+    return list(
+        Check.objects.applicable(release.project_id, environment, kind)
+        .select_related("category")
+        .order_by("position", "code")
     )
-    if kind == ReadinessRun.Kind.VERIFICATION:
-        checks = checks.filter(phase=Phase.POST).exclude(kind="manual")
-    else:
-        checks = checks.filter(phase__in=READINESS_PHASES)
-    return list(checks.select_related("category").distinct().order_by("position", "code"))
 
 
 def run_start(

@@ -1,6 +1,7 @@
 """Loads the demo. History (releases, deployments, the review run) is written with its own
-timestamps, relative to now, so the deployment timeline and the delivery metrics have a past;
-configuration goes through the services like any other change and is audited."""
+timestamps, relative to now, so the deployment timeline and the delivery metrics have a past
+(its deployments are marked as recorded after the fact: none went through the gate); configuration
+goes through the services like any other change and is audited."""
 
 from __future__ import annotations
 
@@ -20,8 +21,16 @@ from audit.actors import Actor
 from backups.models import Backup, Database, RestoreDrill, WalSample
 from checks.catalog import import_catalog
 from checks.evaluation import evaluate
-from checks.models import Check, CheckResult, ManualTick, ReadinessRun, ReportedResult, Waiver
-from checks.services.runs import READINESS_PHASES, breakdown
+from checks.models import (
+    READINESS_PHASES,
+    Check,
+    CheckResult,
+    ManualTick,
+    ReadinessRun,
+    ReportedResult,
+    Waiver,
+)
+from checks.services.runs import breakdown
 from releases.models import Approval, Deployment, Environment, Lock, Project, Release
 from releases.services.projects import environment_create, member_set, project_create
 
@@ -232,6 +241,7 @@ def _deploy(
         started_at=started,
         finished_at=finished,
         verified_at=None if failed_outright else finished + timedelta(minutes=2),
+        recorded_after_the_fact=True,
     )
     if step.status == "verification_failed":
         _rollback(deployment, people, finished + timedelta(minutes=3))
@@ -257,6 +267,7 @@ def _rollback(faulty: Deployment, people: dict[str, Any], at: datetime) -> None:
         started_at=at,
         finished_at=at + timedelta(minutes=9),
         verified_at=at + timedelta(minutes=11),
+        recorded_after_the_fact=True,
     )
     Lock.objects.create(
         environment=faulty.environment,

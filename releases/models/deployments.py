@@ -44,6 +44,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # What a rollback may return to: a release that reached the environment and was not found faulty.
 GOOD_STATUSES = (DeploymentStatus.SUCCEEDED, DeploymentStatus.VERIFIED)
+# Deployments that did not go through Preflight's gate and lock: break-glass overrides (past a
+# closed gate, a lock or a freeze) and records written after the fact (which asked nothing). A
+# rollback counts as gated: it holds the lock and goes back to a release that went well.
+BYPASSED_THE_GATE = Q(recorded_after_the_fact=True) | ~Q(override_reason="")
 
 
 class Deployment(models.Model):
@@ -64,6 +68,11 @@ class Deployment(models.Model):
     )
     override_reason = models.TextField(
         blank=True, help_text="Set when an admin started it with the gate closed (break glass)."
+    )
+    recorded_after_the_fact = models.BooleanField(
+        default=False,
+        help_text="Written into the history after it happened (imported, the demo's past) instead "
+        "of being started through Preflight: it never took the environment's lock or asked the gate.",
     )
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

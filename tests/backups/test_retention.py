@@ -109,3 +109,16 @@ def test_retention_prunes_old_wal_samples(project, settings):
 
     assert list(WalSample.objects.values_list("pk", flat=True)) == [recent.pk]
     assert old.pk != recent.pk
+
+
+def test_a_database_without_its_own_retention_keeps_backups_the_default_30_days(project, settings):
+    database = Database.objects.create(project=project, name="main")
+    assert database.retention_days is None
+    _backup(database, 0, settings)  # the newest verified backup is kept whatever its age
+    young = _backup(database, 29, settings)
+    old = _backup(database, 31, settings)
+
+    assert [b.pk for b in retention_enforce()] == [old.pk]
+    assert _exists(young)
+    event = AuditEvent.objects.get(action="backup.deleted")
+    assert event.after["reason"] == "older than 30 days"

@@ -5,10 +5,8 @@ import os
 import time
 from datetime import timedelta
 
-import boto3
 import pytest
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from audit.models import AuditEvent
 from backups import storage
@@ -19,8 +17,7 @@ from backups.services.retention import retention_enforce
 from backups.services.taking import backup_request, backup_take, backup_take_now
 from preflight.errors import Denied
 from releases.models import WebhookDelivery
-from scripts.throwaway import free_port
-from tests.backups.helpers import hanging_pg_tools, task_callbacks
+from tests.backups.helpers import hanging_pg_tools, local_s3, task_callbacks
 from tests.conftest import as_actor
 
 from .conftest import DSN_ENV, EXPECTED_ROWS
@@ -154,23 +151,8 @@ def test_a_reported_backup_far_smaller_than_the_previous_report_raises_the_size_
 
 @pytest.fixture
 def s3(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    """A local S3 (moto's server on its own port) with an empty bucket."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings.PREFLIGHT_BACKUP_S3_BUCKET = "backups"
-    settings.PREFLIGHT_BACKUP_S3_ENDPOINT = f"http://{host}:{port}"
-    settings.PREFLIGHT_BACKUP_S3_PREFIX = "preflight"
-    client = boto3.client("s3", endpoint_url=settings.PREFLIGHT_BACKUP_S3_ENDPOINT)
-    client.create_bucket(Bucket="backups")
-    yield client
-    server.stop()
+    with local_s3(settings, monkeypatch) as client:
+        yield client
 
 
 def _keys(client) -> list[str]:  # type: ignore[no-untyped-def]

@@ -269,3 +269,8 @@ def test_the_audit_log_accounts_for_the_seeded_history(demo):
     loaded = AuditEvent.objects.get(action="demo.loaded")
     assert loaded.after["seeded_deployments"] == Deployment.objects.count() > 0
     assert loaded.after["seeded_approvals"] == Approval.objects.count() > 0
+
+
+def test_the_seeded_deployments_are_marked_as_recorded_after_the_fact(demo):
+    # None of them went through the gate and lock: the history is written, not replayed.
+    assert not Deployment.objects.filter(recorded_after_the_fact=False).exists()

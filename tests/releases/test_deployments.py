@@ -304,3 +304,25 @@ def test_approvals_open_production_once_staging_succeeded(
             actor=as_actor(person), release=release, environment=production, decision="approve"
         )
     assert _start(as_actor(deployer), release, production).status == "in_progress"
+
+
+def test_deployments_without_a_start_event_are_marked_recorded_after_the_fact(
+    release, open_dev, deployer
+):
+    """The migration that added the mark: a deployment the services started has its audit
+    event; one written straight into the table (the demo's seeded history) has none."""
+    import importlib
+
+    from django.apps import apps
+
+    started = _start(as_actor(deployer), release, open_dev)
+    deployment_finish(actor=as_actor(deployer), deployment=started, status="succeeded")
+    seeded = DeploymentFactory(release=release, environment=open_dev)
+    assert not seeded.recorded_after_the_fact
+
+    migration = importlib.import_module(
+        "releases.migrations.0003_deployment_recorded_after_the_fact"
+    )
+    migration.mark_records_without_a_start(apps, None)
+
+    assert set(Deployment.objects.filter(recorded_after_the_fact=True)) == {seeded}

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from releases.models import Deployment
 from tests.factories import DeploymentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +172,12 @@ def test_the_page_reads_the_projects_environments_once(client_of, viewer, projec
         q["sql"] for q in captured if q["sql"].startswith('SELECT "releases_environment"."id"')
     ]
     assert len(reads) == 1, reads
+
+
+def test_a_deployment_recorded_after_the_fact_is_marked(client_of, viewer, rolled_back):  # type: ignore[no-untyped-def]
+    Deployment.objects.filter(pk=rolled_back["bad"].pk).update(recorded_after_the_fact=True)
+    html = client_of(viewer).get(URL).content.decode()
+    item = html.split(f'id="deployment-{rolled_back["bad"].pk}"')[1].split("</li>")[0]
+    assert "recorded after the fact" in item
+    other = html.split(f'id="deployment-{rolled_back["rollback"].pk}"')[1].split("</li>")[0]
+    assert "recorded after the fact" not in other
