@@ -269,7 +269,7 @@ def test_webhook_subscribed_fails_for_events_nobody_receives(project, production
         "No active webhook receives deployment.finished, deployment.verification_failed, "
         "rollback.started and override.used: nobody is told when they happen."
     )
-    Webhook.objects.create(
+    chat = Webhook.objects.create(
         project=project, name="chat", url="https://chat.example.com/hooks/T0/B0/SECRET",
         events=["deployment.finished"],
     )  # fmt: skip
@@ -280,7 +280,8 @@ def test_webhook_subscribed_fails_for_events_nobody_receives(project, production
     assert outcome.status == "fail"
     assert outcome.detail.startswith(
         "No active webhook receives deployment.verification_failed, rollback.started and "
-        f"override.used: nobody is told when they happen. webhook #{off.pk} “pager” "
+        f"override.used: nobody is told when they happen. Webhook #{chat.pk} “chat” "
+        f"(chat.example.com) receives only deployment.finished. Webhook #{off.pk} “pager” "
         "(pager.example.net) would receive them but is switched off."
     )
     assert "SECRET" not in outcome.detail  # a webhook's path often is its secret

@@ -40,10 +40,18 @@ def backups_encrypted(subject: Subject) -> Outcome:
     )
     data = {"database": db.name, "backups": total, "unencrypted": unencrypted}
     if plain:
+        if plain == total == 1:
+            which = f"The only backup of {db.name} {subject.in_window} is not encrypted"
+        elif plain == total:
+            which = f"None of the {total} backups of {db.name} {subject.in_window} is encrypted"
+        else:
+            which = (
+                f"{plain} of {total} backups of {db.name} {subject.in_window} "
+                f"{'is' if plain == 1 else 'are'} not encrypted"
+            )
         return Outcome(
             "fail",
-            f"{plain} of {count(total, 'backup')} of {db.name} {subject.in_window} "
-            f"{'is' if plain == 1 else 'are'} not encrypted: {listed(records(unencrypted), plain)}. "
+            f"{which}: {listed(records(unencrypted), plain)}. "
             "Set PREFLIGHT_BACKUP_KEY for the backups Preflight takes (docs/backups.md, "
             "Encryption), and have the job that reports backups encrypt them and say so "
             "(encrypted: true).",

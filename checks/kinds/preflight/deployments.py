@@ -61,10 +61,17 @@ def deployments_gated(subject: Subject) -> Outcome:
         "latest": totals["latest"],
     }
     if bypassed:
+        if total == 1:
+            which = f"The only deployment to {env.name} {subject.in_window} did not go"
+        elif bypassed == total:
+            which = f"None of the {total} deployments to {env.name} {subject.in_window} went"
+        else:
+            which = (
+                f"{bypassed} of {total} deployments to {env.name} {subject.in_window} did not go"
+            )
         return Outcome(
             "fail",
-            f"{bypassed} of {count(total, 'deployment')} to {env.name} {subject.in_window} did "
-            f"not go through Preflight's gate and lock: "
+            f"{which} through Preflight's gate and lock: "
             f"{listed([_bypass(d) for d in offenders], bypassed)}. Deploy through Preflight "
             f"(the deploy button, `preflight deploy` or POST deployments/), which holds "
             f"{env.name}'s lock and asks the gate; keep break glass for emergencies.",

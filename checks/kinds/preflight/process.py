@@ -11,7 +11,7 @@ from checks.models import Check, ReadinessRun
 from releases.access import ROLE_PERMISSIONS, Permission
 from releases.models import Membership, Release, Role, Webhook, WebhookDelivery
 
-from ..base import Outcome
+from ..base import Outcome, sentence
 from .registry import (
     ENVIRONMENT,
     LISTED,
@@ -188,12 +188,16 @@ def webhook_subscribed(subject: Subject) -> Outcome:
             for w in webhooks
             if not w.is_active and any(not w.events or e in w.events for e in unheard)
         ]
-        hint = (
-            f" {listed([_describe(w) for w in idle])} would receive them but "
-            f"{'is' if len(idle) == 1 else 'are'} switched off."
-            if idle
-            else ""
+        partial = [w for w in webhooks if w.is_active and any(w.wants(e) for e in events)]
+        hint = "".join(
+            f" {sentence(_describe(w))} receives only {listed([e for e in events if w.wants(e)])}."
+            for w in partial[:LISTED]
         )
+        if idle:
+            hint += (
+                f" {sentence(listed([_describe(w) for w in idle[:LISTED]], len(idle)))} would "
+                f"receive them but {'is' if len(idle) == 1 else 'are'} switched off."
+            )
         return Outcome(
             "fail",
             f"No active webhook receives {listed(unheard)}: nobody is told when they happen."
