@@ -967,3 +967,20 @@ def test_a_readiness_run_evaluates_the_probes_and_keeps_their_details(
     again, _ = run_start(actor=as_actor(deployer), release=release, environment=production)
     run_execute(again.pk)
     assert again.results.get(check_item__code="DS-011").status == "warn"
+
+
+def test_the_catalog_exports_and_imports_the_probes_unchanged(project, environments):
+    from checks.catalog import export_catalog
+    from checks.models import Check
+
+    import_catalog(actor=Actor.of_system("test"), project=project, text=CATALOG, check_access=False)
+    before = dict(Check.objects.filter(project=project).values_list("code", "config"))
+    exported = export_catalog(project)
+    import_catalog(
+        actor=Actor.of_system("test"), project=project, text=exported, check_access=False
+    )
+
+    assert dict(Check.objects.filter(project=project).values_list("code", "config")) == before
+    assert before["DS-010"] == {
+        "probe": "deployments_gated", "environment": "development", "within_days": 30,
+    }  # fmt: skip
