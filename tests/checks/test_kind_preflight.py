@@ -231,6 +231,15 @@ def test_approvals_required_fails_where_nobody_reviews_and_passes_once_set(
     assert judge(config, production).status == "pass"
 
 
+def test_approvals_required_counts_everyone_for_a_release_a_pipeline_registered(
+    project, production, approver, approver2
+):
+    ReleaseFactory(project=project, version="2.0.0", created_by=None)
+    outcome = judge({"probe": "approvals_required"}, production)
+    assert outcome.status == "pass"
+    assert outcome.data["approvers"] == ["ana", "ben"]
+
+
 def test_approvals_required_fails_below_the_minimum_asked(production, release, approver, approver2):
     outcome = judge({"probe": "approvals_required", "min_approvals": 3}, production)
     assert outcome.status == "fail"

@@ -47,7 +47,9 @@ def approvals_required(subject: Subject) -> Outcome:
     """E requires at least ``min_approvals`` approvals, and enough people may give them."""
     env, wanted = subject.env, subject.config["min_approvals"]
     required = env.required_approvals
-    creator = Release.objects.filter(pk=subject.release_id).values_list("created_by_id", flat=True)
+    creator = Release.objects.filter(pk=subject.release_id, created_by__isnull=False).values_list(
+        "created_by_id", flat=True
+    )  # a NULL in NOT IN would exclude everyone: a release a pipeline registered has no creator
     approvers = list(
         Membership.objects.filter(
             project_id=subject.project_id, role__in=APPROVER_ROLES, user__is_active=True
@@ -161,6 +163,11 @@ def verification_configured(subject: Subject) -> Outcome:
     )
 
 
+def _subscribed(webhook: Webhook, event: str) -> bool:
+    """Whether the webhook asks for the event, active or not (``wants`` is for active ones)."""
+    return not webhook.events or event in webhook.events
+
+
 def _describe(webhook: Webhook) -> str:
     # The host only: a webhook's path often carries its secret (Slack, Teams, Discord).
     return f"webhook #{webhook.pk} “{webhook.name}” ({urlparse(webhook.url).hostname or '?'})"
@@ -183,11 +190,8 @@ def webhook_subscribed(subject: Subject) -> Outcome:
     }
     unheard = [e for e in events if not receivers[e]]
     if unheard:
-        idle = [
-            w
-            for w in webhooks
-            if not w.is_active and any(not w.events or e in w.events for e in unheard)
-        ]
+        # Switched off, but subscribed: turning it back on would be the fix.
+        idle = [w for w in webhooks if not w.is_active and any(_subscribed(w, e) for e in unheard)]
         partial = [w for w in webhooks if w.is_active and any(w.wants(e) for e in events)]
         hint = "".join(
             f" {sentence(_describe(w))} receives only {listed([e for e in events if w.wants(e)])}."
@@ -225,7 +229,7 @@ def webhook_subscribed(subject: Subject) -> Outcome:
     delivered = sum(row["delivered"] for row in stats.values())
     failed = sum(row["failed"] for row in stats.values())
     data["delivered"], data["failed"] = delivered, failed
-    names = listed([_describe(w) for w in used.values()])
+    names = listed([_describe(w) for w in list(used.values())[:LISTED]], len(used))
     silent = [e for e in events if all(failing(w) for w in receivers[e])]
     if silent:
         broken = [w for w in used.values() if failing(w)]
@@ -237,10 +241,8 @@ def webhook_subscribed(subject: Subject) -> Outcome:
             "(Django admin → Webhook deliveries).",
             data=data,
         )
-    history = (
-        f"; {subject.in_window} {count(delivered, 'delivery', 'deliveries')} arrived"
-        + (f" and {failed} failed" if failed else "")
-        if delivered or failed
-        else ""
-    )
+    history = ""
+    if delivered or failed:
+        history = f"; {subject.in_window} {count(delivered, 'delivery', 'deliveries')} arrived"
+        history += f" and {failed} failed" if failed else ""
     return Outcome("pass", f"{listed(events)} go to {names}{history}.", data=data)
