@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -37,6 +38,10 @@ class CheckContext:
     environment_id: int
     environment_slug: str
     timeout: float
+    # The moment the run judges: when it was started. Kinds that read Preflight's own history
+    # judge it as it stood then, so a run taken over by another worker gets the same answer
+    # and a run recorded for a past moment (the demo's review) is judged as of that moment.
+    as_of: datetime | None = None
 
     def placeholders(self) -> dict[str, str]:
         from django.conf import settings

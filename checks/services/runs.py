@@ -214,6 +214,7 @@ def _context(run: ReadinessRun, check: Check) -> CheckContext:
         environment_id=run.environment_id,
         environment_slug=run.environment.slug,
         timeout=float(settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS),
+        as_of=run.created_at,
     )
 
 

@@ -993,3 +993,34 @@ def test_the_catalog_exports_and_imports_the_probes_unchanged(project, environme
     assert before["DS-010"] == {
         "probe": "deployments_gated", "environment": "development", "within_days": 30,
     }  # fmt: skip
+
+
+def test_a_run_judges_the_records_as_they_stood_when_it_was_started(
+    project, release, production, development, ship, deployer
+):
+    """A run started nine days ago (the demo's review) sees the deployment recorded after the
+    fact ten days ago, and not the gated one made since; a run started now sees the opposite."""
+    imported = DeploymentFactory(
+        release=release_of(project, "0.9.0", deployer), environment=development,
+        started_at=timezone.now() - timedelta(days=10), recorded_after_the_fact=True,
+    )  # fmt: skip
+    gated = ship(release, "development")
+    import_catalog(
+        actor=Actor.of_system("test"),
+        project=project,
+        text=CATALOG.replace(
+            "environment: development}", "environment: development, within_days: 7}"
+        ),
+        check_access=False,
+    )
+
+    then, _ = run_start(actor=as_actor(deployer), release=release, environment=production)
+    ReadinessRun.objects.filter(pk=then.pk).update(created_at=timezone.now() - timedelta(days=9))
+    run_execute(then.pk)
+    now, _ = run_start(actor=as_actor(deployer), release=release, environment=production)
+    run_execute(now.pk)
+
+    past = then.results.get(check_item__code="DS-010")
+    assert (past.status, past.data["bypassed"]) == ("fail", [imported.pk])
+    present = now.results.get(check_item__code="DS-010")
+    assert (present.status, present.data["latest"]) == ("pass", gated.pk)

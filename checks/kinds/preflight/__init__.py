@@ -57,7 +57,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
         project_id=run_environment.project_id,
         project_slug=ctx.project_slug,
         release_id=ctx.release_id,
-        now=timezone.now(),
+        now=ctx.as_of or timezone.now(),
         config=ctx.config,
     )
     if spec.scope == ENVIRONMENT:

@@ -20,7 +20,10 @@ def backups_encrypted(subject: Subject) -> Outcome:
     """Every backup of the database that succeeded in the window is encrypted."""
     db = subject.db
     recent = Backup.objects.filter(
-        database=db, status=Backup.Status.SUCCEEDED, started_at__gte=subject.since
+        database=db,
+        status=Backup.Status.SUCCEEDED,
+        started_at__gte=subject.since,
+        started_at__lte=subject.now,
     )
     totals = recent.aggregate(
         total=Count("id"), plain=Count("id", filter=Q(encrypted=False)), latest=Max("id")
@@ -80,7 +83,7 @@ def offsite_drill(subject: Subject) -> Outcome:
     from off-site storage (not from this machine's disk)."""
     db = subject.db
     passed = RestoreDrill.objects.filter(
-        database=db, status=RestoreDrill.Status.PASSED, finished_at__isnull=False
+        database=db, status=RestoreDrill.Status.PASSED, finished_at__lte=subject.now
     ).order_by("-finished_at", "-id")
     drill = passed.filter(finished_at__gte=subject.since).select_related("backup").first()
     todo = (
@@ -132,7 +135,7 @@ def retention_configured(subject: Subject) -> Outcome:
     """The database's retention was chosen for it, not left at the default."""
     db = subject.db
     own = Backup.objects.filter(
-        database=db, keep_until__isnull=False, deleted_at__isnull=True
+        database=db, keep_until__isnull=False, deleted_at__isnull=True, created_at__lte=subject.now
     ).count()
     data = {"database": db.name, "retention_days": db.retention_days, "own_retention": own}
     kept = (
@@ -173,7 +176,12 @@ def size_alarm_configured(subject: Subject) -> Outcome:
             data=data,
         )
     latest = (
-        Backup.objects.filter(database=db, status=Backup.Status.SUCCEEDED, size_bytes__isnull=False)
+        Backup.objects.filter(
+            database=db,
+            status=Backup.Status.SUCCEEDED,
+            size_bytes__isnull=False,
+            started_at__lte=subject.now,
+        )
         .order_by("-started_at", "-id")
         .values("id", "size_bytes")
         .first()

@@ -37,7 +37,9 @@ def deployments_gated(subject: Subject) -> Outcome:
     """Every deployment to E in the window went through Preflight's gate and lock: no
     break-glass override, none recorded after the fact."""
     env = subject.env
-    recent = Deployment.objects.filter(environment=env, started_at__gte=subject.since)
+    recent = Deployment.objects.filter(
+        environment=env, started_at__gte=subject.since, started_at__lte=subject.now
+    )
     totals = recent.aggregate(
         total=Count("id"), bypassed=Count("id", filter=BYPASSED_THE_GATE), latest=Max("id")
     )
@@ -107,7 +109,10 @@ def promotion_order(subject: Subject) -> Outcome:
         started_at__lt=OuterRef("started_at"),
     )
     recent = Deployment.objects.filter(
-        environment=env, started_at__gte=subject.since, rollback_of__isnull=True
+        environment=env,
+        started_at__gte=subject.since,
+        started_at__lte=subject.now,
+        rollback_of__isnull=True,
     )
     skipped_first = ~Exists(went_well_before)
     totals = recent.aggregate(total=Count("id"), skipped=Count("id", filter=skipped_first))
@@ -174,12 +179,13 @@ def rollback_rehearsed(subject: Subject) -> Outcome:
         status=ReadinessRun.Status.FINISHED,
     ).order_by("-created_at", "-id")
     rollbacks = Deployment.objects.filter(
-        environment=previous, rollback_of__isnull=False
+        environment=previous, rollback_of__isnull=False, started_at__lte=subject.now
     ).select_related("release", "rollback_of__release")
     rehearsal = (
         rollbacks.filter(
             status=DeploymentStatus.VERIFIED,
             verified_at__gte=subject.since,
+            verified_at__lte=subject.now,
             recorded_after_the_fact=False,
         )
         .annotate(verified_by=Subquery(verification.values("id")[:1]))
@@ -248,7 +254,7 @@ def delivery_metrics(subject: Subject) -> Outcome:
         .values_list("pk", flat=True)
         .first()
     )
-    window = Window(start=subject.since, end=subject.now + timedelta(seconds=1))
+    window = Window(start=subject.since, end=subject.now + timedelta(microseconds=1))
     metrics = compute(
         load_facts([env], window), window=window, environment_ids=[env.pk], production_id=last
     )

@@ -212,7 +212,10 @@ def webhook_subscribed(subject: Subject) -> Outcome:
     stats = {
         row["webhook_id"]: row
         for row in WebhookDelivery.objects.filter(
-            webhook_id__in=list(used), event__in=events, created_at__gte=subject.since
+            webhook_id__in=list(used),
+            event__in=events,
+            created_at__gte=subject.since,
+            created_at__lte=subject.now,
         )
         .values("webhook_id")
         .annotate(
