@@ -164,8 +164,8 @@ def verification_configured(subject: Subject) -> Outcome:
 
 
 def _subscribed(webhook: Webhook, event: str) -> bool:
-    """Whether the webhook asks for the event, active or not (``wants`` is for active ones)."""
-    return not webhook.events or event in webhook.events
+    """``wants``, whether the webhook is switched on or off: the rule stays the model's."""
+    return Webhook(events=webhook.events, is_active=True).wants(event)
 
 
 def _describe(webhook: Webhook) -> str:
