@@ -321,7 +321,7 @@ def test_deployments_without_a_start_event_are_marked_recorded_after_the_fact(
     assert not seeded.recorded_after_the_fact
 
     migration = importlib.import_module(
-        "releases.migrations.0004_deployment_recorded_after_the_fact"
+        "releases.migrations.0005_deployment_recorded_after_the_fact"
     )
     migration.mark_records_without_a_start(apps, None)
 

@@ -22,7 +22,7 @@ def mark_records_without_a_start(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0003_log_filter_indexes"),
-        ("releases", "0003_webhook_key_versions_and_message_ids"),
+        ("releases", "0004_idempotency_final_answers_only"),
     ]
 
     operations = [
