@@ -178,7 +178,11 @@ def test_short_polling_sleeps_and_comments_are_not_fixed_waits(tree):
 
 def test_a_ci_workflow_passes_when_present(tree):
     assert check("ci_workflow_exists").status == "fail"
-    write(tree, ".github/workflows/ci.yml", "on: push\n")
+    write(
+        tree,
+        ".github/workflows/ci.yml",
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps: [{run: make test}]\n",
+    )
     outcome = check("ci_workflow_exists")
     assert outcome.status == "pass"
     assert ".github/workflows/ci.yml" in outcome.detail

@@ -3,12 +3,20 @@ file and line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from ..base import Outcome
 
 MAX_FILES = 10_000
 MAX_FILE_BYTES = 1024 * 1024
+# How many findings a result's detail lists (the rest are counted); evaluate_tree lists them all.
+MAX_LISTED = 10
+# Other people's code checked into the tree: a `**` glob does not descend into these unless the
+# pattern names them.
+DEPENDENCY_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", "__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,21 @@ class SourceTree:
                 if path.resolve().is_relative_to(self.root):
                     yield path
 
+    def matches(self, patterns: Iterable[str], *, under: Path | None = None) -> list[Path]:
+        """The files and directories matching any of ``patterns``, each once, in a stable
+        order, outside dependency directories (node_modules…) that the patterns do not name."""
+        base = under or self.root
+        found: dict[Path, None] = {}
+        for pattern in patterns:
+            named = set(Path(pattern).parts)
+            for path in self.glob([pattern], under=base):
+                if not DEPENDENCY_DIRS.intersection(path.relative_to(base).parts[:-1]) - named:
+                    found.setdefault(path)
+        return list(found)
+
+    def files(self, patterns: Iterable[str], *, under: Path | None = None) -> list[Path]:
+        return [path for path in self.matches(patterns, under=under) if path.is_file()]
+
     def read(self, path: Path) -> str:
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
@@ -48,3 +71,29 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RuleOutcome(Outcome):
+    """An outcome that keeps every finding (the detail lists the first ``MAX_LISTED``)."""
+
+    findings: tuple[Finding, ...] = field(default=())
+
+
+def judged(
+    status: str,
+    summary: str,
+    findings: Sequence[Finding] = (),
+    *,
+    data: dict[str, Any] | None = None,
+) -> RuleOutcome:
+    """An outcome whose detail is ``summary`` followed by the first findings, naming how many
+    more there are, so a detail stays one compact line."""
+    listed = "; ".join(str(f) for f in findings[:MAX_LISTED])
+    more = len(findings) - MAX_LISTED
+    detail = f"{summary}: {listed}" if listed else summary
+    if more > 0:
+        detail += f"; and {more} more"
+    if not detail.endswith("."):
+        detail += "."
+    return RuleOutcome(status, detail, data=data or {}, findings=tuple(findings))

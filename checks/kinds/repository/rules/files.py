@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ...base import ConfigError, Outcome, need_str, str_list
-from ..tree import SourceTree
+from .. import migrations
+from ..tree import Finding, RuleOutcome, SourceTree, judged
 from . import rule
 
 
@@ -17,46 +18,44 @@ def _files(config: Mapping[str, Any]) -> dict[str, Any]:
 
 @rule("file_exists", keys={"files"}, validate=_files)
 def files_exist(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
-    missing = [p for p in config["files"] if not any(tree.glob([p]))]
+    missing = [p for p in config["files"] if not tree.matches([p])]
     if missing:
-        return Outcome("fail", f"Missing: {', '.join(missing)}.")
-    return Outcome("pass", f"Found {', '.join(config['files'])}.")
+        findings = tuple(Finding(p, None, "missing") for p in missing)
+        return RuleOutcome("fail", f"Missing: {', '.join(missing)}.", findings=findings)
+    return RuleOutcome("pass", f"Found {', '.join(config['files'])}.")
 
 
 def _migrations(config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **config,
-        "migrations": need_str(config, "migrations", default="**/migrations/*/"),
-        "rollback": str_list(config, "rollback", required=False) or ["*rollback*.sql", "down.sql"],
+        "migrations": str_list(config, "migrations", required=False)
+        or list(migrations.DEFAULT_LOCATIONS),
+        "rollback": str_list(config, "rollback", required=False)
+        or list(migrations.DEFAULT_ROLLBACK),
     }
 
 
 @rule("migrations_have_rollback", keys={"migrations", "rollback"}, validate=_migrations)
 def migrations_have_rollback(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
-    migrations = [p for p in tree.glob([config["migrations"]]) if p.is_dir()]
-    if not migrations:
-        return Outcome("warn", f"No migration directories match {config['migrations']}.")
-    lacking = [m.name for m in migrations if not any(tree.glob(config["rollback"], under=m))]
-    have = len(migrations) - len(lacking)
-    summary = f"{have} of {len(migrations)} migrations have rollback SQL"
-    if lacking:
-        return Outcome(
-            "fail", f"{summary}; missing for {', '.join(lacking)}.", data={"missing": lacking}
-        )
-    return Outcome("pass", f"{summary}.")
-
-
-def matching_lines(
-    tree: SourceTree, patterns: list[str], matcher: Callable[[str], bool]
-) -> list[str]:
-    found = []
-    for path in tree.glob(patterns):
-        if not path.is_file():
-            continue
-        for number, line in enumerate(tree.read(path).splitlines(), start=1):
-            if not line.lstrip().startswith("#") and matcher(line):
-                found.append(f"{tree.relative(path)}:{number}: {line.strip()[:80]}")
-    return found
+    found = migrations.find(tree, config["migrations"], config["rollback"])
+    if not found:
+        return judged("warn", f"No migrations match {', '.join(config['migrations'])}")
+    lacking = [m for m in found if m.rollback is None]
+    summary = f"{len(found) - len(lacking)} of {len(found)} migrations have rollback SQL"
+    if not lacking:
+        return judged("pass", summary)
+    findings = []
+    for migration in lacking:
+        if migration.empty:
+            findings += [Finding(file, line, "holds no SQL") for file, line in migration.empty]
+        else:
+            findings.append(Finding(migration.file, None, "no rollback"))
+    looked_for = sorted({m.looked_for for m in lacking if not m.empty})
+    if looked_for:
+        summary += f" (looked for {' or '.join(looked_for)})"
+    return judged(
+        "fail", f"{summary}; missing for", findings, data={"missing": [m.name for m in lacking]}
+    )
 
 
 def _forbid(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,9 +68,17 @@ def _forbid(config: Mapping[str, Any]) -> dict[str, Any]:
 
 @rule("forbid_pattern", keys={"files", "pattern", "message"}, validate=_forbid)
 def forbid_pattern(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
+    """A line matching ``pattern`` fails, outside lines commented out with #. A finding shows
+    what matched, not the whole line: the rest may be a value nobody should read in a report."""
     pattern = re.compile(config["pattern"])
-    found = matching_lines(tree, config["files"], lambda line: pattern.search(line) is not None)
-    if found:
+    findings = []
+    for path in tree.files(config["files"]):
+        for number, line in enumerate(tree.read(path).splitlines(), start=1):
+            match = pattern.search(line)
+            if match and not line.lstrip().startswith("#"):
+                shown = match.group(0).strip() or line.strip()
+                findings.append(Finding(tree.relative(path), number, shown[:60]))
+    if findings:
         message = config.get("message") or f"Forbidden pattern {config['pattern']!r} found"
-        return Outcome("fail", f"{message}: " + "; ".join(found[:10]))
-    return Outcome("pass", f"No match for {config['pattern']!r}.")
+        return judged("fail", message, findings)
+    return judged("pass", f"No match for {config['pattern']!r}")

@@ -2,43 +2,69 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ...base import Outcome, need_number, str_list
-from ..tree import SourceTree
+from ..shells import Unreadable, Wait, bash, powershell
+from ..tree import Finding, SourceTree, judged
 from . import rule
-from .files import matching_lines
 
-# A fixed wait: `sleep 15` or `Start-Sleep -Seconds 15`. Short sleeps between polls of a readiness
-# loop are how waiting should be done, so only waits of at least ``min_seconds`` count.
-FIXED_SLEEP = re.compile(
-    r"(?<![\w-])(?:sleep|Start-Sleep(?:\s+-(?:Seconds|s))?)\s+(\d+(?:\.\d+)?)([smh]?)\b",
-    re.IGNORECASE,
-)
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+POWERSHELL_SUFFIXES = (".ps1", ".psm1")
 
 
 def _sleeps(config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **config,
-        "files": str_list(config, "files", required=False) or ["**/*.sh", "**/*.ps1"],
+        "files": str_list(config, "files", required=False) or ["**/*.sh", "**/*.bash", "**/*.ps1"],
         "min_seconds": need_number(config, "min_seconds", default=5, minimum=0, maximum=3600),
     }
 
 
+def script_waits(tree: SourceTree, path: Path) -> list[Wait]:
+    """The waits of one script, read as PowerShell or as shell by its name (or its #! line)."""
+    text = tree.read(path)
+    first_line = text.partition("\n")[0]
+    if (
+        path.suffix.lower() in POWERSHELL_SUFFIXES
+        or "pwsh" in first_line
+        or "powershell" in first_line
+    ):
+        return powershell.waits(text)
+    return bash.waits(text)
+
+
+def _seconds(seconds: float) -> str:
+    return "forever" if seconds == float("inf") else f"{seconds:g} s"
+
+
 @rule("no_fixed_sleeps", keys={"files", "min_seconds"}, validate=_sleeps)
 def no_fixed_sleeps(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
+    """A sleep of at least ``min_seconds`` outside a loop that polls for readiness guesses how
+    long something takes; a short sleep between polls is how waiting should be done."""
     minimum = float(config.get("min_seconds", 5))
-
-    def fixed_wait(line: str) -> bool:
-        return any(
-            float(amount) * UNIT_SECONDS[unit.lower()] >= minimum
-            for amount, unit in FIXED_SLEEP.findall(line)
+    scripts = tree.files(config["files"])
+    fixed: list[Finding] = []
+    unreadable: list[Finding] = []
+    for path in scripts:
+        name = tree.relative(path)
+        try:
+            waits = script_waits(tree, path)
+        except Unreadable as problem:
+            unreadable.append(
+                Finding(name, problem.line, f"{problem.reason}, so its waits were not judged")
+            )
+            continue
+        fixed.extend(
+            Finding(name, wait.line, f"{wait.text} ({_seconds(wait.seconds)})")
+            for wait in waits
+            if wait.seconds is not None and wait.seconds >= minimum and not wait.polling
         )
-
-    found = matching_lines(tree, config["files"], fixed_wait)
-    if found:
-        return Outcome("fail", "Fixed sleeps instead of readiness checks: " + "; ".join(found[:10]))
-    return Outcome("pass", "No fixed sleeps in the deploy scripts.")
+    if fixed:
+        return judged("fail", "Fixed sleeps instead of readiness checks", fixed + unreadable)
+    if unreadable:
+        return judged("warn", "Scripts that could not be read", unreadable)
+    if not scripts:
+        return judged("pass", f"No scripts match {', '.join(config['files'])}")
+    return judged("pass", f"No fixed sleeps of {minimum:g} s or more in {len(scripts)} scripts")

@@ -1,1 +1,2 @@
 -- 20250901_init
+CREATE TABLE "Store" (id SERIAL PRIMARY KEY, name TEXT NOT NULL, "licenseNumber" TEXT UNIQUE NOT NULL);

@@ -1,1 +1,2 @@
 -- reverts 20250901_init
+DROP TABLE "Store";

@@ -1,1 +1,2 @@
 -- reverts 20250915_products
+DROP TABLE "Product";

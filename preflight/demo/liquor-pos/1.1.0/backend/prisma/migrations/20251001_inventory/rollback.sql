@@ -1,1 +1,2 @@
 -- reverts 20251001_inventory
+DROP TABLE "Inventory";

@@ -1,1 +1,2 @@
 -- reverts 20251020_sales
+DROP TABLE "Sale";
