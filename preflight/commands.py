@@ -11,9 +11,14 @@ from django.db.migrations.executor import MigrationExecutor
 
 class PreflightCommand(BaseCommand):
     """A command that works on Preflight's data: on a database that is not set up yet it says
-    what to do, instead of failing with a missing-table traceback."""
+    what to do, instead of failing with a missing-table traceback. A command that reads no
+    data (``needs_database = False``) runs without a database at all."""
+
+    needs_database = True
 
     def execute(self, *args: Any, **options: Any) -> str | None:
+        if not self.needs_database:
+            return super().execute(*args, **options)
         executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError(

@@ -78,6 +78,7 @@ class RuleOutcome(Outcome):
     """An outcome that keeps every finding (the detail lists the first ``MAX_LISTED``)."""
 
     findings: tuple[Finding, ...] = field(default=())
+    summary: str = ""  # the detail without its list of findings
 
 
 def judged(
@@ -96,4 +97,6 @@ def judged(
         detail += f"; and {more} more"
     if not detail.endswith("."):
         detail += "."
-    return RuleOutcome(status, detail, data=data or {}, findings=tuple(findings))
+    return RuleOutcome(
+        status, detail, data=data or {}, findings=tuple(findings), summary=summary.rstrip(".")
+    )

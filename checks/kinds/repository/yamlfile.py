@@ -38,6 +38,12 @@ class YamlList(list[Any]):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
+class Tagged(YamlList):
+    """A sequence under a tool's own tag, e.g. GitLab's ``!reference [.setup, script]``."""
+
+    tag = ""
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
@@ -74,8 +80,14 @@ def _list(loader: _Loader, node: yaml.SequenceNode) -> Iterator[YamlList]:
 
 
 def _any_tag(loader: _Loader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-        build = _map(loader, node) if isinstance(node, yaml.MappingNode) else _list(loader, node)
+    if isinstance(node, yaml.SequenceNode):
+        tagged = Tagged()
+        tagged.tag = suffix
+        tagged.line = node.start_mark.line + 1
+        tagged.extend(loader.construct_object(item, deep=True) for item in node.value)
+        return tagged
+    if isinstance(node, yaml.MappingNode):
+        build = _map(loader, node)
         data = next(build)
         for _ in build:  # the rest of the generator fills it in
             pass

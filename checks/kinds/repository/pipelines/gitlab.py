@@ -50,7 +50,8 @@ def read(tree: SourceTree, path: Path) -> Pipeline:
         stage = settings.get("stage", "test")
         position = stages.index(stage) if stage in stages else len(stages)
         needs = names(settings["needs"]) if "needs" in settings else None
-        staged.append((_job(key, settings, line, file, before), position, needs))
+        job = _job(key, settings, line, file, before, _references(definitions))
+        staged.append((job, position, needs))
 
     for job, position, needs in staged:
         if needs is not None:
@@ -110,14 +111,32 @@ def _extended(
     return _merge(merged, {k: v for k, v in body.items() if k != "extends"})
 
 
-def _job(key: str, job: dict[str, Any], line: int, file: str, before: Any) -> Job:
+def _references(definitions: dict[str, tuple[Any, str, int]]) -> Any:
+    """A function that replaces GitLab's ``!reference [.job, key]`` by what it points at."""
+
+    def resolve(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, yamlfile.Tagged) and value.tag == "reference" and depth < 10:
+            target: Any = definitions.get(str(value[0]), (None,))[0] if value else None
+            for key in value[1:]:
+                target = target.get(key) if isinstance(target, dict) else None
+            return resolve(target, depth + 1)
+        if isinstance(value, list):
+            return [resolve(item, depth + 1) for item in value]
+        return value
+
+    return resolve
+
+
+def _job(key: str, job: dict[str, Any], line: int, file: str, before: Any, resolve: Any) -> Job:
     when = job.get("when")
     allowed = job.get("allow_failure", when == "manual")
     environment = job.get("environment")
     if isinstance(environment, dict):
         action = environment.get("action")
         environment = "" if action in NOT_DEPLOYING else environment.get("name")
-    commands = text_list(job.get("before_script", before)) + text_list(job.get("script"))
+    commands = text_list(resolve(job.get("before_script", before))) + text_list(
+        resolve(job.get("script"))
+    )
     trigger = job.get("trigger")
     if trigger:
         commands.append(f"trigger {trigger if isinstance(trigger, str) else ''}")

@@ -21,7 +21,9 @@ def files_exist(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
     missing = [p for p in config["files"] if not tree.matches([p])]
     if missing:
         findings = tuple(Finding(p, None, "missing") for p in missing)
-        return RuleOutcome("fail", f"Missing: {', '.join(missing)}.", findings=findings)
+        return RuleOutcome(
+            "fail", f"Missing: {', '.join(missing)}.", findings=findings, summary="Missing files"
+        )
     return RuleOutcome("pass", f"Found {', '.join(config['files'])}.")
 
 
