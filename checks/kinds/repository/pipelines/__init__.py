@@ -27,7 +27,7 @@ class Step:
 @dataclass
 class Job:
     id: str  # unique in its pipeline
-    name: str  # what people read: the id and any display name
+    name: str  # what people call it (its id, display name, enclosing stages): patterns match it
     line: int
     steps: list[Step] = field(default_factory=list)
     after: set[str] = field(default_factory=set)  # jobs (ids) that must succeed before it starts
@@ -37,6 +37,11 @@ class Job:
     always: bool = False  # runs even when the jobs before it failed
     approval: bool = False  # a manual approval, which runs nothing
     file: str = ""  # where it is defined, when not in the pipeline's own file (an include)
+    context: str = ""  # which of the file's pipelines it belongs to (a workflow, a branch)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.context})" if self.context else self.name
 
 
 @dataclass

@@ -93,7 +93,8 @@ def _step(flow: str, step: dict[str, Any], line: int, number: int, environment: 
             commands.append(f"pipe: {command['pipe']}")
     return Job(
         id=f"{flow}: {name}#{number}",
-        name=f"{name} ({flow})",
+        name=name,
+        context=flow,
         line=line,
         steps=[Step(c) for c in commands],
         environment=str(step.get("deployment") or environment),

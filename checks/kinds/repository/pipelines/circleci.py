@@ -59,7 +59,8 @@ def _workflow(
         steps = _steps(body) if isinstance(body, dict) else [Step(str(name))]
         job = Job(
             id=f"{workflow}/{alias}",
-            name=f"{alias} ({workflow})" if alias == name else f"{alias} ({name}, {workflow})",
+            name=alias if alias == name else f"{alias} ({name})",
+            context=workflow,
             line=line,
             steps=steps,
             approval=settings.get("type") == "approval",

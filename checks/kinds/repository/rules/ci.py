@@ -136,12 +136,12 @@ class _Judge:
         before = pipeline.predecessors(job, pipelines)
         if any(self.tests(b) for b in before) or self.tests_first(job):
             return None
-        soft = [b.name for b in before if not b.gates and named(b, self.test_jobs)]
+        soft = [b.title for b in before if not b.gates and named(b, self.test_jobs)]
         if soft:
             return f"waits only for {', '.join(soft)}, whose failure is allowed"
         if not before:
             return "waits for no test job (for no job at all)"
-        shown = ", ".join(b.name for b in before[:3]) + (" …" if len(before) > 3 else "")
+        shown = ", ".join(b.title for b in before[:3]) + (" …" if len(before) > 3 else "")
         return f"waits for no test job (only for {shown})"
 
 
@@ -167,7 +167,7 @@ def ci_tests_before_deploy(tree: SourceTree, config: Mapping[str, Any]) -> Outco
     for pipeline, job in deploying:
         problem = judge.problem(job, pipeline, real)
         if problem:
-            findings.append(Finding(job.file or pipeline.file, job.line, f"{job.name} {problem}"))
+            findings.append(Finding(job.file or pipeline.file, job.line, f"{job.title} {problem}"))
     if findings:
         return judged("fail", "Deploy jobs that do not wait for tests", findings + unreadable)
     if not deploying:
@@ -182,6 +182,8 @@ def ci_tests_before_deploy(tree: SourceTree, config: Mapping[str, Any]) -> Outco
         return judged(
             "warn", "Deploy jobs run after tests, but some CI files cannot be read", unreadable
         )
-    shown = ", ".join(f"{job.name} ({pipeline.file})" for pipeline, job in deploying[:3])
+    shown = ", ".join(
+        f"{job.title} ({job.file or pipeline.file})" for pipeline, job in deploying[:3]
+    )
     more = f" and {len(deploying) - 3} more" if len(deploying) > 3 else ""
     return judged("pass", f"Every deploy job runs after tests: {shown}{more}")
