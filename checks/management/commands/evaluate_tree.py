@@ -22,6 +22,8 @@ class Command(PreflightCommand):
         "(file:line); exits 1 when a check fails. Needs no database."
     )
     needs_database = False
+    # It reads files only: Django's checks of models, URLs and the database would only slow it.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="the working tree: the root of the release's sources")

@@ -84,7 +84,7 @@ def _parallel(pipeline: Pipeline, flow: str, value: Any, line: int) -> list[Job]
 
 
 def _step(flow: str, step: dict[str, Any], line: int, number: int, environment: str) -> Job:
-    name = step.get("name") if isinstance(step.get("name"), str) else f"step {number + 1}"
+    name = step["name"] if isinstance(step.get("name"), str) else f"step {number + 1}"
     commands = []
     for command in step.get("script") or []:
         if isinstance(command, str):
