@@ -421,6 +421,45 @@ for ($i = 0; $i -lt 20 -and -not $ready; $i++) {
     assert outcome.status == "pass", outcome.detail
 
 
+def test_powershell_with_braces_on_their_own_lines(tree):
+    write(
+        tree,
+        "deploy.ps1",
+        """\
+function Wait-ForHealth
+{
+    param([string] $Url)
+    $tries = 0
+    while ($true)
+    {
+        try
+        {
+            Invoke-WebRequest -Uri $Url -UseBasicParsing | Out-Null
+            return
+        }
+        catch
+        {
+            $tries++
+            if ($tries -ge 30)
+            {
+                throw "never healthy"
+            }
+            Start-Sleep -Seconds 10
+        }
+    }
+}
+do
+{
+    $state = (docker inspect -f '{{.State.Health.Status}}' shop-web)
+    Start-Sleep 5
+}
+until ($state -eq 'healthy')
+Start-Sleep -Seconds 20
+""",
+    )
+    assert lines(sleeps()) == ["deploy.ps1:29"]
+
+
 def test_powershell_loops_that_poll_nothing_are_fixed_waits(tree):
     write(
         tree,

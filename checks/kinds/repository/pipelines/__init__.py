@@ -65,15 +65,12 @@ class Pipeline:
         pending: list[tuple[Pipeline, Job]] = [(self, job)]
         while pending:
             pipeline, current = pending.pop()
-            before = [pipeline.job(i) for i in sorted(current.after)]
-            triggered = [
-                (others[n], j)
-                for n in current.after_workflows
-                if n in others
-                for j in others[n].jobs
-            ]
-            for owner, found in [(pipeline, b) for b in before if b is not None] + triggered:
-                if id(found) not in seen:
+            upstream = [(pipeline, pipeline.job(i)) for i in sorted(current.after)]
+            for name in current.after_workflows:
+                if name in others:
+                    upstream += [(others[name], j) for j in others[name].jobs]
+            for owner, found in upstream:
+                if found is not None and id(found) not in seen:
                     seen[id(found)] = found
                     pending.append((owner, found))
         return list(seen.values())

@@ -318,10 +318,10 @@ class _Script:
                 total = value
             elif operator == "*":
                 total *= value
+            elif value:
+                total /= value
             else:
-                total = total / value if value else None
-                if total is None:
-                    return None
+                return None
         return total
 
     def _value(self, token: Token, at: int) -> float | None:
@@ -417,27 +417,44 @@ class _Script:
             return total
         return None
 
+    def _ahead(self, index: int) -> int:
+        """The first token at or after ``index`` that is not a line break: PowerShell allows
+        `while ($x)` and its `{` (or a `do { }` and its `until`) on separate lines."""
+        while index < len(self.tokens) and self.tokens[index].kind == "nl":
+            index += 1
+        return index
+
+    def _behind(self, index: int) -> int:
+        """The last token before ``index`` that is not a line break (-1: none)."""
+        index -= 1
+        while index >= 0 and self.tokens[index].kind == "nl":
+            index -= 1
+        return index
+
+    def _is(self, index: int, kind: str) -> bool:
+        return 0 <= index < len(self.tokens) and self.tokens[index].kind == kind
+
     def _loops(self) -> list[_Loop]:
         loops: list[_Loop] = []
         tokens = self.tokens
         trailing: set[int] = set()  # the while/until that closes a do { } loop
         for index, token in enumerate(tokens):
             keyword = token.text.lower() if token.kind == "word" else ""
-            after = tokens[index + 1] if index + 1 < len(tokens) else None
-            if keyword == "do" and after is not None and after.kind == "{":
-                close = self.match[index + 1]
-                tail = close + 1
+            block = self._ahead(index + 1)
+            if keyword == "do" and self._is(block, "{"):
+                tail = self._ahead(self.match[block] + 1)
                 if tail < len(tokens) and tokens[tail].text.lower() in ("while", "until"):
                     trailing.add(tail)
-                    condition = self._parenthesised(tail + 1)
-                    loops.append(_Loop("do", condition, (index + 1, close)))
+                    condition = self._parenthesised(self._ahead(tail + 1))
+                    loops.append(_Loop("do", condition, (block, self.match[block])))
             elif keyword in ("while", "for", "foreach") and index not in trailing:
-                condition = self._parenthesised(index + 1)
-                block = condition[1] + 1 if condition else index + 1
-                if block < len(tokens) and tokens[block].kind == "{":
+                condition = self._parenthesised(block)
+                if condition:
+                    block = self._ahead(condition[1] + 1)
+                if self._is(block, "{"):
                     loops.append(_Loop(keyword, condition, (block, self.match[block])))
-            elif keyword in ("foreach-object", "%") and after is not None and after.kind == "{":
-                loops.append(_Loop("foreach", None, (index + 1, self.match[index + 1])))
+            elif keyword in ("foreach-object", "%") and self._is(block, "{"):
+                loops.append(_Loop("foreach", None, (block, self.match[block])))
         return loops
 
     def _parenthesised(self, index: int) -> tuple[int, int] | None:
@@ -503,12 +520,12 @@ class _Script:
         )
         if opened <= loop.body[0]:
             return loop.body
-        before = self._previous(opened)
-        if before is not None and before.kind == ")":
-            keyword = self._previous(self.match[opened - 1])
-            if keyword is not None and keyword.text.lower() in ("if", "elseif"):
-                return self.match[opened - 1], opened - 1
-        if before is not None and before.text.lower() == "try":
+        before = self._behind(opened)
+        if self._is(before, ")"):
+            keyword = self._behind(self.match[before])
+            if keyword >= 0 and self.tokens[keyword].text.lower() in ("if", "elseif"):
+                return self.match[before], before
+        if before >= 0 and self.tokens[before].text.lower() == "try":
             return opened, index
         return loop.body
 
