@@ -622,6 +622,16 @@ deploy-staging:
     assert places(outcome) == ["ci/deploy.yml:6"]
 
 
+def test_gitlab_jobs_from_remote_includes_count_but_cannot_be_judged(tree):
+    write(tree, ".gitlab-ci.yml", "include:\n  - template: Auto-DevOps.gitlab-ci.yml\n")
+    outcome = check("ci_workflow_exists")
+    assert outcome.status == "pass"
+    assert "jobs from include: template" in outcome.detail
+    outcome = ordered()
+    assert outcome.status == "warn"
+    assert ".gitlab-ci.yml: jobs from include: template" in outcome.detail
+
+
 def test_gitlab_stopping_an_environment_is_no_deploy(tree):
     write(
         tree,
