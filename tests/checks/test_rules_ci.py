@@ -356,6 +356,14 @@ def test_one_real_pipeline_among_empty_files_is_enough(tree):
     assert "no pipeline in .github/workflows/old.yml" in outcome.detail
 
 
+def test_an_unreadable_ci_file_next_to_a_good_pipeline_is_a_warning(tree):
+    write(tree, ".github/workflows/ci.yml", GITHUB)
+    write(tree, ".gitlab-ci.yml", "deploy:\n  script: [./deploy.sh\n")
+    outcome = ordered()
+    assert outcome.status == "warn"
+    assert places(outcome) == [".gitlab-ci.yml:3"]
+
+
 def test_no_pipeline_at_all(tree):
     write(tree, "README.md", "Deploy by hand: see docs/deploy.md\n")
     assert check("ci_workflow_exists").status == "fail"

@@ -52,6 +52,7 @@ class Pipeline:
     jobs: list[Job] = field(default_factory=list)
     problem: str = ""  # why the file is no pipeline; "" when it is one
     line: int | None = None  # where the problem is
+    unreadable: bool = False  # the problem is that the file cannot be parsed
     unread: str = ""  # jobs defined where Preflight cannot read them (remote includes…)
 
     def job(self, job_id: str) -> Job | None:
@@ -127,6 +128,7 @@ def document(tree: SourceTree, path: Path, system: str) -> tuple[yamlfile.YamlMa
         documents = [d for d in yamlfile.load_all(tree.read(path)) if d is not None]
     except yaml.YAMLError as exc:
         pipeline.problem, pipeline.line = yamlfile.error_text(exc), yamlfile.error_line(exc)
+        pipeline.unreadable = True
         return None, pipeline
     # A GitLab `spec:` header is a document of its own before the pipeline.
     if len(documents) > 1 and isinstance(documents[0], dict) and set(documents[0]) == {"spec"}:

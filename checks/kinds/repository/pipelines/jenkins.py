@@ -107,6 +107,7 @@ def read(tree: SourceTree, path: Path) -> Pipeline:
         match = _braces(tokens)
     except Unreadable as problem:
         pipeline.problem, pipeline.line = f"cannot be read ({problem})", problem.line
+        pipeline.unreadable = True
         return pipeline
     if not tokens:
         pipeline.problem = "empty: it defines nothing to run"

@@ -154,11 +154,7 @@ def ci_tests_before_deploy(tree: SourceTree, config: Mapping[str, Any]) -> Outco
     """Every deploy job of every pipeline runs only after a test job succeeded."""
     pipelines = read_all(tree)
     real = [p for p in pipelines if not p.problem]
-    unreadable = [
-        Finding(p.file, p.line, p.problem)
-        for p in pipelines
-        if p.problem.startswith(("not valid", "cannot"))
-    ]
+    unreadable = [Finding(p.file, p.line, p.problem) for p in pipelines if p.unreadable]
     if not real:
         return judged("fail", NO_CI + ": no tests run before a deployment", unreadable)
     judge = _Judge(config)
