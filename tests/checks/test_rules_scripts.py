@@ -280,8 +280,25 @@ def test_a_script_bash_cannot_read_is_a_warning_naming_it(tree):
     outcome = sleeps()
     assert outcome.status == "warn"
     assert outcome.findings[0].file == "deploy.sh"
-    assert "cannot read it" in outcome.detail
-    assert "were not judged" in outcome.detail
+    assert "deploy.sh:5: cannot read this part (a missing 'fi')" in outcome.detail
+    assert "its waits were not judged" in outcome.detail
+
+
+def test_valid_bash_the_grammar_lacks_is_read_around_and_said(tree):
+    script = """\
+#!/usr/bin/env bash
+shopt -s extglob
+rm -f build/!(keep).tar.gz
+docker compose up -d
+sleep 20
+"""
+    write(tree, "deploy.sh", script)
+    outcome = sleeps()
+    assert outcome.status == "fail"
+    assert lines(outcome) == ["deploy.sh:5", "deploy.sh:3"]
+    assert "deploy.sh:3: cannot read this part" in outcome.detail
+    write(tree, "deploy.sh", script.replace("sleep 20", "sleep 1"))
+    assert sleeps().status == "warn"
 
 
 def test_unreadable_scripts_are_listed_next_to_the_fixed_sleeps_of_others(tree):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ...base import Outcome, need_number, str_list
-from ..shells import Unreadable, Wait, bash, powershell
+from ..shells import Reading, bash, powershell
 from ..tree import Finding, SourceTree, judged
 from . import rule
 
@@ -22,8 +22,8 @@ def _sleeps(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def script_waits(tree: SourceTree, path: Path) -> list[Wait]:
-    """The waits of one script, read as PowerShell or as shell by its name (or its #! line)."""
+def read_script(tree: SourceTree, path: Path) -> Reading:
+    """One script, read as PowerShell or as shell by its name (or its #! line)."""
     text = tree.read(path)
     first_line = text.partition("\n")[0]
     if (
@@ -31,8 +31,8 @@ def script_waits(tree: SourceTree, path: Path) -> list[Wait]:
         or "pwsh" in first_line
         or "powershell" in first_line
     ):
-        return powershell.waits(text)
-    return bash.waits(text)
+        return powershell.read(text)
+    return bash.read(text)
 
 
 def _seconds(seconds: float) -> str:
@@ -49,18 +49,16 @@ def no_fixed_sleeps(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
     unreadable: list[Finding] = []
     for path in scripts:
         name = tree.relative(path)
-        try:
-            waits = script_waits(tree, path)
-        except Unreadable as problem:
-            unreadable.append(
-                Finding(name, problem.line, f"{problem.reason}, so its waits were not judged")
-            )
-            continue
+        reading = read_script(tree, path)
         fixed.extend(
             Finding(name, wait.line, f"{wait.text} ({_seconds(wait.seconds)})")
-            for wait in waits
+            for wait in reading.waits
             if wait.seconds is not None and wait.seconds >= minimum and not wait.polling
         )
+        if problem := reading.unreadable:
+            what = "this part" if problem.partly else "the script"
+            message = f"cannot read {what} ({problem.reason}); its waits were not judged"
+            unreadable.append(Finding(name, problem.line, message))
     if fixed:
         return judged("fail", "Fixed sleeps instead of readiness checks", fixed + unreadable)
     if unreadable:

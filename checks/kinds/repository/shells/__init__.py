@@ -63,12 +63,22 @@ class Wait:
 
 
 class Unreadable(Exception):
-    """The script cannot be read (a syntax error, an unclosed string or block)."""
+    """The script, or a part of it, cannot be read: ``reason`` says why (a syntax error, an
+    unclosed string or block)."""
 
-    def __init__(self, line: int | None, reason: str) -> None:
+    def __init__(self, line: int | None, reason: str, *, partly: bool = False) -> None:
         super().__init__(reason)
         self.line = line
         self.reason = reason
+        self.partly = partly
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reader made of a script: its waits, and what it could not read (if anything)."""
+
+    waits: list[Wait]
+    unreadable: Unreadable | None = None
 
 
 # GNU sleep: NUMBER[smhd], several arguments add up (`sleep 1m 30s`).

@@ -1,8 +1,9 @@
 """The waits of a bash (or POSIX sh) script, read with tree-sitter's bash grammar.
 
-tree-sitter reads all of bash (``[[ ]]``, ``case``, arrays, arithmetic, heredocs) and marks what it
-cannot read instead of giving up, so a script with a real syntax error is reported as unreadable
-rather than judged on a guess."""
+tree-sitter reads nearly all of bash (``[[ ]]``, ``case``, arrays, arithmetic, heredocs) and marks
+what it cannot read instead of giving up — a real syntax error, or the rare valid construct its
+grammar lacks (``!(extglob)`` patterns, two heredocs on one line). The rest of the script is still
+judged; a sleep in or around the part it could not read is not, and the reading says so."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from . import NOT_PROBES, Unreadable, Wait, duration_seconds, one_line
+from . import NOT_PROBES, Reading, Unreadable, Wait, duration_seconds, one_line
 
 _LANGUAGE = Language(tree_sitter_bash.language())
 LOOPS = frozenset({"while_statement", "for_statement", "c_style_for_statement", "select_statement"})
@@ -21,24 +22,39 @@ GUARDS = frozenset({"list", "if_statement", "elif_clause", "case_statement"})
 DEFAULTING = frozenset({":-", "-", ":=", "="})
 
 
-def waits(text: str) -> list[Wait]:
-    """Every ``sleep`` the script runs; raises ``Unreadable`` for a script bash would reject."""
+def read(text: str) -> Reading:
+    """Every ``sleep`` the script runs that lies outside the parts the parser could not read."""
     root = Parser(_LANGUAGE).parse(text.encode("utf-8")).root_node
-    if root.has_error:
-        raise Unreadable(*_first_error(root))
     script = _Script(root)
-    return [script.wait(node) for node in _descendants(root) if _command_name(node) == "sleep"]
+    waits = [
+        script.wait(node)
+        for node in _descendants(root)
+        if _command_name(node) == "sleep" and not _near_error(node, root)
+    ]
+    if not root.has_error:
+        return Reading(waits)
+    return Reading(waits, Unreadable(*_first_error(root), partly=True))
+
+
+def _near_error(node: Node, root: Node) -> bool:
+    """Is ``node`` in, or inside a construct around, a part the parser could not read?"""
+    current: Node | None = node
+    while current is not None and current != root:
+        if current.has_error:
+            return True
+        current = current.parent
+    return False
 
 
 def _first_error(root: Node) -> tuple[int, str]:
     node = root
     while True:
         if node.type == "ERROR" or node.is_missing:
-            what = f"missing {node.type!r}" if node.is_missing else "a syntax error"
-            return node.start_point[0] + 1, f"the shell parser cannot read it ({what})"
+            what = f"a missing {node.type!r}" if node.is_missing else "a syntax error"
+            return node.start_point[0] + 1, what
         broken = [child for child in node.children if child.has_error]
         if not broken:
-            return node.start_point[0] + 1, "the shell parser cannot read it"
+            return node.start_point[0] + 1, "a syntax error"
         node = broken[0]
 
 

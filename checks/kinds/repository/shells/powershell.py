@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import NOT_PROBES, Unreadable, Wait, duration_seconds, one_line
+from . import NOT_PROBES, Reading, Unreadable, Wait, duration_seconds, one_line
 
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 DOUBLE_QUOTES = '"\u201c\u201d\u201e'
@@ -42,11 +42,14 @@ class Token:
     line: int
 
 
-def waits(text: str) -> list[Wait]:
-    """Every ``Start-Sleep`` (or ``sleep``) the script runs; raises ``Unreadable`` for an
-    unclosed string, comment, here-string or bracket."""
-    script = _Script(tokenize(text))
-    return [script.wait(index) for index in script.commands("start-sleep", "sleep")]
+def read(text: str) -> Reading:
+    """Every ``Start-Sleep`` (or ``sleep``) the script runs; nothing but the reason when a
+    string, comment, here-string or bracket is never closed (everything after it is in doubt)."""
+    try:
+        script = _Script(tokenize(text))
+    except Unreadable as problem:
+        return Reading([], problem)
+    return Reading([script.wait(index) for index in script.commands("start-sleep", "sleep")])
 
 
 def tokenize(text: str) -> list[Token]:
