@@ -6,6 +6,7 @@ fixed number of queries whatever the size of the run."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,6 +79,16 @@ class RunEvaluation:
     def blockers(self) -> list[EffectiveResult]:
         return [r for r in self.results if r.is_blocker]
 
+    @property
+    def changes_at(self) -> datetime | None:
+        """When time alone changes this evaluation: the first waiver in force to run out."""
+        expiries = [
+            r.waiver.expires_at
+            for r in self.results
+            if r.waiver is not None and r.status == ResultStatus.WAIVED
+        ]
+        return min(expiries, default=None)
+
     def by_category(self) -> list[tuple[Category, list[EffectiveResult]]]:
         groups: dict[int, list[EffectiveResult]] = {c.pk: [] for c in self.categories}
         for item in self.results:
@@ -97,35 +108,50 @@ def effective_status(result: CheckResult, waiver: Waiver | None, now: datetime) 
 
 
 def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation:
+    return evaluate_runs([run], now=now)[run.pk]
+
+
+def evaluate_runs(
+    runs: Sequence[ReadinessRun], *, now: datetime | None = None
+) -> dict[int, RunEvaluation]:
+    """Several runs of one release (one per environment, say) in the queries of one."""
     now = now or timezone.now()
+    if not runs:
+        return {}
+    release = runs[0].release
     categories = tuple(
-        Category.objects.filter(project_id=run.release.project_id).order_by("position", "key")
+        Category.objects.filter(project_id=release.project_id).order_by("position", "key")
     )
-    results = list(
-        CheckResult.objects.filter(run=run)
-        .select_related("check_item", "category")
+    by_run: dict[int, list[CheckResult]] = {run.pk: [] for run in runs}
+    for result in (
+        CheckResult.objects.filter(run__in=[run.pk for run in runs])
+        .select_related("check_item", "category", "source_user", "source_token", "attested_by")
         .order_by("check_item__position", "check_item__code")
-    )
+    ):
+        by_run[result.run_id].append(result)
     waivers = {
         w.check_item_id: w
         for w in Waiver.objects.filter(
-            release_id=run.release_id, revoked_at__isnull=True, expires_at__gt=now
+            release_id=release.pk, revoked_at__isnull=True, expires_at__gt=now
         )
     }
-    effective = tuple(
-        EffectiveResult(
-            result=r,
-            status=effective_status(r, waivers.get(r.check_item_id), now),
-            waiver=waivers.get(r.check_item_id),
-        )
-        for r in results
-    )
     infos = [scoring.CategoryInfo(key=c.key, name=c.name, weight=c.weight) for c in categories]
-    scored = [e.scored() for e in effective]
-    return RunEvaluation(
-        run=run,
-        categories=categories,
-        results=effective,
-        score=scoring.score(infos, scored),
-        risk=scoring.risk_summary(scored, [c.key for c in categories]),
-    )
+    evaluations = {}
+    for run in runs:
+        effective = tuple(
+            EffectiveResult(
+                result=r,
+                status=effective_status(r, waivers.get(r.check_item_id), now),
+                waiver=waivers.get(r.check_item_id),
+            )
+            for r in by_run[run.pk]
+        )
+        scored = [e.scored() for e in effective]
+        evaluations[run.pk] = RunEvaluation(
+            run=run,
+            categories=categories,
+            results=effective,
+            score=scoring.score(infos, scored),
+            risk=scoring.risk_summary(scored, [c.key for c in categories]),
+        )
+    return evaluations

@@ -23,6 +23,14 @@ class TickForm(forms.Form):
     )
 
 
+class AttestForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you checked: the tick's note and evidence link are what you attest.",
+    )
+
+
 def _in_two_weeks() -> str:
     return (timezone.now() + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
 

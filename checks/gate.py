@@ -8,9 +8,10 @@ check keeps it shut. The rules (PRODUCT.md, "The gate"):
 2. its score ≥ E.min_score;
 3. no critical check is fail / error / pending;
 4. at least E.required_approvals distinct approvers approved, none of them R's creator, and
-   nobody's latest decision is reject; an approval goes stale when a later finished run scores
-   lower or fails a check that passed in the run it was given on, or when it is older than
-   E.approval_ttl;
+   nobody's latest decision is reject; an approval is for the evidence its approver saw and goes
+   stale when the evidence now is worse (``checks.snapshots``: a lower score, a check that was
+   pass or waived that no longer is — in a later run or in the same run changed in place), or
+   when it is older than E.approval_ttl;
 5. E is not locked and not inside a freeze window;
 6. if E.requires_previous, R has a succeeded deployment in the previous environment;
 7. no other deployment is in progress in E.
@@ -18,6 +19,7 @@ check keeps it shut. The rules (PRODUCT.md, "The gate"):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,7 +40,8 @@ from releases.services.locks import Hold, environment_holds
 
 from . import scoring
 from .evaluation import EffectiveResult, RunEvaluation, evaluate
-from .models import CheckResult, ReadinessRun, ResultStatus
+from .models import ReadinessRun
+from .snapshots import Snapshot, describe, moved
 
 STATUS_PHRASE = {
     "fail": "failing",
@@ -61,8 +64,9 @@ class ApprovalCount:
     required: int
     granted: tuple[str, ...] = ()
     rejected: tuple[tuple[str, str], ...] = ()  # (who, why)
-    stale: tuple[tuple[str, str], ...] = ()  # (who, why)
+    stale: tuple[tuple[str, str], ...] = ()  # (who, what moved)
     not_counted: tuple[tuple[str, str], ...] = ()  # (who, why): no longer approvers, the creator
+    ages_out_at: datetime | None = None  # when the first granted approval passes approval_ttl
 
     @property
     def missing(self) -> int:
@@ -91,6 +95,16 @@ class GateDecision:
     @property
     def blockers(self) -> list[EffectiveResult]:
         return self.evaluation.blockers if self.evaluation else []
+
+    @property
+    def changes_at(self) -> datetime | None:
+        """The first moment time alone may change this answer (a waiver runs out, an approval
+        ages out), so a kept answer is not used past it."""
+        moments = [
+            self.evaluation.changes_at if self.evaluation else None,
+            self.approvals.ages_out_at,
+        ]
+        return min((m for m in moments if m is not None), default=None)
 
 
 def latest_run(
@@ -174,7 +188,7 @@ def evaluate_gate(
             message += f" ({', '.join(approvals.granted)})"
         message += f"; {approvals.missing} more needed."
         for who, why in approvals.stale:
-            message += f" {who}'s approval is stale: {why}."
+            message += f" {stale_phrase(who, why)}."
         reasons.append(Reason("approvals_missing", message))
 
     # Rules 5 and 7: what holds the environment.
@@ -209,35 +223,44 @@ def evaluate_gate(
     )
 
 
+def stale_phrase(who: str, why: str) -> str:
+    return f"Approval by {who} is stale: {why}"
+
+
 def count_approvals(
     release: Release,
     environment: Environment,
     evaluation: RunEvaluation | None,
     now: datetime,
 ) -> ApprovalCount:
-    latest: dict[int, Approval] = {}
-    for approval in (
+    latest = list(
         Approval.objects.filter(release=release, environment=environment)
-        .select_related("approver", "run")
-        .order_by("-created_at", "-id")
-    ):
-        latest.setdefault(approval.approver_id, approval)  # a person's latest decision counts
-
+        .latest_per_person()
+        .select_related("approver")
+    )
     roles = dict(
-        Membership.objects.filter(project_id=release.project_id, user_id__in=latest).values_list(
-            "user_id", "role"
-        )
+        Membership.objects.filter(
+            project_id=release.project_id, user_id__in=[a.approver_id for a in latest]
+        ).values_list("user_id", "role")
     )
-    passed_in = _passed_checks([a.run_id for a in latest.values() if a.run_id])
-    current_run = evaluation.run if evaluation else None
-    failing_now = (
-        {r.result.check_item_id for r in evaluation.results if r.status in scoring.NON_PASSING}
-        if evaluation
-        else set()
-    )
+    return tally_approvals(release, environment, latest, roles, evaluation, now)
 
+
+def tally_approvals(
+    release: Release,
+    environment: Environment,
+    latest: Iterable[Approval],
+    roles: Mapping[int, str],
+    evaluation: RunEvaluation | None,
+    now: datetime,
+) -> ApprovalCount:
+    """Rule 4 over each person's latest decision (``latest``) and the members' roles. With no
+    finished run to compare with (none yet, or a later one still going) approvals are not judged
+    stale: rule 1 keeps the gate shut meanwhile."""
+    current = Snapshot.of(evaluation) if evaluation is not None else None
     granted, rejected, stale, not_counted = [], [], [], []
-    for approval in latest.values():
+    ages_out = []
+    for approval in latest:
         who = approval.approver.get_username()
         if approval.approver_id == release.created_by_id:
             not_counted.append((who, "created the release (four-eyes rule)"))
@@ -250,51 +273,34 @@ def count_approvals(
         if approval.decision == Decision.REJECT:
             rejected.append((who, approval.comment))
             continue
-        why_stale = _staleness(approval, environment, current_run, failing_now, passed_in, now)
+        why_stale = staleness(approval, environment, current, now)
         if why_stale:
             stale.append((who, why_stale))
-        else:
-            granted.append(who)
+            continue
+        granted.append(who)
+        if environment.approval_ttl is not None:
+            ages_out.append(approval.created_at + environment.approval_ttl)
     return ApprovalCount(
         required=environment.required_approvals,
         granted=tuple(sorted(granted)),
-        rejected=tuple(rejected),
-        stale=tuple(stale),
-        not_counted=tuple(not_counted),
+        rejected=tuple(sorted(rejected)),
+        stale=tuple(sorted(stale)),
+        not_counted=tuple(sorted(not_counted)),
+        ages_out_at=min(ages_out, default=None),
     )
 
 
-def _passed_checks(run_ids: list[int]) -> dict[int, set[int]]:
-    passed: dict[int, set[int]] = {run_id: set() for run_id in run_ids}
-    if run_ids:
-        for run_id, check_id in CheckResult.objects.filter(
-            run_id__in=run_ids, status=ResultStatus.PASS
-        ).values_list("run_id", "check_item_id"):
-            passed[run_id].add(check_id)
-    return passed
-
-
-def _staleness(
-    approval: Approval,
-    environment: Environment,
-    current_run: ReadinessRun | None,
-    failing_now: set[int],
-    passed_in: dict[int, set[int]],
-    now: datetime,
+def staleness(
+    approval: Approval, environment: Environment, current: Snapshot | None, now: datetime
 ) -> str:
+    """Why an approval no longer counts, in words, or "" while it does."""
     if (
         environment.approval_ttl is not None
         and now - approval.created_at > environment.approval_ttl
     ):
         return f"older than the {environment.name} approval lifetime"
-    if approval.run is None:
+    if approval.run_id is None:
         return "given before any readiness run had finished"
-    if current_run is None or current_run.pk == approval.run_id:
+    if current is None:
         return ""
-    seen, latest = approval.run.score, current_run.score
-    if seen is not None and latest is not None and latest < seen:
-        return f"run #{current_run.pk} scored {latest}, lower than the {seen} it was given on"
-    newly_failing = passed_in.get(approval.run.pk, set()) & failing_now
-    if newly_failing:
-        return f"run #{current_run.pk} fails {len(newly_failing)} check(s) that passed when it was given"
-    return ""
+    return describe(moved(Snapshot.stored(approval.score, approval.evidence), current))

@@ -50,6 +50,17 @@ class ResultStatus(models.TextChoices):
     WAIVED = "waived"
 
 
+class Source(models.TextChoices):
+    """Who produced a result (PRODUCT.md "Evidence"): Preflight's worker running an automated
+    check, a person ticking a manual one, or a pipeline reporting a ``ci`` check with a service
+    token of the project. Results recorded before sources were kept are ``legacy``."""
+
+    WORKER = "worker"
+    PERSON = "person"
+    PIPELINE = "pipeline"
+    LEGACY = "legacy", "unknown (recorded before sources were kept)"
+
+
 class Category(models.Model):
     """A weighted score area of a project (the weights of a project's categories sum to 100)."""
 
@@ -223,6 +234,22 @@ class CheckResult(models.Model):
         null=True, blank=True, help_text="When the run evaluated it; empty while still to do."
     )
     updated_at = models.DateTimeField(default=timezone.now)
+    # Who produced it: the person who ticked, or the service token that reported.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WORKER)
+    source_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The second person who confirmed a creator's tick of a critical check.",
+    )
 
     class Meta:
         ordering = ["run", "check_item__position", "check_item__code"]
@@ -250,6 +277,14 @@ class ReportedResult(models.Model):
     detail = models.TextField(blank=True)
     url = models.URLField(max_length=500, blank=True)
     reported_by_label = models.CharField(max_length=200)
+    token = models.ForeignKey(
+        ApiToken,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The pipeline's service token; empty for reports recorded before it was kept.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -345,6 +380,36 @@ class ManualTick(models.Model):
     def __str__(self) -> str:
         state = "ticked" if self.ticked else "unticked"
         return f"{self.check_item.code} {state} for {self.release} in {self.environment.slug}"
+
+
+class Attestation(models.Model):
+    """A second person confirming a tick: four eyes on evidence. A critical manual check ticked by
+    the release's creator counts only once someone else attests that very tick; a new tick
+    (untick, tick again) needs a new attestation. Withdrawing one keeps the row as history."""
+
+    tick = models.ForeignKey(ManualTick, on_delete=models.CASCADE, related_name="attestations")
+    attested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tick"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_open_attestation_per_tick",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tick} attested by {self.attested_by}"
 
 
 class GateState(models.Model):

@@ -18,6 +18,12 @@ urlpatterns = [
         name="release-deployment-finish",
     ),
     path(RELEASE + "checks/<int:check_id>/tick", release.tick, name="release-tick"),
+    path(RELEASE + "checks/<int:check_id>/attest", release.attest, name="release-attest"),
+    path(
+        RELEASE + "attestations/<int:attestation_id>/withdraw",
+        release.withdraw_attestation,
+        name="release-attestation-withdraw",
+    ),
     path(RELEASE + "checks/<int:check_id>/waivers", release.waive, name="release-waive"),
     path(
         RELEASE + "waivers/<int:waiver_id>/revoke",

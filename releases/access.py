@@ -16,6 +16,7 @@ from .models import Membership, Project, Role
 class Permission(StrEnum):
     VIEW = "view"
     TICK = "tick checklist items in"
+    ATTEST = "attest ticks of critical checks in"
     RUN_CHECKS = "run readiness checks in"
     REGISTER_RELEASE = "register releases in"
     REPORT = "report check results and backups to"
@@ -37,6 +38,7 @@ _DEPLOYER = frozenset(
     {
         Permission.VIEW,
         Permission.TICK,
+        Permission.ATTEST,
         Permission.RUN_CHECKS,
         Permission.REGISTER_RELEASE,
         Permission.REPORT,
@@ -52,7 +54,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     Role.DEPLOYER: _DEPLOYER,
     Role.APPROVER: _APPROVER,
     Role.ADMIN: frozenset(Permission),
-    # Service tokens are pipelines, not people: they never approve, waive, override or tick.
+    # Service tokens are pipelines, not people: they never approve, waive, override, tick or
+    # attest.
     CI_ROLE: frozenset(
         {
             Permission.VIEW,

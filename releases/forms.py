@@ -34,6 +34,9 @@ class ApprovalForm(forms.Form):
         help_text="Required when you reject.",
     )
     run = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The fingerprint of the evidence the page showed (checks.snapshots): approving is refused
+    # if it changed since.
+    evidence = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 CONFIRM_ERROR = {"required": "Tick the box to confirm."}

@@ -21,6 +21,11 @@ class Outcome:
     detail: str
     evidence_url: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    # Who produced it (checks.models.Source): the worker unless a person or a pipeline did.
+    source: str = "worker"
+    user_id: int | None = None
+    token_id: int | None = None
+    attested_by_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class CheckContext:
     # judge it as it stood then, so a run taken over by another worker gets the same answer
     # and a run recorded for a past moment (the demo's review) is judged as of that moment.
     as_of: datetime | None = None
+    severity: str = ""
+    created_by_id: int | None = None  # who registered the release (four eyes on evidence)
 
     def placeholders(self) -> dict[str, str]:
         from django.conf import settings

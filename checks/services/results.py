@@ -1,5 +1,6 @@
-"""Results that become known outside a run: a person ticking a manual check, CI reporting a
-``ci`` check. Each is kept as history and written into the latest run at once."""
+"""Results that become known outside a run: a person ticking a manual check, a pipeline
+reporting a ``ci`` check. Each is kept as history and written into the latest run at once, with
+who produced it (``checks.evidence``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight.errors import Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
 
+from ..evidence import pipeline_refusal
 from ..kinds.ci import outcome_of_report
 from ..kinds.manual import outcome_of_tick
 from ..models import Check, ManualTick, ReportedResult, ResultStatus
@@ -86,8 +89,11 @@ def tick_record(
                 evidence_url=evidence_url,
                 ticked_by=actor.user,
             )
+            outcome = outcome_of_tick(
+                tick, severity=check.severity, created_by_id=release.created_by_id
+            )
             results_update_for(
-                release=release, environment=environment, check=check, outcome=outcome_of_tick(tick)
+                release=release, environment=environment, check=check, outcome=outcome
             )
             audit.record(
                 actor=actor,
@@ -100,6 +106,7 @@ def tick_record(
                     "check": check.code,
                     "note": tick.note,
                     "evidence_url": evidence_url,
+                    "counts": outcome.status == ResultStatus.PASS,
                 },
             )
     return tick
@@ -115,7 +122,9 @@ def ci_result_record(
     detail: str = "",
     url: str = "",
 ) -> ReportedResult:
-    """CI reports the result of a ``ci`` check for a release in an environment."""
+    """A pipeline reports the result of a ``ci`` check for a release in an environment. Only
+    the project's service tokens report (those the check names, if it names any): anyone else
+    is refused with ``not_a_pipeline``."""
     project = release.project
     with audit.refusals_recorded(
         actor=actor,
@@ -125,6 +134,9 @@ def ci_result_record(
         attempted={"check": check.code, "environment": environment.slug, "status": status},
     ):
         require(actor, project, Permission.REPORT)
+        refusal = pipeline_refusal(actor, check)
+        if refusal:
+            raise Denied(refusal, code="not_a_pipeline")
         errors = _same_project(release, environment, check)
         if check.kind != "ci":
             errors["check"] = f"{check.code} is a {check.kind} check; CI reports only ci checks."
@@ -142,6 +154,7 @@ def ci_result_record(
                 detail=(detail or "").strip()[:5000],
                 url=url,
                 reported_by_label=actor.label,
+                token=actor.token,
             )
             results_update_for(
                 release=release,

@@ -215,6 +215,8 @@ def _context(run: ReadinessRun, check: Check) -> CheckContext:
         environment_slug=run.environment.slug,
         timeout=float(settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS),
         as_of=run.created_at,
+        severity=check.severity,
+        created_by_id=run.release.created_by_id,
     )
 
 
@@ -289,8 +291,19 @@ def _record(lease: _Lease, item: _Pending, evaluated: tuple[Outcome, int]) -> bo
         duration_ms=duration_ms,
         evaluated_at=now,
         updated_at=now,
+        **provenance(outcome),
     )
     return bool(written) and lease.beat_if_due()
+
+
+def provenance(outcome: Outcome) -> dict[str, Any]:
+    """The result's columns that say who produced it."""
+    return {
+        "source": outcome.source,
+        "source_user_id": outcome.user_id,
+        "source_token_id": outcome.token_id,
+        "attested_by_id": outcome.attested_by_id,
+    }
 
 
 @dataclass
@@ -479,6 +492,7 @@ def results_update_for(
         evidence_url=outcome.evidence_url,
         evaluated_at=now,
         updated_at=now,
+        **provenance(outcome),
     )
     if not updated:
         return []

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import template
 
 from ..evaluation import EffectiveResult, waivable
+from ..evidence import source_phrase
 from ..forms import WaiverForm
 
 register = template.Library()
@@ -19,3 +20,9 @@ def is_waivable(item: EffectiveResult) -> bool:
     """Whether to offer a waiver form: a non-critical check not passing and not yet waived.
     The waiver service decides for real."""
     return waivable(item.result) and item.waiver is None
+
+
+@register.filter
+def source(item: EffectiveResult) -> str:
+    """Who produced the result, in words."""
+    return source_phrase(item.result)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -20,9 +20,11 @@ from releases.services.approvals import four_eyes_refusal
 
 from .. import scoring
 from ..evaluation import EffectiveResult, RunEvaluation, evaluate
-from ..forms import CheckFilterForm, TickForm
+from ..evidence import attestation_refusal, needs_attestation
+from ..forms import AttestForm, CheckFilterForm, TickForm
 from ..gate import GateDecision, evaluate_gate
-from ..models import Check, ManualTick, Phase, ReadinessRun, Waiver
+from ..models import Attestation, Check, ManualTick, Phase, ReadinessRun, Waiver
+from ..snapshots import Snapshot
 
 # How the page names each kind of gate reason, and the order blockers are listed in: what only
 # a fix can clear first, then what people decide, then what holds the environment.
@@ -69,6 +71,15 @@ class ChecklistItem:
     tick: ManualTick | None
     result: EffectiveResult | None
     form: TickForm | None
+    # Four eyes on evidence: the creator's tick of a critical check waits for a second person.
+    needs_attestation: bool = False
+    attestation: Attestation | None = None
+    attest_form: AttestForm | None = None
+    may_withdraw: bool = False
+
+    @property
+    def awaiting_attestation(self) -> bool:
+        return self.needs_attestation and self.attestation is None
 
 
 @dataclass
@@ -211,22 +222,45 @@ def checklists(page: ReleasePage) -> list[tuple[str, list[ChecklistItem]]]:
         for tick in ManualTick.objects.filter(release=page.release, environment=page.environment)
         .latest_per_check()
         .select_related("ticked_by")
+        .prefetch_related(
+            Prefetch(
+                "attestations",
+                queryset=Attestation.objects.filter(withdrawn_at__isnull=True).select_related(
+                    "attested_by"
+                ),
+                to_attr="open_attestations",
+            )
+        )
     }
     results = {r.check.pk: r for r in page.evaluation.results} if page.evaluation else {}
     may_tick = page.access.can(Permission.TICK)
+    may_attest = page.access.can(Permission.ATTEST)
+    attester = may_attest and attestation_refusal(page.access.actor, page.release) is None
     by_phase: dict[str, list[ChecklistItem]] = {phase: [] for phase in Phase.values}
     for check in checks:
+        tick = ticks.get(check.pk)
         form = None
         if may_tick and check.kind == "manual":
             form = page.forms.get(f"tick-{check.pk}") or TickForm(
                 auto_id=f"id_tick_{check.pk}_%s",
-                initial={"ticked": "0" if _ticked(ticks.get(check.pk)) else "1"},
+                initial={"ticked": "0" if _ticked(tick) else "1"},
             )
-        by_phase[check.phase].append(
-            ChecklistItem(
-                check=check, tick=ticks.get(check.pk), result=results.get(check.pk), form=form
+        item = ChecklistItem(check=check, tick=tick, result=results.get(check.pk), form=form)
+        if check.kind == "manual" and tick is not None and tick.ticked:
+            item.needs_attestation = needs_attestation(
+                severity=check.severity,
+                created_by_id=page.release.created_by_id,
+                ticked_by_id=tick.ticked_by_id,
             )
-        )
+        if item.needs_attestation:
+            open_ones = getattr(tick, "open_attestations", [])
+            item.attestation = open_ones[0] if open_ones else None
+            item.may_withdraw = may_attest and item.attestation is not None
+            if attester and item.attestation is None:
+                item.attest_form = page.forms.get(f"attest-{check.pk}") or AttestForm(
+                    auto_id=f"id_attest_{check.pk}_%s"
+                )
+        by_phase[check.phase].append(item)
     return [(Phase(phase).label, items) for phase, items in by_phase.items()]
 
 
@@ -252,12 +286,16 @@ def approval_panel(page: ReleasePage) -> dict[str, Any]:
     own_stale = next((why for who, why in counted.stale if who == username), None)
     own_latest = next((a for a in history if a.approver_id == user.pk), None)
     finished = page.run is not None and page.run.status == ReadinessRun.Status.FINISHED
+    # The evidence on show, sent back with a decision: approving is refused if it changed since.
+    shown_run = page.run if finished and page.evaluation is not None else None
+    fingerprint = (
+        Snapshot.of(page.evaluation).fingerprint(shown_run.pk)
+        if shown_run is not None and page.evaluation is not None
+        else ""
+    )
     form = None
     if refusal is None:
-        form = page.forms.get("approval") or ApprovalForm(
-            auto_id="id_approval_%s",
-            initial={"run": page.run.pk if finished and page.run else None},
-        )
+        form = page.forms.get("approval") or ApprovalForm(auto_id="id_approval_%s")
     return {
         "counted": counted,
         "history": history,
@@ -265,6 +303,8 @@ def approval_panel(page: ReleasePage) -> dict[str, Any]:
         "own_stale": own_stale,
         "own_latest": own_latest,
         "form": form,
+        "run_id": shown_run.pk if shown_run is not None else "",
+        "fingerprint": fingerprint,
     }
 
 

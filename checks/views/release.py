@@ -27,8 +27,9 @@ from releases.models import Deployment
 from releases.services.approvals import approval_record
 from releases.services.deployments import deployment_finish, deployment_start
 
-from ..forms import TickForm, WaiverForm
-from ..models import Check, ReadinessRun, Waiver
+from ..forms import AttestForm, TickForm, WaiverForm
+from ..models import Attestation, Check, ReadinessRun, Waiver
+from ..services.attestations import attestation_record, attestation_withdraw
 from ..services.results import tick_record
 from ..services.runs import run_start
 from ..services.waivers import waiver_grant, waiver_revoke
@@ -151,6 +152,7 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
                     decision=form.cleaned_data["decision"],
                     comment=form.cleaned_data["comment"],
                     run=run,
+                    seen=form.cleaned_data["evidence"],
                 )
             except ValidationError as error:
                 add_service_errors(form, error)
@@ -264,6 +266,49 @@ def tick(
             state = "ticked" if form.cleaned_data["ticked"] else "unticked"
             return _done(request, page, f"{check.code} {state}.", anchor=f"item-{check.pk}")
     return _invalid(request, page, "checklists", "checklists", {f"tick-{check.pk}": form})
+
+
+@require_POST
+def attest(
+    request: HttpRequest, slug: str, version: str, env_slug: str, check_id: int
+) -> HttpResponse:
+    page = _target(request, slug, version, env_slug, Permission.ATTEST)
+    check = get_object_or_404(Check, pk=check_id, project=page.access.project)
+    form = AttestForm(request.POST, auto_id=f"id_attest_{check.pk}_%s")
+    if form.is_valid():
+        try:
+            attestation_record(
+                actor=page.access.actor,
+                release=page.release,
+                environment=page.environment,
+                check=check,
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except PreflightError as error:
+            return _refused(request, page, error)
+        else:
+            return _done(request, page, f"You attested {check.code}.", anchor=f"item-{check.pk}")
+    return _invalid(request, page, "checklists", "checklists", {f"attest-{check.pk}": form})
+
+
+@require_POST
+def withdraw_attestation(
+    request: HttpRequest, slug: str, version: str, env_slug: str, attestation_id: int
+) -> HttpResponse:
+    page = _target(request, slug, version, env_slug, Permission.ATTEST)
+    attestation = get_object_or_404(
+        Attestation.objects.select_related(
+            "tick__release__project", "tick__environment", "tick__check_item", "attested_by"
+        ),
+        pk=attestation_id,
+        tick__release=page.release,
+        tick__environment=page.environment,
+    )
+    attestation_withdraw(actor=page.access.actor, attestation=attestation)
+    code = attestation.tick.check_item.code
+    return _done(request, page, f"The attestation of {code} is withdrawn.")
 
 
 @require_POST

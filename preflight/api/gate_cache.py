@@ -6,8 +6,11 @@ finish and approvers decide. Every change that can move the gate is audited with
 event with a project gives that project a new *state* (a random value in the cache) once its
 transaction commits; an answer is kept with the state it was computed in and used only while that
 is still the project's state (saving a user, which changes whether their approvals count, does
-the same for their projects). What changes with time alone (a lock or waiver expiring, a freeze
-window starting, approvals ageing) shows within PREFLIGHT_GATE_CACHE_SECONDS.
+the same for their projects). Of what changes with time alone, a waiver running out (which can
+lower the score and turn approvals stale) and an approval passing its environment's
+approval_ttl end a kept answer at that very moment: the gate says when its answer next changes by
+itself (``GateDecision.changes_at``) and the answer is kept no longer. A lock expiring or a
+freeze window starting or ending shows within PREFLIGHT_GATE_CACHE_SECONDS.
 
 The state lives in Redis, shared by the web processes and the worker (which finishes runs);
 without Redis the gate is computed for every request. Answers are kept in Redis and, the last few
@@ -22,11 +25,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -89,17 +94,17 @@ def answer(
     project_id: int,
     version: str,
     environment: str,
-    compute: Callable[[], dict[str, Any]],
+    compute: Callable[[], tuple[dict[str, Any], datetime | None]],
     state_now: str | None = None,
 ) -> str:
     """The gate's answer for (version, environment) as the JSON sent, from the cache if it is
-    still current. ``state_now``, when the caller has just read the project's state, saves
-    reading it again."""
+    still current. ``compute`` gives the answer and when time alone changes it (or None).
+    ``state_now``, when the caller has just read the project's state, saves reading it again."""
     seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
     if not seconds or shared_redis() is None:
         # Without a cache shared with the worker, this process would not learn that a run
         # finished: answer fresh each time.
-        return _encode(compute())
+        return _encode(compute()[0])
     here = (project_id, version, environment)
     if state_now:
         body = _kept_here.get(here, state_now)
@@ -114,20 +119,30 @@ def answer(
             _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
             state, _ = _read(state_key, answer_key)
             if state is None:
-                return _encode(compute())
-        if kept is not None and kept["state"] == state:
+                return _encode(compute()[0])
+        if kept is not None and kept["state"] == state and kept["until"] > time.time():
             # Another host wrote it: its clock may differ, this one's bounds it too.
             until = min(kept["until"], time.time() + seconds)
             _kept_here.put(here, state, until, kept["body"])
             return str(kept["body"])
     except Exception:  # the cache is an optimisation: without it, compute
         log.warning("gate cache unavailable", exc_info=True)
-        return _encode(compute())
-    body = _encode(compute())
+        return _encode(compute()[0])
+    computed, changes_at = compute()
+    body = _encode(computed)
     # The state was read before computing: a change meanwhile retires it.
-    until = time.time() + seconds
+    now = time.time()
+    until = now + seconds
+    if changes_at is not None:
+        until = min(until, changes_at.timestamp())
+    if until <= now:
+        return body
     try:
-        _store(answer_key, json.dumps({"state": state, "until": until, "body": body}), seconds)
+        _store(
+            answer_key,
+            json.dumps({"state": state, "until": until, "body": body}),
+            max(1, math.ceil(until - now)),
+        )
     except Exception:
         log.warning("gate cache unavailable", exc_info=True)
     else:

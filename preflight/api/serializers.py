@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from audit.models import AuditEvent
 from backups.models import Backup, RestoreDrill
-from checks.models import ReadinessRun, ResultStatus, Severity
+from checks.models import ReadinessRun, ResultStatus, Severity, Source
 from checks.services.results import REPORTABLE
 from releases.models import Decision, DeploymentStatus, Strategy
 
@@ -95,6 +95,13 @@ class DeploymentSummarySerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
 
 
+class StaleApprovalSerializer(serializers.Serializer):
+    approver = serializers.CharField()
+    reason = serializers.CharField(
+        help_text="What moved since the approval: e.g. score 92.0 → 88.5; DS-003 pass → fail."
+    )
+
+
 class EnvironmentStateSerializer(serializers.Serializer):
     environment = serializers.CharField()
     name = serializers.CharField()
@@ -103,6 +110,10 @@ class EnvironmentStateSerializer(serializers.Serializer):
     latest_deployment = DeploymentSummarySerializer(allow_null=True)
     approvals = serializers.IntegerField(help_text="People whose latest decision is approve.")
     rejections = serializers.IntegerField(help_text="People whose latest decision is reject.")
+    stale_approvals = StaleApprovalSerializer(
+        many=True,
+        help_text="Approvals that no longer count because the evidence got worse or aged out.",
+    )
 
 
 class ReleaseDetailSerializer(ReleaseSerializer):
@@ -139,6 +150,19 @@ class RiskRowSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+class SourceSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=Source.choices,
+        help_text="worker (an automated check), person (a tick), pipeline (a service token), "
+        "legacy (recorded before sources were kept).",
+    )
+    user = serializers.CharField(allow_null=True, help_text="Who ticked.")
+    token = serializers.CharField(allow_null=True, help_text="The service token that reported.")
+    attested_by = serializers.CharField(
+        allow_null=True, help_text="Who attested a tick by the release's creator."
+    )
+
+
 class ResultSerializer(serializers.Serializer):
     check = serializers.CharField()
     title = serializers.CharField()
@@ -146,6 +170,7 @@ class ResultSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     status = serializers.ChoiceField(choices=ResultStatus.choices)
     detail = serializers.CharField()
+    source = SourceSerializer()  # type: ignore[assignment]  # a field named like Field.source
 
 
 class RunSerializer(serializers.Serializer):

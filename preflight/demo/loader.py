@@ -23,16 +23,21 @@ from checks.catalog import import_catalog
 from checks.evaluation import evaluate
 from checks.models import (
     READINESS_PHASES,
+    Attestation,
     Check,
     CheckResult,
     ManualTick,
     ReadinessRun,
     ReportedResult,
+    Severity,
+    Source,
     Waiver,
 )
 from checks.services.runs import breakdown
+from checks.snapshots import Snapshot
 from releases.models import Approval, Deployment, Environment, Lock, Project, Release
 from releases.services.projects import environment_create, member_set, project_create
+from releases.services.tokens import token_issue
 
 CATALOG = Path(__file__).with_name("liquor-pos.catalog.yml")
 SLUG = "liquor-pos"
@@ -169,6 +174,8 @@ def load(*, password: str) -> Project | None:
         checks = {
             c.code: c for c in Check.objects.filter(project=project).select_related("category")
         }
+        # The pipeline that reported 1.1.0's ci checks (its token itself is not kept anywhere).
+        people["pipeline"], _ = token_issue(actor=LOADER, name="github-actions", project=project)
         releases = _history(project, environments, people, now)
         _review_run(releases["1.0.0"], environments["production"], checks, people, now)
         for env in ("staging", "production"):
@@ -296,18 +303,20 @@ def _finished_run(
     )
 
 
-def _score(run: ReadinessRun) -> ReadinessRun:
+def _score(run: ReadinessRun) -> dict[str, Any]:
+    """Score the seeded run; returns the evidence an approval of it records."""
     evaluation = evaluate(run)
     run.score = evaluation.overall
     run.breakdown = breakdown(evaluation)
     run.save(update_fields=["score", "breakdown"])
-    return run
+    snapshot = Snapshot.of(evaluation)
+    return {"score": snapshot.score, "evidence": dict(snapshot.statuses)}
 
 
 def _tick(
     release: Release, environment: Environment, check: Check, who: Any, note: str, at: datetime
-) -> None:
-    ManualTick.objects.create(
+) -> ManualTick:
+    return ManualTick.objects.create(
         release=release,
         environment=environment,
         check_item=check,
@@ -336,6 +345,7 @@ def _review_run(
         ):
             continue
         gap = bool(GAP_CODE.match(check.code))
+        ticked = not gap and check.kind == "manual"
         CheckResult.objects.create(
             run=run,
             check_item=check,
@@ -345,8 +355,10 @@ def _review_run(
             detail=check.impact if gap else f"Confirmed by the readiness review of {REVIEW_DATE}.",
             evaluated_at=at,
             updated_at=at,
+            source=Source.PERSON if ticked else Source.WORKER,
+            source_user=reviewer if ticked else None,
         )
-        if not gap and check.kind == "manual":
+        if ticked:
             _tick(
                 release,
                 production,
@@ -355,7 +367,7 @@ def _review_run(
                 f"Confirmed in the review of {REVIEW_DATE}.",
                 at,
             )
-    _score(run)
+    evidence = _score(run)
     Approval.objects.create(
         release=release,
         environment=production,
@@ -364,6 +376,7 @@ def _review_run(
         comment="Not ready: the readiness review found 7 critical blockers.",
         run=run,
         created_at=at + timedelta(hours=2),
+        **evidence,
     )
 
 
@@ -400,12 +413,23 @@ def _fixed_run(
         if check.phase not in READINESS_PHASES:
             continue
         status, detail = "pass", RECORDED.get(check.kind, "")
+        source: dict[str, Any] = {"source": Source.WORKER}
         if check.code in WAIVED:
             status, detail, _ = WAIVED[check.code]
         elif check.kind == "manual":
             note = f"Fixed in {release.version}." if GAP_CODE.match(check.code) else "In place."
-            _tick(release, environment, check, people["dana"], note, at - timedelta(minutes=30))
+            tick = _tick(
+                release, environment, check, people["dana"], note, at - timedelta(minutes=30)
+            )
             detail = f"Ticked by dana: {note}"
+            source = {"source": Source.PERSON, "source_user": people["dana"]}
+            if check.severity == Severity.CRITICAL:
+                # dana registered the release: a second person attests the critical ticks.
+                Attestation.objects.create(
+                    tick=tick, attested_by=people["ben"], created_at=at - timedelta(minutes=20)
+                )
+                detail += " Attested by ben."
+                source["attested_by"] = people["ben"]
         elif check.kind == "ci":
             ReportedResult.objects.create(
                 release=release,
@@ -414,9 +438,11 @@ def _fixed_run(
                 status="pass",
                 detail="Pipeline passed.",
                 reported_by_label="token:github-actions",
+                token=people["pipeline"],
                 created_at=at,
             )
             detail = "Pipeline passed."
+            source = {"source": Source.PIPELINE, "source_token": people["pipeline"]}
         CheckResult.objects.create(
             run=run,
             check_item=check,
@@ -426,6 +452,7 @@ def _fixed_run(
             detail=detail,
             evaluated_at=at,
             updated_at=at,
+            **source,
         )
     for code, (_, _, reason) in WAIVED.items():
         Waiver.objects.get_or_create(
@@ -439,7 +466,7 @@ def _fixed_run(
                 "created_at": at - timedelta(minutes=10),
             },
         )
-    _score(run)
+    evidence = _score(run)
     Approval.objects.create(
         release=release,
         environment=environment,
@@ -448,6 +475,7 @@ def _fixed_run(
         comment="Gaps closed; two accepted risks waived.",
         run=run,
         created_at=at + timedelta(minutes=20),
+        **evidence,
     )
 
 

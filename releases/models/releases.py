@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from .environments import Environment
@@ -56,9 +57,24 @@ class Decision(models.TextChoices):
     REJECT = "reject"
 
 
+class ApprovalQuerySet(models.QuerySet["Approval"]):
+    def latest_per_person(self) -> ApprovalQuerySet:
+        """Only each person's newest decision per environment among these: the one that counts."""
+        newest_first = Window(
+            RowNumber(),
+            partition_by=[F("release_id"), F("environment_id"), F("approver_id")],
+            order_by=[F("created_at").desc(), F("id").desc()],
+        )
+        return self.annotate(newest=newest_first).filter(newest=1)
+
+
 class Approval(models.Model):
     """One person's decision on a release for an environment. Rows are never edited: a new
-    decision is a new row, and a person's latest one counts."""
+    decision is a new row, and a person's latest one counts.
+
+    An approval is for what its approver saw: ``run``, ``score`` and ``evidence`` (each check's
+    status, by code, waivers applied) are that run's evidence when the decision was recorded.
+    The gate compares them with the evidence as it stands (``checks.snapshots``)."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="approvals")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="approvals")
@@ -73,9 +89,23 @@ class Approval(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The readiness run the approver saw; the approval goes stale if a later run is worse.",
+        help_text="The readiness run the approver saw.",
+    )
+    score = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="The run's score when the decision was recorded.",
+    )
+    evidence = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Each check's status (by code) in the run when the decision was recorded.",
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ApprovalQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

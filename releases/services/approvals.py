@@ -6,7 +6,9 @@ from django.db import transaction
 from audit import services as audit
 from audit.actors import Actor
 from checks.announcements import announce_if_opened
+from checks.evaluation import evaluate
 from checks.models import ReadinessRun
+from checks.snapshots import Snapshot
 from preflight.errors import Denied
 
 from .. import webhooks
@@ -37,11 +39,14 @@ def approval_record(
     decision: str,
     comment: str = "",
     run: ReadinessRun | None = None,
+    seen: str = "",
 ) -> Approval:
-    """Record a person's decision on a release for an environment.
+    """Record a person's decision on a release for an environment, with the evidence it is
+    given on: the run's score and each check's status as they stand (``checks.snapshots``).
 
     ``run`` is the readiness run the person saw (the page sends it); by default the latest
-    finished one. The approval goes stale if a later run looks worse."""
+    finished one. ``seen`` is the fingerprint of the evidence the page showed: an approval is
+    refused when the evidence changed since, so nobody approves what they did not see."""
     comment = (comment or "").strip()
     attempted = {"environment": environment.slug, "decision": decision}
     with audit.refusals_recorded(
@@ -74,6 +79,17 @@ def approval_record(
         if errors:
             raise ValidationError(errors)
         with transaction.atomic():
+            snapshot = Snapshot.of(evaluate(run)) if run is not None else Snapshot(score=None)
+            if (
+                seen
+                and decision == Decision.APPROVE
+                and run is not None
+                and seen != snapshot.fingerprint(run.pk)
+            ):
+                raise ValidationError(
+                    "The evidence changed since this page was loaded; it now shows the "
+                    "evidence as it stands: review it and decide again."
+                )
             approval = Approval.objects.create(
                 release=release,
                 environment=environment,
@@ -81,6 +97,8 @@ def approval_record(
                 decision=decision,
                 comment=comment,
                 run=run,
+                score=snapshot.score,
+                evidence=dict(snapshot.statuses),
             )
             audit.record(
                 actor=actor,
@@ -93,6 +111,7 @@ def approval_record(
                     "decision": decision,
                     "comment": comment,
                     "run": getattr(run, "pk", None),
+                    "score": snapshot.score,
                 },
             )
             webhooks.emit(

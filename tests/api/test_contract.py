@@ -139,6 +139,7 @@ def test_a_run_reads_with_score_categories_risk_summary_and_results(as_user, vie
             "severity": "medium",
             "status": "pass",
             "detail": "",
+            "source": {"kind": "worker", "user": None, "token": None, "attested_by": None},
         }
     ]
 

@@ -59,7 +59,7 @@ def _endpoints(world):
             "post",
             "/api/v1/projects/shop/check-results/",
             {"version": "1.0.0", "environment": "staging", "check": "CI-001", "status": "pass"},
-            WRITERS,
+            ("ci",),  # evidence from pipelines only: people are refused (not_a_pipeline)
             {201},
         ),
         "deployment_start": (
@@ -186,3 +186,4 @@ def test_service_tokens_never_approve_waive_or_override():
     assert Permission.WAIVE not in granted
     assert Permission.OVERRIDE not in granted
     assert Permission.TICK not in granted
+    assert Permission.ATTEST not in granted

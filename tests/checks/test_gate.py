@@ -207,12 +207,12 @@ def test_an_approval_goes_stale_when_a_later_run_scores_lower(open_gate, release
     assert decision.score >= staging.min_score
     assert codes(decision) == ["approvals_missing"]
     assert decision.approvals.stale[0][0] == "ana"
-    assert "lower than the 100.0 it was given on" in decision.reasons[0].message
+    assert "Approval by ana is stale: score 100.0 → 99.4." in decision.reasons[0].message
 
 
 def test_an_approval_goes_stale_when_a_check_that_passed_fails(open_gate, release, staging):
-    # Same score (a new check passes, the old one fails: equal weights), but OK-001 now fails.
-    run = new_run(
+    # The reason names both what the score did and the check that stopped passing.
+    new_run(
         release,
         staging,
         [("OK-001", "medium", "fail"), ("NEW-001", "medium", "pass")],
@@ -220,7 +220,7 @@ def test_an_approval_goes_stale_when_a_check_that_passed_fails(open_gate, releas
     )
     decision = evaluate_gate(release, staging)
     assert "approvals_missing" in codes(decision)
-    assert f"run #{run.pk} fails 1 check(s) that passed" in decision.approvals.stale[0][1]
+    assert decision.approvals.stale == (("ana", "score 100.0 → 50.0; OK-001 pass → fail"),)
 
 
 def test_an_approval_on_an_equally_good_later_run_still_counts(open_gate, release, staging):

@@ -74,7 +74,7 @@ def test_a_stale_approval_is_explained_in_the_panel(client_of, approver, passing
     production.approval_ttl = timedelta(days=7)
     production.save()
     html = client_of(approver).get(url()).content.decode()
-    assert "approval no longer counts: older than the Production approval lifetime" in html
+    assert "Approval by ana is stale: older than the Production approval lifetime" in html
     assert "Your approval is stale" in html
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpResponse
@@ -47,11 +48,12 @@ class GateView(APIView):
         return HttpResponse(body, content_type="application/json")
 
 
-def gate_body(project: Project, version: str, slug: str) -> dict[str, Any]:
+def gate_body(project: Project, version: str, slug: str) -> tuple[dict[str, Any], datetime | None]:
+    """The answer, and when time alone next changes it (a waiver or an approval running out)."""
     release = release_of(project, version)
     environment = environment_of(project, slug)
     gate = evaluate_gate(release, environment)
-    return {
+    body = {
         "allowed": gate.allowed,
         "score": gate.score,
         "min_score": gate.min_score,
@@ -71,3 +73,4 @@ def gate_body(project: Project, version: str, slug: str) -> dict[str, Any]:
         },
         "reasons": [r.as_dict() for r in gate.reasons],
     }
+    return body, gate.changes_at

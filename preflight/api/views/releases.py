@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import OuterRef, Subquery
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from checks.evaluation import evaluate_runs
+from checks.gate import tally_approvals
 from checks.models import ReadinessRun
-from releases.models import Approval, Decision, Deployment, Environment, Release
+from releases.models import Approval, Decision, Deployment, Environment, Membership, Release
 from releases.services.releases import release_register
 
 from ..idempotency import idempotent
@@ -64,8 +67,10 @@ class ReleaseView(APIView):
 
 
 def environment_states(release: Release) -> list[dict[str, Any]]:
-    """Latest run, latest deployment and approval tally per environment, in a fixed number of
-    queries however many runs, deployments and approvals there are."""
+    """Latest run, latest deployment and approval tally per environment (with the approvals
+    gone stale, as the gate judges them), in a fixed number of queries however many runs,
+    deployments, results and approvals there are."""
+    now = timezone.now()
     runs = ReadinessRun.objects.filter(
         release=release, environment=OuterRef("pk"), kind=ReadinessRun.Kind.READINESS
     ).order_by("-created_at", "-id")
@@ -81,22 +86,36 @@ def environment_states(release: Release) -> list[dict[str, Any]]:
         .order_by("position")
     )
     run_rows = ReadinessRun.objects.in_bulk([e.run_id for e in environments if e.run_id])
+    for found in run_rows.values():
+        found.release = release
+    evaluations = evaluate_runs(
+        [r for r in run_rows.values() if r.status == ReadinessRun.Status.FINISHED], now=now
+    )
     deployment_rows = Deployment.objects.in_bulk(
         [e.deployment_id for e in environments if e.deployment_id]
     )
-    latest: dict[tuple[int, int], str] = {}
-    for env_id, approver_id, decision in (
-        Approval.objects.filter(release=release)
-        .order_by("-created_at", "-id")
-        .values_list("environment_id", "approver_id", "decision")
-    ):
-        latest.setdefault((env_id, approver_id), decision)  # a person's latest decision counts
+    latest = list(
+        Approval.objects.filter(release=release).latest_per_person().select_related("approver")
+    )
+    roles = dict(
+        Membership.objects.filter(
+            project_id=release.project_id, user_id__in={a.approver_id for a in latest}
+        ).values_list("user_id", "role")
+    )
 
     states = []
     for environment in environments:
         run = run_rows.get(environment.run_id)
         deployment = deployment_rows.get(environment.deployment_id)
-        decisions = [d for (env_id, _), d in latest.items() if env_id == environment.pk]
+        decisions = [a for a in latest if a.environment_id == environment.pk]
+        tally = tally_approvals(
+            release,
+            environment,
+            decisions,
+            roles,
+            evaluations.get(run.pk) if run is not None else None,
+            now,
+        )
         states.append(
             {
                 "environment": environment.slug,
@@ -115,8 +134,9 @@ def environment_states(release: Release) -> list[dict[str, Any]]:
                     "status": deployment.status,
                     "started_at": deployment.started_at,
                 },
-                "approvals": decisions.count(Decision.APPROVE),
-                "rejections": decisions.count(Decision.REJECT),
+                "approvals": sum(1 for a in decisions if a.decision == Decision.APPROVE),
+                "rejections": sum(1 for a in decisions if a.decision == Decision.REJECT),
+                "stale_approvals": [{"approver": who, "reason": why} for who, why in tally.stale],
             }
         )
     return states

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from checks.evaluation import evaluate
+from checks.evidence import source_of
 from checks.models import ReadinessRun
 from checks.services.runs import breakdown, run_start
 from preflight.errors import NotFound
@@ -80,6 +81,7 @@ def run_body(run: ReadinessRun) -> dict[str, Any]:
                 "severity": item.severity,
                 "status": item.status,
                 "detail": item.detail,
+                "source": source_of(item.result),
             }
             for item in evaluation.results
         ],
