@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from audit.actors import Actor
 from releases.models import Environment, Membership, Project, Release
@@ -12,6 +16,7 @@ from releases.models import Environment, Membership, Project, Release
 from .factories import (
     CategoryFactory,
     CheckFactory,
+    DeploymentFactory,
     EnvironmentFactory,
     ProjectFactory,
     ReleaseFactory,
@@ -119,3 +124,75 @@ def passing_run(release, environments):  # type: ignore[no-untyped-def]
         ResultFactory(run=run, check_item=check, status="pass")
         runs[slug] = run
     return runs
+
+
+@dataclass
+class Approved:
+    """A release approved on a real run whose evidence comes from every source."""
+
+    run: Any  # checks.ReadinessRun
+    environment: Environment
+    checks: dict[str, Any]  # code → checks.Check
+    pipeline: Any  # the service token that reported (releases.ApiToken)
+    waiver: Any  # checks.Waiver
+
+
+@pytest.fixture
+def approved(project, release, environments, deployer, approver, approver2) -> Approved:  # type: ignore[no-untyped-def]
+    """1.0.0 may go to staging: a real readiness run where M-001 (manual, high) is ticked by
+    dana (who registered the release), C-001 (manual, critical) is ticked by ben, the pipeline
+    reported CI-001 (ci, high) passing and W-001 (ci, medium) failing, and ben waived W-001.
+    Score 100.0; ana approved it; it has succeeded in development."""
+    from checks.gate import evaluate_gate
+    from checks.services.results import ci_result_record, tick_record
+    from checks.services.runs import run_execute, run_start
+    from checks.services.waivers import waiver_grant
+    from releases.services.approvals import approval_record
+    from releases.services.tokens import token_issue
+
+    staging = environments["staging"]
+    DeploymentFactory(release=release, environment=environments["development"], status="verified")
+    category = CategoryFactory(project=project, key="all", weight=100)
+    checks = {
+        code: CheckFactory(
+            project=project, category=category, code=code, kind=kind, severity=severity
+        )
+        for code, kind, severity in (
+            ("M-001", "manual", "high"),
+            ("C-001", "manual", "critical"),
+            ("CI-001", "ci", "high"),
+            ("W-001", "ci", "medium"),
+        )
+    }
+    pipeline, _ = token_issue(actor=Actor.of_system("test"), name="github-actions", project=project)
+    tick_record(
+        actor=as_actor(deployer), release=release, environment=staging, check=checks["M-001"]
+    )
+    tick_record(
+        actor=as_actor(approver2), release=release, environment=staging, check=checks["C-001"]
+    )
+    for code, status in (("CI-001", "pass"), ("W-001", "fail")):
+        ci_result_record(
+            actor=Actor.of_token(pipeline),
+            release=release,
+            environment=staging,
+            check=checks[code],
+            status=status,
+        )
+    run, _ = run_start(actor=as_actor(deployer), release=release, environment=staging)
+    run_execute(run.pk)
+    run.refresh_from_db()
+    waiver = waiver_grant(
+        actor=as_actor(approver2),
+        release=release,
+        check=checks["W-001"],
+        reason="Flaky lint job, fixed next sprint",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    approval_record(
+        actor=as_actor(approver), release=release, environment=staging, decision="approve"
+    )
+    gate = evaluate_gate(release, staging)
+    assert gate.allowed, gate.reasons
+    assert gate.score == Decimal("100.0")
+    return Approved(run=run, environment=staging, checks=checks, pipeline=pipeline, waiver=waiver)

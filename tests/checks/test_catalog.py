@@ -334,3 +334,46 @@ def test_a_category_left_out_whose_past_results_remain_is_kept_at_weight_0(shop)
     data = Category.objects.get(project=shop, key="data")  # the finished run still points at it
     assert data.weight == 0
     assert not data.checks.exists()
+
+
+def _with_ci_config(config: str) -> str:
+    with_config = CATALOG.replace(
+        "  severity: critical\n  kind: ci\n",
+        f"  severity: critical\n  kind: ci\n  config: {config}\n",
+    )
+    assert with_config != CATALOG
+    return with_config
+
+
+def test_a_ci_check_may_name_the_services_it_accepts(shop):
+    import_catalog(
+        actor=OPERATOR,
+        project=shop,
+        text=_with_ci_config("{services: [github-actions, nightly build]}"),
+        check_access=False,
+    )
+    tests_pass = Check.objects.get(project=shop, code="CI-001")
+    assert tests_pass.config == {"services": ["github-actions", "nightly build"]}
+    assert "services:" in export_catalog(shop)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("{services: []}", "must be a string or a list of strings"),
+        ("{services: [github-actions, 7]}", "must be a string or a list of strings"),
+        ("{services: [a, a]}", "names a service twice"),
+        ("{services: [' padded ']}", "no surrounding spaces"),
+        ("{pipelines: [a]}", "unknown setting"),
+    ],
+)
+def test_a_bad_services_list_is_refused_at_import(shop, config, message):
+    with pytest.raises(CatalogInvalid) as refused:
+        import_catalog(
+            actor=OPERATOR, project=shop, text=_with_ci_config(config), check_access=False
+        )
+    assert any(
+        e.startswith("checks[4] (CI-001) field config.") and message in e
+        for e in refused.value.errors
+    ), refused.value.errors
+    assert not Check.objects.filter(project=shop).exists()
