@@ -7,7 +7,8 @@ run, however it got there: a later run, or ticks, CI reports, attestations and w
 the same run in place, or a waiver running out — is at least as good: the score is not lower,
 every check that was ``pass`` is still ``pass``, and every check that was ``waived`` is ``pass``
 or ``waived``. A check that passed and is no longer evaluated at all counts as moved: its
-evidence is gone. Anything else (a warning that became a pass, a new check that passes, a score
+evidence is gone; so does a score where the approver saw none (a run without checks, or an
+approval recorded without its evidence). Anything else (a warning that became a pass, a new check that passes, a score
 that rose) keeps the approval, so re-running an unchanged release does not ask for approvals
 again.
 
@@ -63,7 +64,10 @@ def moved(seen: Snapshot, now: Snapshot) -> list[str]:
     """What got worse between the evidence an approver saw and the evidence now, in words
     ("score 92.0 → 88.5", "DS-003 pass → fail"); empty when nothing did."""
     changes = []
-    if seen.score is not None and (now.score is None or now.score < seen.score):
+    if seen.score is None:
+        if now.score is not None:
+            changes.append(f"score none → {now.score}")
+    elif now.score is None or now.score < seen.score:
         changes.append(f"score {seen.score} → {now.score if now.score is not None else 'none'}")
     checks = []
     for code in sorted(seen.statuses):

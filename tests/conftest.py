@@ -155,7 +155,12 @@ def approved(project, release, environments, deployer, approver, approver2) -> A
     category = CategoryFactory(project=project, key="all", weight=100)
     checks = {
         code: CheckFactory(
-            project=project, category=category, code=code, kind=kind, severity=severity
+            project=project,
+            category=category,
+            code=code,
+            kind=kind,
+            severity=severity,
+            in_checklist=kind == "manual",
         )
         for code, kind, severity in (
             ("M-001", "manual", "high"),

@@ -4,15 +4,23 @@ committed change to the project, and never reused once they are older than the s
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from audit.actors import Actor
+from audit.models import AuditEvent
 from audit.services import record
+from checks.services.attestations import attestation_record, attestation_withdraw
+from checks.services.results import tick_record
+from checks.services.waivers import waiver_grant, waiver_revoke
 from preflight.api.shared_cache import shared_redis
+from releases.models import Approval
 
+from ..conftest import as_actor
 from ..factories import EnvironmentFactory, ProjectFactory, ReleaseFactory
 from .conftest import bearer, service_token, user_token
 
@@ -162,3 +170,167 @@ def test_deactivating_an_approver_retires_the_kept_answer(
         approver.is_active = False
         approver.save()
     assert _ask(client)[0]["approvals"]["granted"] == 0
+
+
+# The approved run changing in place (tick, untick, a CI report, an attestation withdrawn, a
+# waiver granted, revoked or running out): a kept answer is never served once it is stale.
+
+STAGING = "/api/v1/projects/shop/releases/1.0.0/gate/?environment=staging"
+
+
+def _poll(client) -> tuple[dict, int]:
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(STAGING)
+    assert answer.status_code == 200
+    return answer.json(), len(queries)
+
+
+def _kept_open(client) -> None:
+    body, _ = _poll(client)
+    assert body["allowed"] is True, body
+    again, queries = _poll(client)
+    assert (again, queries) == (body, 0)  # from the cache from now on
+
+
+def _stale_reason(body: dict) -> str:
+    assert body["allowed"] is False
+    return next(r["message"] for r in body["reasons"] if r["code"] == "approvals_missing")
+
+
+def _untick(approved, release, deployer, **_) -> None:
+    tick_record(
+        actor=as_actor(deployer),
+        release=release,
+        environment=approved.environment,
+        check=approved.checks["M-001"],
+        ticked=False,
+    )
+
+
+def _creator_ticks_the_critical_check(approved, release, deployer, **_) -> None:
+    tick_record(
+        actor=as_actor(deployer),
+        release=release,
+        environment=approved.environment,
+        check=approved.checks["C-001"],
+    )
+
+
+def _pipeline_reports_a_failure(approved, release, pipeline_client, **_) -> None:
+    answer = pipeline_client.post(
+        "/api/v1/projects/shop/check-results/",
+        {"version": "1.0.0", "environment": "staging", "check": "CI-001", "status": "fail"},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.json()
+
+
+def _revoke_the_waiver(approved, approver2, **_) -> None:
+    waiver_revoke(actor=as_actor(approver2), waiver=approved.waiver)
+
+
+@pytest.mark.parametrize(
+    ("change", "moved"),
+    [
+        (_untick, "M-001 pass → pending"),
+        (_creator_ticks_the_critical_check, "C-001 pass → pending"),
+        (_pipeline_reports_a_failure, "CI-001 pass → fail"),
+        (_revoke_the_waiver, "W-001 waived → fail"),
+    ],
+)
+def test_a_change_inside_the_approved_run_retires_the_kept_answer(
+    change,
+    moved,
+    cached,
+    approved,
+    project,
+    release,
+    deployer,
+    approver2,
+    django_capture_on_commit_callbacks,
+):
+    pipeline = bearer(service_token(project))
+    _kept_open(pipeline)
+    with django_capture_on_commit_callbacks(execute=True):
+        change(
+            approved=approved,
+            release=release,
+            deployer=deployer,
+            approver2=approver2,
+            pipeline_client=pipeline,
+        )
+    body, queries = _poll(pipeline)
+    assert queries > 0  # computed afresh
+    assert "Approval by ana is stale: score 100.0 → " in _stale_reason(body)
+    assert moved in _stale_reason(body)
+
+
+def test_a_withdrawn_attestation_retires_the_kept_answer(
+    cached, approved, project, release, deployer, approver2, django_capture_on_commit_callbacks
+):
+    critical = approved.checks["C-001"]
+    tick_record(
+        actor=as_actor(deployer), release=release, environment=approved.environment, check=critical
+    )
+    attestation = attestation_record(
+        actor=as_actor(approver2), release=release, environment=approved.environment, check=critical
+    )
+    pipeline = bearer(service_token(project))
+    _kept_open(pipeline)
+    with django_capture_on_commit_callbacks(execute=True):
+        attestation_withdraw(actor=as_actor(approver2), attestation=attestation)
+    assert "C-001 pass → pending" in _stale_reason(_poll(pipeline)[0])
+
+
+def test_a_granted_waiver_retires_the_kept_answer(
+    cached, approved, project, release, approver2, django_capture_on_commit_callbacks
+):
+    waiver_revoke(actor=as_actor(approver2), waiver=approved.waiver)
+    pipeline = bearer(service_token(project))
+    closed, _ = _poll(pipeline)
+    assert "W-001 waived → fail" in _stale_reason(closed)
+    assert _poll(pipeline)[1] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        waiver_grant(
+            actor=as_actor(approver2),
+            release=release,
+            check=approved.checks["W-001"],
+            reason="accepted again",
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+    assert _poll(pipeline)[0]["allowed"] is True
+
+
+def test_a_waiver_running_out_is_seen_at_once_with_nothing_audited(
+    cached, approved, project, release, approver2
+):
+    # The waiver in force is replaced by one that runs out in two seconds.
+    waiver_revoke(actor=as_actor(approver2), waiver=approved.waiver)
+    short = waiver_grant(
+        actor=as_actor(approver2),
+        release=release,
+        check=approved.checks["W-001"],
+        reason="until the job is fixed",
+        expires_at=timezone.now() + timedelta(seconds=2),
+    )
+    pipeline = bearer(service_token(project))
+    _kept_open(pipeline)
+    events = AuditEvent.objects.count()
+    time.sleep(max(0.0, (short.expires_at - timezone.now()).total_seconds()) + 0.05)
+    body, queries = _poll(pipeline)
+    assert queries > 0
+    assert "Approval by ana is stale: score 100.0 → 88.9; W-001 waived → fail." in _stale_reason(
+        body
+    )
+    assert AuditEvent.objects.count() == events  # time alone, no event retired the answer
+
+
+def test_an_approval_ageing_out_is_seen_at_once(cached, approved, project):
+    approved.environment.approval_ttl = timedelta(seconds=2)
+    approved.environment.save()
+    approval = Approval.objects.get()
+    Approval.objects.filter(pk=approval.pk).update(created_at=timezone.now() - timedelta(seconds=1))
+    pipeline = bearer(service_token(project))
+    _kept_open(pipeline)
+    time.sleep(1.1)
+    assert "older than the Staging approval lifetime" in _stale_reason(_poll(pipeline)[0])

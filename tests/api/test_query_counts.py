@@ -14,6 +14,7 @@ from audit.actors import Actor
 from audit.services import record
 from checks.models import Check, CheckResult
 from releases.models import Approval, Deployment, Membership, Release
+from releases.services.tokens import token_issue
 
 from ..factories import UserFactory
 from .conftest import bearer, user_token
@@ -39,9 +40,20 @@ def _grow(project, release, environments, run, viewer) -> None:
         )
         for n in range(MANY)
     )
+    pipeline = token_issue(actor=Actor.of_system("test"), name="pipeline", project=project)[0]
     CheckResult.objects.bulk_create(
-        CheckResult(run=run, check_item=c, category=category, severity=c.severity, status="fail")
-        for c in checks
+        CheckResult(
+            run=run,
+            check_item=c,
+            category=category,
+            severity=c.severity,
+            status="fail",
+            source=["person", "pipeline"][n % 2],
+            source_user=viewer if n % 2 == 0 else None,
+            source_token=pipeline if n % 2 == 1 else None,
+            attested_by=viewer if n % 4 == 0 else None,
+        )
+        for n, c in enumerate(checks)
     )
     approvers = [UserFactory(username=f"approver-{n}") for n in range(20)]
     Membership.objects.bulk_create(
@@ -49,7 +61,13 @@ def _grow(project, release, environments, run, viewer) -> None:
     )
     Approval.objects.bulk_create(
         Approval(
-            release=release, environment=run.environment, approver=u, decision="approve", run=run
+            release=release,
+            environment=run.environment,
+            approver=u,
+            decision="approve",
+            run=run,
+            score=100,
+            evidence={c.code: "pass" for c in checks},
         )
         for u in approvers
     )
@@ -106,3 +124,11 @@ def test_get_endpoints_cost_the_same_with_1_and_500_rows(
     # and the answers did grow
     assert len(client.get(urls["run"]).json()["results"]) == MANY + 1
     assert len(client.get(urls["audit_filtered"]).json()["results"]) == 100
+    sources = {r["source"]["kind"] for r in client.get(urls["run"]).json()["results"]}
+    assert sources == {"worker", "person", "pipeline"}
+    staging = next(
+        e
+        for e in client.get(urls["release"]).json()["environments"]
+        if e["environment"] == "staging"
+    )
+    assert len(staging["stale_approvals"]) == 21  # every approver: the evidence got worse

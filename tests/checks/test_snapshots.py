@@ -64,6 +64,13 @@ def test_a_score_that_disappears_has_moved():
     assert moved(snap("90.0"), snap(None)) == ["score 90.0 → none"]
 
 
+def test_evidence_where_the_approver_saw_none_has_moved():
+    # An approval on a run without checks, or recorded without its evidence, is not for a run
+    # that has some.
+    assert moved(snap(None), snap("100.0", C_1="pass")) == ["score none → 100.0"]
+    assert moved(snap(None), snap(None)) == []
+
+
 def test_many_moved_checks_are_named_up_to_five_and_counted():
     seen = snap("100.0", **{f"C_{n}": "pass" for n in range(1, 9)})
     now = snap("100.0", **{f"C_{n}": "fail" for n in range(1, 9)})

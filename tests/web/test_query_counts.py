@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from checks.models import Check, CheckResult, ManualTick, Waiver
+from audit.actors import Actor
+from checks.models import Attestation, Check, CheckResult, ManualTick, Waiver
 from releases.models import Approval, Deployment, Environment, FreezeWindow, Release
+from releases.services.tokens import token_issue
 from tests.factories import CategoryFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,15 +26,19 @@ def queries(client, path: str) -> int:
 
 
 def add_checks(release, environment, run, category, users, start: int, count: int) -> None:
-    """``count`` checks with results (every status), checklist ticks, waivers and approvals."""
+    """``count`` checks with results (every status and source), checklist ticks (critical ones
+    by the release's creator, some attested), waivers and approvals with their evidence."""
     statuses = ["pass", "fail", "warn", "pending", "error"]
+    pipeline, _ = token_issue(
+        actor=Actor.of_system("test"), name=f"pipeline-{start}", project=release.project
+    )
     checks = Check.objects.bulk_create(
         Check(
             project=release.project,
             category=category,
             code=f"Q-{start + n:04d}",
             title=f"Check {start + n}",
-            severity=["low", "medium", "high"][n % 3],
+            severity=["low", "medium", "high", "critical"][n % 4],
             kind="manual",
             in_checklist=True,
             phase=["pre-deploy-week", "pre-deploy-day", "during", "post"][n % 4],
@@ -50,18 +56,27 @@ def add_checks(release, environment, run, category, users, start: int, count: in
             detail="detail",
             evidence_url="https://ci.example/1",
             evaluated_at=timezone.now(),
+            source=["worker", "person", "pipeline", "legacy"][n % 4],
+            source_user=users[n % len(users)] if n % 4 == 1 else None,
+            source_token=pipeline if n % 4 == 2 else None,
+            attested_by=users[0] if n % 4 == 1 else None,
         )
         for n, check in enumerate(checks)
     )
-    ManualTick.objects.bulk_create(
+    ticks = ManualTick.objects.bulk_create(
         ManualTick(
             release=release,
             environment=environment,
             check_item=check,
-            ticked_by=users[n % len(users)],
+            ticked_by=release.created_by if check.severity == "critical" else users[n % len(users)],
             note="n",
         )
         for n, check in enumerate(checks)
+    )
+    Attestation.objects.bulk_create(
+        Attestation(tick=tick, attested_by=users[n % len(users)])
+        for n, tick in enumerate(ticks)
+        if tick.check_item.severity == "critical" and n % 8 == 3
     )
     Waiver.objects.bulk_create(
         Waiver(
@@ -81,6 +96,8 @@ def add_checks(release, environment, run, category, users, start: int, count: in
             approver=users[n % len(users)],
             decision="approve",
             run=run,
+            score=80,
+            evidence={c.code: "pass" for c in checks},
         )
         for n in range(count)
     )
@@ -111,6 +128,11 @@ def test_the_release_page_does_not_query_per_row(
     add_checks(release, production, run, category, users, 1, 499)
     many = queries(client, path)
     assert many == few
+    html = client.get(path).content.decode()
+    assert "awaiting attestation" in html  # the page did show what the rows hold
+    assert "Attested by" in html
+    assert "Approval by" in html
+    assert "is stale:" in html
 
 
 def test_the_overview_does_not_query_per_row(client_of, approver, project, environments):
