@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from releases.admin import AuditedAdmin, ReadOnlyAdmin
 
 from .models import (
+    Attestation,
     Category,
     Check,
     CheckResult,
@@ -50,7 +51,18 @@ class CheckAdmin(AuditedAdmin):
 
 class ResultInline(admin.TabularInline):
     model = CheckResult
-    fields = ("check_item", "severity", "status", "detail", "duration_ms", "evaluated_at")
+    fields = (
+        "check_item",
+        "severity",
+        "status",
+        "source",
+        "source_user",
+        "source_token",
+        "attested_by",
+        "detail",
+        "duration_ms",
+        "evaluated_at",
+    )
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -69,8 +81,8 @@ class ReadinessRunAdmin(ReadOnlyAdmin):
 
 @admin.register(CheckResult)
 class CheckResultAdmin(ReadOnlyAdmin):
-    list_display = ("check_item", "run", "severity", "status", "evaluated_at")
-    list_filter = ("status", "severity")
+    list_display = ("check_item", "run", "severity", "status", "source", "evaluated_at")
+    list_filter = ("status", "severity", "source")
     list_select_related = ("check_item", "run")
 
 
@@ -82,9 +94,10 @@ class ReportedResultAdmin(ReadOnlyAdmin):
         "environment",
         "status",
         "reported_by_label",
+        "token",
         "created_at",
     )
-    list_select_related = ("check_item", "release", "environment")
+    list_select_related = ("check_item", "release", "environment", "token")
 
 
 @admin.register(Waiver)
@@ -97,6 +110,18 @@ class WaiverAdmin(ReadOnlyAdmin):
 class ManualTickAdmin(ReadOnlyAdmin):
     list_display = ("check_item", "release", "environment", "ticked", "ticked_by", "created_at")
     list_select_related = ("check_item", "release", "environment", "ticked_by")
+
+
+@admin.register(Attestation)
+class AttestationAdmin(ReadOnlyAdmin):
+    list_display = ("tick", "attested_by", "created_at", "withdrawn_at", "withdrawn_by")
+    list_select_related = (
+        "tick__check_item",
+        "tick__release",
+        "tick__environment",
+        "attested_by",
+        "withdrawn_by",
+    )
 
 
 @admin.register(GateState)

@@ -222,13 +222,28 @@ def _checklists(
 
 
 def _latest_ticks(release: Release, environment: Environment) -> dict[int, bool]:
-    from .models import ManualTick
+    """Whether each checklist item's latest tick counts: ticked, and attested when it is the
+    creator's tick of a critical check (``checks.evidence``)."""
+    from django.db.models import Exists, OuterRef
 
-    return dict(
+    from .evidence import needs_attestation
+    from .models import Attestation, ManualTick
+
+    attested = Attestation.objects.filter(tick=OuterRef("pk"), withdrawn_at__isnull=True)
+    counts = {}
+    for check_id, ticked, ticked_by_id, severity, is_attested in (
         ManualTick.objects.filter(release=release, environment=environment)
         .latest_per_check()
-        .values_list("check_item_id", "ticked")
-    )
+        .annotate(attested=Exists(attested))
+        .values_list("check_item_id", "ticked", "ticked_by_id", "check_item__severity", "attested")
+    ):
+        counts[check_id] = ticked and (
+            is_attested
+            or not needs_attestation(
+                severity=severity, created_by_id=release.created_by_id, ticked_by_id=ticked_by_id
+            )
+        )
+    return counts
 
 
 def number(value: Decimal | None, places: int = 1) -> str:

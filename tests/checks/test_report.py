@@ -85,3 +85,31 @@ def test_the_command_names_what_it_cannot_find(release, environments):
     out = StringIO()
     call_command("readiness_report", "shop", "1.0.0", "staging", stdout=out)
     assert out.getvalue().startswith("# Deployment Readiness Review")
+
+
+def test_a_checklist_item_the_creator_ticked_is_done_only_once_attested(
+    release, environments, deployer, approver2
+):
+    from checks.models import Attestation, ManualTick
+
+    project, staging = release.project, environments["staging"]
+    category = CategoryFactory(project=project, key="all", weight=100)
+    ResultFactory(
+        run=RunFactory(release=release, environment=staging),
+        check_item=CheckFactory(project=project, category=category),
+    )
+    during = CheckFactory(
+        project=project, category=category, code="DUR-001", kind="manual", severity="critical",
+        phase="during", in_checklist=True,
+    )  # fmt: skip
+    tick = ManualTick.objects.create(
+        release=release, environment=staging, check_item=during, ticked_by=deployer
+    )
+
+    def item():  # type: ignore[no-untyped-def]
+        report = build_report(release, staging)
+        return next(i for _, items in report.checklists for i in items if i.code == "DUR-001")
+
+    assert (item().done, item().status) == (False, "pending")
+    Attestation.objects.create(tick=tick, attested_by=approver2)
+    assert (item().done, item().status) == (True, "pass")

@@ -274,3 +274,24 @@ def test_the_audit_log_accounts_for_the_seeded_history(demo):
 def test_the_seeded_deployments_are_marked_as_recorded_after_the_fact(demo):
     # None of them went through the gate and lock: the history is written, not replayed.
     assert not Deployment.objects.filter(recorded_after_the_fact=False).exists()
+
+
+def test_the_demos_evidence_says_where_it_comes_from(demo):
+    run = ReadinessRun.objects.get(release=demo["fixed"], environment=demo["production"])
+    results = run.results.select_related("check_item", "source_user", "source_token", "attested_by")
+    by_kind: dict[str, set[tuple]] = {}
+    for r in results:
+        by_kind.setdefault(r.check_item.kind, set()).add(
+            (
+                r.source,
+                r.source_user and r.source_user.username,
+                r.source_token and r.source_token.name,
+            )
+        )
+    assert by_kind["ci"] == {("pipeline", None, "github-actions")}
+    assert by_kind["http"] == {("worker", None, None)}
+    assert by_kind["manual"] <= {("person", "dana", None), ("worker", None, None)}
+    # dana registered 1.1.0: ben attested her ticks of the critical checklist items.
+    critical = [r for r in results if r.check_item.kind == "manual" and r.severity == "critical"]
+    assert critical
+    assert all(r.status == "pass" and r.attested_by.username == "ben" for r in critical)
