@@ -26,8 +26,9 @@ class TickForm(forms.Form):
 class AttestForm(forms.Form):
     note = forms.CharField(
         required=False,
+        label="What you checked",
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="What you checked: the tick's note and evidence link are what you attest.",
+        help_text="You attest this tick: its note and its evidence link.",
     )
 
 

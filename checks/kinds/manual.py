@@ -57,8 +57,8 @@ def outcome_of_tick(tick: Any, *, severity: str, created_by_id: int | None) -> O
         if attestation is None:
             return Outcome(
                 "pending",
-                f"{detail} {who} registered the release and this check is critical: it counts "
-                "once another person attests it.",
+                f"{detail} Awaiting attestation: a critical check ticked by the release's "
+                "creator counts once another person attests it.",
                 evidence_url=tick.evidence_url,
                 source="person",
                 user_id=tick.ticked_by_id,

@@ -215,3 +215,42 @@ def test_filters_live_in_the_address_and_the_back_button_undoes_them(
     # The filtered address, opened afresh (a bookmark), shows the filtered list.
     page.goto(page.url.split("?")[0] + "?status=failing")
     expect(page.locator("#checks")).not_to_contain_text("OK-001")
+
+
+def test_a_creators_critical_tick_waits_for_a_second_persons_attestation(
+    login, deployer, approver2, approved, browser, page: Page
+):
+    # dana registered 1.0.0 and ticks the critical C-001 herself: it stops counting, and ana's
+    # approval, given when ben's tick made it pass, goes stale naming it.
+    login(deployer, release_path("staging"))
+    item = page.locator("#checklists li", has_text="C-001")
+    item.get_by_text("Untick C-001", exact=True).click()
+    item.get_by_role("button", name="Untick").click()
+    item = page.locator("#checklists li", has_text="C-001")
+    expect(item.locator(".badge")).to_have_text("to do")
+    item.get_by_text("Tick C-001", exact=True).click()
+    item.get_by_label("Note").fill("Rehearsed the rollback")
+    item.get_by_role("button", name="Mark done").click()
+    item = page.locator("#checklists li", has_text="C-001")
+    expect(item.locator(".badge")).to_have_text("awaiting attestation")
+    expect(item.get_by_text("Attest C-001")).to_have_count(0)
+    expect(page.locator("#stale-approvals")).to_contain_text(
+        "Approval by ana is stale: score 100.0 → 55.6; C-001 pass → pending"
+    )
+    expect(page.locator("#gate-state")).to_have_text("Gate closed")
+
+    second = browser.new_page()
+    login(approver2, release_path("staging"), second)
+    item = second.locator("#checklists li", has_text="C-001")
+    item.get_by_text("Attest C-001", exact=True).click()
+    item.get_by_label("What you checked").fill("Watched it on the staging console")
+    item.get_by_role("button", name="Attest this tick").click()
+    item = second.locator("#checklists li", has_text="C-001")
+    expect(item.locator(".badge")).to_have_text("done")
+    expect(item).to_contain_text("Attested by ben")
+    expect(second.locator(f"#check-{approved.checks['C-001'].pk}")).to_contain_text(
+        "Source: by dana, attested by ben"
+    )
+    expect(second.locator("#stale-approvals")).to_have_count(0)
+    expect(second.locator("#gate-state")).to_have_text("Gate open")
+    second.close()
