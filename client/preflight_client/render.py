@@ -98,4 +98,9 @@ def release_lines(release: Mapping[str, Any], environment: str = "") -> list[str
             f"  {state.get('environment')}: {_run(state)}; {_deployment(state)}; "
             f"approvals {state.get('approvals', 0)}, rejections {state.get('rejections', 0)}"
         )
+        for stale in state.get("stale_approvals") or []:
+            if isinstance(stale, Mapping):
+                lines.append(
+                    f"    approval by {stale.get('approver')} is stale: {stale.get('reason')}"
+                )
     return lines

@@ -287,8 +287,8 @@ def test_status_shows_each_environment_of_the_release(preflight, fake_api):
                 "version": "1.0.0",
                 "git_sha": "abc1234def5678",
                 "environments": [
-                    {"environment": "staging", "latest_run": {"id": 3, "status": "finished", "score": 91.5}, "latest_deployment": {"id": 8, "status": "verified"}, "approvals": 1, "rejections": 0},
-                    {"environment": "production", "latest_run": None, "latest_deployment": None, "approvals": 0, "rejections": 0},
+                    {"environment": "staging", "latest_run": {"id": 3, "status": "finished", "score": 91.5}, "latest_deployment": {"id": 8, "status": "verified"}, "approvals": 1, "rejections": 0, "stale_approvals": []},
+                    {"environment": "production", "latest_run": None, "latest_deployment": None, "approvals": 1, "rejections": 0, "stale_approvals": [{"approver": "ana", "reason": "score 92.0 → 88.5; DS-003 pass → fail"}]},
                 ],
             },
         ),
@@ -298,7 +298,8 @@ def test_status_shows_each_environment_of_the_release(preflight, fake_api):
     assert everything.out.splitlines() == [
         "shop 1.0.0 (abc1234def56)",
         "  staging: run 3 finished (score 91.5); deployment 8 verified; approvals 1, rejections 0",
-        "  production: no run; not deployed; approvals 0, rejections 0",
+        "  production: no run; not deployed; approvals 1, rejections 0",
+        "    approval by ana is stale: score 92.0 → 88.5; DS-003 pass → fail",
     ]
     assert production.out.splitlines()[1:] == everything.out.splitlines()[2:]
 
