@@ -133,10 +133,11 @@ def ci_result_record(
         project_id=project.pk,
         attempted={"check": check.code, "environment": environment.slug, "status": status},
     ):
-        require(actor, project, Permission.REPORT)
+        # Who may report comes first: a person is refused as such, whatever their role.
         refusal = pipeline_refusal(actor, check)
         if refusal:
             raise Denied(refusal, code="not_a_pipeline")
+        require(actor, project, Permission.REPORT)
         errors = _same_project(release, environment, check)
         if check.kind != "ci":
             errors["check"] = f"{check.code} is a {check.kind} check; CI reports only ci checks."

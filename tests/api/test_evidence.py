@@ -128,3 +128,7 @@ def test_the_release_names_approvals_that_went_stale_and_what_moved(
         {"approver": "ana", "reason": "score 100.0 → 77.8; CI-001 pass → error"}
     ]
     assert all(e["stale_approvals"] == [] for e in environments if e["environment"] != "staging")
+
+
+def test_a_viewers_token_is_refused_as_not_a_pipeline_too(release, environments, ci_check, viewer):
+    _refused(bearer(user_token(viewer)))

@@ -69,7 +69,9 @@ def test_the_creators_tick_of_a_critical_check_does_not_count_until_attested(
     pending = result(run, critical)
     assert pending.status == "pending"
     assert (pending.source, pending.source_user) == ("person", deployer)
-    assert "Awaiting attestation: a critical check ticked by the release's creator" in pending.detail
+    assert (
+        "Awaiting attestation: a critical check ticked by the release's creator" in pending.detail
+    )
     decision = evaluate_gate(release, staging)
     assert decision.score == Decimal("33.3")  # only OK-001 (4 of 12) counts
     assert [b.check.code for b in decision.blockers] == ["RB-001"]
