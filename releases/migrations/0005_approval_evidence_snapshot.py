@@ -41,7 +41,7 @@ def snapshot_existing_approvals(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("checks", "0003_result_sources_and_attestations"),
-        ("releases", "0003_webhook_key_versions_and_message_ids"),
+        ("releases", "0004_idempotency_final_answers_only"),
     ]
 
     operations = [
