@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("checks", "0002_initial"), ("releases", "0004_idempotency_final_answers_only")]
+BEFORE = [("checks", "0002_initial"), ("releases", "0005_deployment_recorded_after_the_fact")]
 AFTER = [
     ("checks", "0003_result_sources_and_attestations"),
     ("releases", "0003_approval_evidence_snapshot"),

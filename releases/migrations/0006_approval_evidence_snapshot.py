@@ -41,7 +41,7 @@ def snapshot_existing_approvals(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("checks", "0003_result_sources_and_attestations"),
-        ("releases", "0004_idempotency_final_answers_only"),
+        ("releases", "0005_deployment_recorded_after_the_fact"),
     ]
 
     operations = [
