@@ -3,6 +3,7 @@ file and line."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,14 @@ MAX_LISTED = 10
 # Other people's code checked into the tree: a `**` glob does not descend into these unless the
 # pattern names them.
 DEPENDENCY_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "vendor", "__pycache__"})
+# What walking the whole tree skips: those, other version control, package and tool caches.
+VENDORED_DIRS = DEPENDENCY_DIRS | frozenset(
+    {
+        ".hg", ".svn", "bower_components", "jspm_packages", "site-packages", ".tox", ".nox",
+        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".terraform", ".next", ".nuxt", ".gradle",
+        ".cache",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,38 @@ class SourceTree:
     def files(self, patterns: Iterable[str], *, under: Path | None = None) -> list[Path]:
         return [path for path in self.matches(patterns, under=under) if path.is_file()]
 
+    def walk(self, *, under: Path | None = None) -> Iterator[Path]:
+        """Every file below ``under`` (default the root) in a stable order, skipping vendored
+        directories and symlinks; at most MAX_FILES."""
+        seen = 0
+        for directory, dirs, files in os.walk(under or self.root):
+            dirs[:] = sorted(d for d in dirs if d not in VENDORED_DIRS)
+            base = Path(directory)
+            for name in sorted(files):
+                path = base / name
+                if path.is_symlink():
+                    continue
+                seen += 1
+                if seen > MAX_FILES:
+                    return
+                yield path
+
+    def directories(self) -> Iterator[Path]:
+        """The root and every directory below it, skipping vendored ones and symlinks."""
+        for directory, dirs, _ in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if d not in VENDORED_DIRS)
+            yield Path(directory)
+
     def read(self, path: Path) -> str:
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
 
+    def contains(self, path: Path) -> bool:
+        """Whether ``path`` (after following symlinks) lies inside the tree."""
+        return path.resolve().is_relative_to(self.root.resolve())
+
     def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        return Path(os.path.normpath(path)).relative_to(self.root).as_posix()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+"""Secrets anywhere in the tree, found by detect-secrets (see ``detector.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...base import ConfigError, Outcome, need_str, str_list
+from .. import detector
+from ..tree import SourceTree
+from . import rule
+
+MAX_LISTED = 20
+
+
+def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    baseline = need_str(config, "baseline", default=".secrets.baseline")
+    if Path(baseline).is_absolute() or ".." in Path(baseline).parts:
+        raise ConfigError("baseline", f"{baseline!r} must stay inside the tree")
+    exclude = str_list(config, "exclude", required=False)
+    for pattern in exclude:
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ConfigError("exclude", f"{pattern!r} must stay inside the tree")
+    return {**config, "baseline": baseline, "exclude": exclude}
+
+
+@rule("no_plaintext_secrets", keys={"baseline", "exclude"}, validate=_settings)
+def no_plaintext_secrets(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
+    try:
+        baseline = detector.read_baseline(tree, config["baseline"])
+    except detector.BaselineError as exc:
+        # The allow-list decides what counts: without it every listed secret would be reported.
+        return Outcome("error", f"{exc}.")
+    scan = detector.scan(tree, baseline, config.get("exclude") or [])
+    scanned = f"{scan.files} files scanned"
+    if scan.allowed:
+        scanned += f", {scan.allowed} known secrets allowed by {baseline.name}"
+    if not scan.complete:
+        scanned += f"; stopped after {detector.SCAN_SECONDS:g} s, the rest was not scanned"
+    if scan.detected:
+        shown = [f"{d.file}:{d.line}: {d.type}" for d in scan.detected[:MAX_LISTED]]
+        if len(scan.detected) > MAX_LISTED:
+            shown.append(f"and {len(scan.detected) - MAX_LISTED} more")
+        return Outcome(
+            "fail",
+            f"Secrets in the source tree: {'; '.join(shown)} ({scanned}).",
+            data={
+                "findings": [
+                    {"file": d.file, "line": d.line, "message": d.type} for d in scan.detected
+                ]
+            },
+        )
+    if not scan.complete:
+        return Outcome("warn", f"No secrets found so far ({scanned}).")
+    return Outcome("pass", f"No secrets found ({scanned}).")
