@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 import time
 from bisect import bisect_right
@@ -241,7 +242,7 @@ def _candidate_lines(plugin: BasePlugin, content: str, starts: list[int]) -> set
     if isinstance(plugin, KeywordDetector):
         return _keyword_lines(content, starts)
     if isinstance(plugin, HighEntropyStringsPlugin):
-        patterns: list[re.Pattern[str]] = [plugin.regex]
+        patterns: list[re.Pattern[str]] = [_long_strings(plugin)]
     elif isinstance(plugin, RegexBasedDetector):
         patterns = list(plugin.denylist)
     else:
@@ -269,6 +270,18 @@ def _keyword_lines(content: str, starts: list[int]) -> set[int]:
             lines.add(bisect_right(starts, at))
             at = lowered.find(word, at + 1)
     return lines
+
+
+def _long_strings(plugin: HighEntropyStringsPlugin) -> re.Pattern[str]:
+    """The plugin's quoted-string pattern, for strings long enough to pass its entropy limit:
+    a string of n characters has at most log2(n) bits of entropy per character."""
+    shortest = math.floor(2**plugin.entropy_limit) + 1
+    return _cached_long_strings(plugin.charset, shortest)
+
+
+@cache
+def _cached_long_strings(charset: str, shortest: int) -> re.Pattern[str]:
+    return re.compile(rf"(['\"])([{re.escape(charset)}]{{{shortest},}})(\1)")
 
 
 @cache
