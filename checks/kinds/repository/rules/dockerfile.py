@@ -32,7 +32,7 @@ VARIABLE = re.compile(
 )
 # Base images whose default user is not root, so a final stage without USER is fine on them.
 NON_ROOT_IMAGES = re.compile(
-    r"(?:^gcr\.io/distroless/.*:(?:[\w.-]*-)?nonroot$|^cgr\.dev/chainguard/|"
+    r"(?:^gcr\.io/distroless/.*:(?:[\w.-]*-)?nonroot(?:@|$)|^cgr\.dev/chainguard/|"
     r"^(?:docker\.io/)?nginxinc/nginx-unprivileged[:@]|^(?:docker\.io/)?bitnami/)"
 )
 
@@ -91,6 +91,7 @@ def parse(content: str) -> list[Stage]:
     parser = DockerfileParser(fileobj=io.BytesIO(content.encode()))
     instructions = _without_heredocs(parser.structure, content.splitlines())
     global_args: dict[str, str | None] = {}
+    causes: dict[str, list[str]] = {}  # an argument without value → the arguments it lacks
     stages: list[Stage] = []
     for instruction in instructions:
         kind, value, line = (
@@ -99,12 +100,19 @@ def parse(content: str) -> list[Stage]:
             instruction["startline"] + 1,
         )
         if kind == "FROM":
-            stages.append(_stage(value, line, global_args, stages))
+            stages.append(_stage(value, line, global_args, stages, causes))
         elif kind == "ARG":
             target = stages[-1].args if stages else global_args
             for name, default in _arguments(value):
-                # ARG NAME inside a stage brings the global default back into scope.
-                target[name] = default if default is not None else global_args.get(name)
+                if default is None:
+                    # ARG NAME inside a stage brings the global default back into scope.
+                    target[name] = global_args.get(name) if stages else None
+                    continue
+                # A default may use the arguments declared before it.
+                expanded, missing = _substitute(default, target)
+                target[name] = None if missing else expanded
+                if missing:
+                    causes[name] = missing
         elif not stages:
             continue
         elif kind == "ENV":
@@ -172,13 +180,20 @@ def _substitute(text: str, args: Mapping[str, str | None]) -> tuple[str, list[st
     return VARIABLE.sub(replace, text), unresolved
 
 
-def _stage(value: str, line: int, global_args: dict[str, str | None], stages: list[Stage]) -> Stage:
+def _stage(
+    value: str,
+    line: int,
+    global_args: dict[str, str | None],
+    stages: list[Stage],
+    causes: Mapping[str, list[str]],
+) -> Stage:
     words = [w for w in value.split() if not w.startswith("--")]
     if not words:
         raise DockerfileError(f"line {line}: FROM names no image")
     image = words[0]
     name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
     resolved, unresolved = _substitute(image, global_args)
+    unresolved = list(dict.fromkeys(c for n in unresolved for c in causes.get(n, [n])))
     stage = Stage(image, None if unresolved else resolved, unresolved, name, line)
     for earlier in stages:
         if earlier.name and earlier.name.lower() == resolved.lower():
@@ -249,7 +264,7 @@ def judge(name: str, stages: list[Stage], require: list[str]) -> Judged:
             missing(
                 "pinned", stage.line, f"FROM {stage.resolved} is not pinned (no tag, or latest)"
             )
-        elif kind == "tag":
+        elif kind == "tag" and stage.resolved not in tagged:
             tagged.append(stage.resolved)
     if tagged and "pinned" in require:
         judged.notes.append(
