@@ -237,9 +237,9 @@ def test_heredoc_bodies_are_not_read_as_instructions(tree):
                 EOF
                 FROM ubuntu:22.04
                 COPY <<-'CONF' /etc/app.conf
-                	USER root
-                	FROM scratch
-                	HEALTHCHECK NONE
+                \tUSER root
+                \tFROM scratch
+                \tHEALTHCHECK NONE
                 CONF
                 USER 1000
                 HEALTHCHECK CMD ["/bin/true"]

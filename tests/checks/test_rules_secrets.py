@@ -258,7 +258,7 @@ def test_a_scan_that_runs_out_of_time_says_so(tree, monkeypatch):
     monkeypatch.setattr(detector, "SCAN_SECONDS", 0)
     outcome = judge("no_plaintext_secrets")
     assert outcome.status == "warn"
-    assert "stopped after 0 s, the rest was not scanned" in outcome.detail
+    assert "stopped at 0 s or 10000 files, the rest was not scanned" in outcome.detail
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from detect_secrets.plugins.keyword import DENYLIST, KeywordDetector
 from detect_secrets.transformers import get_transformed_file
 from detect_secrets.util.code_snippet import get_code_snippet
 
-from .tree import MAX_FILE_BYTES, SourceTree
+from .tree import MAX_FILE_BYTES, MAX_FILES, SourceTree
 
 # A public IP address is not a secret: left out unless a baseline asks for it.
 NOT_DEFAULT = frozenset({"IPPublicDetector"})
@@ -88,7 +88,7 @@ class Scan:
     allowed: int = 0
     files: int = 0
     skipped: int = 0  # binary, too large or excluded
-    complete: bool = True
+    complete: bool = True  # False: the time or file budget ran out
 
 
 def read_baseline(tree: SourceTree, name: str) -> Baseline:
@@ -112,12 +112,13 @@ def read_baseline(tree: SourceTree, name: str) -> Baseline:
     plugins = data.get("plugins_used")
     if isinstance(plugins, list):
         result.plugins = [p for p in plugins if isinstance(p, dict) and "path" not in p]
+    exclusions = {
+        "detect_secrets.filters.regex.should_exclude_file": result.exclude_files,
+        "detect_secrets.filters.regex.should_exclude_line": result.exclude_lines,
+        "detect_secrets.filters.regex.should_exclude_secret": result.exclude_secrets,
+    }
     for entry in data.get("filters_used") or []:
-        target = {
-            "detect_secrets.filters.regex.should_exclude_file": result.exclude_files,
-            "detect_secrets.filters.regex.should_exclude_line": result.exclude_lines,
-            "detect_secrets.filters.regex.should_exclude_secret": result.exclude_secrets,
-        }.get(entry.get("path") if isinstance(entry, dict) else None)
+        target = exclusions.get(str(entry.get("path"))) if isinstance(entry, dict) else None
         if target is not None:
             try:
                 target.extend(re.compile(p) for p in entry.get("pattern") or [])
@@ -131,7 +132,9 @@ def _normal(file: str) -> str:
 
 
 def plugins_for(baseline: Baseline) -> list[BasePlugin]:
-    classes = {cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()}
+    classes: dict[str, type[BasePlugin]] = {
+        cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()
+    }
     if baseline.plugins is None:
         return [cls() for name, cls in sorted(classes.items()) if name not in NOT_DEFAULT]
     plugins = []
@@ -149,7 +152,9 @@ def scan(tree: SourceTree, baseline: Baseline, exclude: list[str]) -> Scan:
     plugins = plugins_for(baseline)
     excluded = {p.resolve() for pattern in exclude for p in tree.glob([pattern])}
     deadline = time.monotonic() + SCAN_SECONDS
+    seen = 0
     for path in tree.walk():
+        seen += 1
         name = tree.relative(path)
         if name == baseline.name or path.resolve() in excluded or _skipped(path, name, baseline):
             result.skipped += 1
@@ -163,6 +168,8 @@ def scan(tree: SourceTree, baseline: Baseline, exclude: list[str]) -> Scan:
                 result.allowed += 1
             else:
                 result.detected.append(Detected(name, secret.line_number, secret.type))
+    if seen >= MAX_FILES:
+        result.complete = False  # the walk stops at MAX_FILES: what lies beyond is unscanned
     result.detected = sorted(set(result.detected), key=lambda d: (d.file, d.line, d.type))
     return result
 

@@ -102,6 +102,10 @@ def _missing(tree: SourceTree, config: Mapping[str, Any]) -> Outcome:
     return Outcome("fail", f"No Compose file ({NAMES}) {where}.")
 
 
+def _all(count: int) -> str:
+    return "The one service" if count == 1 else f"All {count} services"
+
+
 def _names(judgement: Judgement) -> str:
     return "; ".join(p.names for p in judgement.projects)
 
@@ -137,7 +141,7 @@ def compose_resource_limits(tree: SourceTree, config: Mapping[str, Any]) -> Outc
     )
     outcome = judgement.outcome(
         "Services without resource limits",
-        f"All {judged} services of {_names(judgement)} have CPU and memory limits.{skipped}",
+        f"{_all(judged)} of {_names(judgement)} {'has' if judged == 1 else 'have'} CPU and memory limits.{skipped}",
     )
     if outcome.status == "fail" and skipped:
         return Outcome(outcome.status, outcome.detail + skipped, data=outcome.data)
@@ -145,12 +149,14 @@ def compose_resource_limits(tree: SourceTree, config: Mapping[str, Any]) -> Outc
 
 
 def _limits(service: Mapping[str, Any]) -> tuple[bool, bool]:
-    deploy = service.get("deploy") if isinstance(service.get("deploy"), dict) else {}
-    resources = deploy.get("resources") if isinstance(deploy.get("resources"), dict) else {}
-    limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+    limits = _mapping(_mapping(_mapping(service.get("deploy")).get("resources")).get("limits"))
     cpu = (limits.get("cpus"), service.get("cpus"), service.get("cpu_quota"))
     memory = (limits.get("memory"), service.get("mem_limit"))
     return any(map(_is_limit, cpu)), any(map(_is_limit, memory))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _is_limit(value: Any) -> bool:
@@ -158,7 +164,7 @@ def _is_limit(value: Any) -> bool:
     if value is None or isinstance(value, bool):
         return False
     number = re.match(r"\s*(-?\d+(?:\.\d+)?)", str(value))
-    return bool(number) and float(number.group(1)) > 0
+    return number is not None and float(number.group(1)) > 0
 
 
 @rule("compose_no_plaintext_secrets", keys={"file", "recursive", "profiles"}, validate=_settings)
@@ -185,7 +191,7 @@ def compose_no_plaintext_secrets(tree: SourceTree, config: Mapping[str, Any]) ->
     judgement.findings.sort(key=lambda f: (f.file, f.line or 0))
     return judgement.outcome(
         "Plaintext secrets in Compose configuration",
-        f"No plaintext secrets in {', '.join(sorted(seen))} ({services} services).",
+        f"No plaintext secrets in {', '.join(sorted(seen))} ({services} service{'' if services == 1 else 's'}).",
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...base import ConfigError, Outcome, need_str, str_list
 from .. import detector
-from ..tree import SourceTree
+from ..tree import MAX_FILES, SourceTree
 from . import rule
 
 MAX_LISTED = 20
@@ -33,11 +33,12 @@ def no_plaintext_secrets(tree: SourceTree, config: Mapping[str, Any]) -> Outcome
         # The allow-list decides what counts: without it every listed secret would be reported.
         return Outcome("error", f"{exc}.")
     scan = detector.scan(tree, baseline, config.get("exclude") or [])
-    scanned = f"{scan.files} files scanned"
+    scanned = f"{scan.files} file{'' if scan.files == 1 else 's'} scanned"
     if scan.allowed:
-        scanned += f", {scan.allowed} known secrets allowed by {baseline.name}"
+        known = "known secret" if scan.allowed == 1 else "known secrets"
+        scanned += f", {scan.allowed} {known} allowed by {baseline.name}"
     if not scan.complete:
-        scanned += f"; stopped after {detector.SCAN_SECONDS:g} s, the rest was not scanned"
+        scanned += f"; stopped at {detector.SCAN_SECONDS:g} s or {MAX_FILES} files, the rest was not scanned"
     if scan.detected:
         shown = [f"{d.file}:{d.line}: {d.type}" for d in scan.detected[:MAX_LISTED]]
         if len(scan.detected) > MAX_LISTED:
