@@ -295,6 +295,33 @@ def test_limits_interpolated_from_the_dot_env_beside_the_file(tree):
     assert judge("compose_resource_limits").status == "pass"
 
 
+def test_compose_v2_cpu_and_memory_settings_count(tree):
+    write(
+        tree,
+        {
+            "docker-compose.yml": """
+                version: "2.4"
+                services:
+                  search:
+                    image: elasticsearch:8.12.2
+                    cpuset: "0,1"
+                    mem_limit: 2g
+                  api:
+                    image: ghcr.io/acme/api:1.0.0
+                    cpu_quota: 50000
+                    mem_limit: 512m
+                  worker:
+                    image: ghcr.io/acme/api:1.0.0
+                    cpu_shares: 512
+                    mem_limit: 512m
+            """,
+        },
+    )
+    outcome = judge("compose_resource_limits")
+    assert outcome.status == "fail"
+    assert outcome.detail.endswith("docker-compose.yml:11: worker (no CPU limit).")
+
+
 def test_a_zero_limit_is_no_limit(tree):
     write(
         tree,
@@ -391,6 +418,31 @@ def test_passwords_inside_connection_urls_are_plaintext_secrets(tree):
     assert "SENTRY_DSN" not in outcome.detail
     assert "UPSTREAM" not in outcome.detail
     assert_never_shown(outcome, "Tr0ub4dor3", "s3cr3t-redis", "rabbit-pw-42")
+
+
+def test_a_password_in_a_jdbc_url_query_is_a_plaintext_secret(tree):
+    write(
+        tree,
+        {
+            "compose.yaml": """
+                services:
+                  billing:
+                    image: ghcr.io/acme/billing:4.0.0
+                    environment:
+                      SPRING_DATASOURCE_URL: jdbc:postgresql://db:5432/billing?user=billing&password=B1ll1ng-pw
+                      REPORTS_URL: jdbc:postgresql://db:5432/reports?user=reports&password=${REPORTS_PASSWORD}
+            """,
+        },
+    )
+    outcome = judge("compose_no_plaintext_secrets")
+    assert outcome.status == "fail"
+    assert (
+        "compose.yaml:5: billing: SPRING_DATASOURCE_URL has a password in its connection URL"
+        in (outcome.detail)
+    )
+    assert "password=***" in outcome.detail
+    assert "REPORTS_URL" not in outcome.detail
+    assert_never_shown(outcome, "B1ll1ng-pw")
 
 
 def test_urls_whose_password_is_a_variable_are_not_plaintext(tree):

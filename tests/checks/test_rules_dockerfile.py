@@ -370,3 +370,40 @@ def test_invalid_dockerfile_settings_are_refused_naming_the_field(config, field)
             {"rule": "dockerfile_best_practices", "path": "x", **config}
         )
     assert refused.value.field == field
+
+
+def test_a_registry_from_a_build_argument_leaves_the_tag_pinned(tree):
+    write(
+        tree,
+        {
+            "Dockerfile": """
+                ARG REGISTRY
+                ARG APP_UID
+                FROM ${REGISTRY}/platform/dotnet-sdk:8.0.201 AS build
+                RUN dotnet publish -c Release -o /out
+                FROM mcr.microsoft.com/dotnet/runtime-deps:8.0.2-jammy-chiseled
+                COPY --from=build /out /app
+                HEALTHCHECK CMD ["/app/Shop", "--health"]
+            """
+        },
+    )
+    outcome = judge("dockerfile_best_practices")
+    assert outcome.status == "pass", outcome.detail
+    assert "…/platform/dotnet-sdk:8.0.201" in outcome.detail
+
+
+def test_a_user_from_a_build_argument_without_a_default_is_not_taken_for_root(tree):
+    write(
+        tree,
+        {
+            "Dockerfile": """
+                FROM golang:1.22.1 AS build
+                RUN go build -o /app ./cmd/app
+                FROM alpine:3.19.1
+                ARG APP_UID
+                USER ${APP_UID}
+                HEALTHCHECK CMD ["/app", "-health"]
+            """
+        },
+    )
+    assert judge("dockerfile_best_practices").status == "pass"

@@ -64,6 +64,12 @@ PUBLIC = frozenset({"public", "publishable", "site", "pub"})
 URL_CREDENTIAL = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<user>[^\s:/@?#]*):(?P<password>[^\s/@?#]*)@"
 )
+# A credential passed as a URL's query parameter: jdbc:…?user=app&password=x, …&apiKey=x.
+QUERY_CREDENTIAL = re.compile(
+    r"[?&;](?P<name>password|passwd|pwd|pass|secret|token|api_?key|apikey|access_?token)="
+    r"(?P<value>[^&;#\s]+)",
+    re.IGNORECASE,
+)
 WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
@@ -129,17 +135,26 @@ def looks_like_key_material(value: str) -> bool:
 
 
 def url_passwords(value: str) -> list[Span]:
-    """Where a non-empty password sits in each ``scheme://user:password@host`` of ``value``."""
-    return [
+    """Where a non-empty password sits in each ``scheme://user:password@host`` of ``value``, or
+    in a ``password=`` query parameter of a URL."""
+    spans = [
         Span(m.start("password"), m.end("password"))
         for m in URL_CREDENTIAL.finditer(value)
         if m.group("password")
     ]
+    if "://" in value or value.startswith("jdbc:"):
+        spans += [
+            Span(m.start("value"), m.end("value"))
+            for m in QUERY_CREDENTIAL.finditer(value)
+            if looks_like_credential(m.group("value"))
+        ]
+    return spans
 
 
 def masked_url(value: str) -> str:
     """The URLs of ``value`` with their passwords replaced by ``***`` (for a message)."""
-    return URL_CREDENTIAL.sub(lambda m: f"{m['scheme']}://{m['user']}:***@", value)[:120]
+    masked = URL_CREDENTIAL.sub(lambda m: f"{m['scheme']}://{m['user']}:***@", value)
+    return QUERY_CREDENTIAL.sub(lambda m: f"{m.group()[0]}{m['name']}=***", masked)[:120]
 
 
 def mask(value: str) -> str:

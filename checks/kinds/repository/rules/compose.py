@@ -150,7 +150,8 @@ def compose_resource_limits(tree: SourceTree, config: Mapping[str, Any]) -> Outc
 
 def _limits(service: Mapping[str, Any]) -> tuple[bool, bool]:
     limits = _mapping(_mapping(_mapping(service.get("deploy")).get("resources")).get("limits"))
-    cpu = (limits.get("cpus"), service.get("cpus"), service.get("cpu_quota"))
+    cpuset = service.get("cpuset")  # pinned to some cores: bounded too
+    cpu = (limits.get("cpus"), service.get("cpus"), service.get("cpu_quota"), 1 if cpuset else None)
     memory = (limits.get("memory"), service.get("mem_limit"))
     return any(map(_is_limit, cpu)), any(map(_is_limit, memory))
 

@@ -26,6 +26,7 @@ from . import rule
 PRACTICES = ("multi_stage", "non_root", "pinned", "healthcheck")
 NAMES = "Dockerfile, *.Dockerfile, Dockerfile.*, Containerfile"
 MAX_LISTED = 20
+UNKNOWN = "\x00"  # stands for a build argument's value that the Dockerfile does not give
 HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 VARIABLE = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
@@ -33,7 +34,8 @@ VARIABLE = re.compile(
 # Base images whose default user is not root, so a final stage without USER is fine on them.
 NON_ROOT_IMAGES = re.compile(
     r"(?:^gcr\.io/distroless/.*:(?:[\w.-]*-)?nonroot(?:@|$)|^cgr\.dev/chainguard/|"
-    r"^(?:docker\.io/)?nginxinc/nginx-unprivileged[:@]|^(?:docker\.io/)?bitnami/)"
+    r"^(?:docker\.io/)?nginxinc/nginx-unprivileged[:@]|^(?:docker\.io/)?bitnami/|"
+    r"^mcr\.microsoft\.com/dotnet/.*:[\w.-]*chiseled)"
 )
 
 
@@ -120,7 +122,9 @@ def parse(content: str) -> list[Stage]:
                 if default is not None:
                     stages[-1].args[name] = _substitute(default, stages[-1].args)[0]
         elif kind == "USER":
-            stages[-1].user = (_substitute(value, stages[-1].args)[0].strip(), line)
+            user, unknown = _substitute(value, stages[-1].args)
+            # A user from a build argument without a default is set at build time: not root here.
+            stages[-1].user = ((value if unknown else user).strip(), line)
         elif kind == "HEALTHCHECK":
             stages[-1].healthcheck = (value.strip(), line)
     if not stages:
@@ -159,7 +163,9 @@ def _arguments(value: str) -> list[tuple[str, str | None]]:
     ]
 
 
-def _substitute(text: str, args: Mapping[str, str | None]) -> tuple[str, list[str]]:
+def _substitute(
+    text: str, args: Mapping[str, str | None], *, unknown: str = ""
+) -> tuple[str, list[str]]:
     """``text`` with $NAME, ${NAME}, ${NAME:-word}, ${NAME:+word} replaced; and the names that
     have no value (a build argument without a default)."""
     unresolved: list[str] = []
@@ -174,7 +180,7 @@ def _substitute(text: str, args: Mapping[str, str | None]) -> tuple[str, list[st
             return word if value or (operator == "+" and value is not None) else ""
         if value is None:
             unresolved.append(name)
-            return ""
+            return unknown
         return value
 
     return VARIABLE.sub(replace, text), unresolved
@@ -194,6 +200,9 @@ def _stage(
     name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
     resolved, unresolved = _substitute(image, global_args)
     unresolved = list(dict.fromkeys(c for n in unresolved for c in causes.get(n, [n])))
+    if unresolved and pin(_substitute(image, global_args, unknown=UNKNOWN)[0]) != "unknown":
+        unresolved = []  # only the registry or the name comes from the argument: the tag is set
+        resolved = _substitute(image, global_args, unknown=UNKNOWN)[0].replace(UNKNOWN, "…")
     stage = Stage(image, None if unresolved else resolved, unresolved, name, line)
     for earlier in stages:
         if earlier.name and earlier.name.lower() == resolved.lower():
@@ -204,11 +213,15 @@ def _stage(
 
 
 def pin(reference: str) -> str:
-    """``digest``, ``tag`` or ``none`` (no tag, or ``latest``)."""
-    if "@" in reference:
-        return "digest"
-    last = reference.rsplit("/", 1)[-1]
-    tag = last.partition(":")[2]
+    """``digest``, ``tag``, ``none`` (no tag, or ``latest``) or ``unknown`` (the tag comes from
+    a build argument without a default)."""
+    name, _, digest = reference.partition("@")
+    if digest:
+        return "unknown" if UNKNOWN in digest else "digest"
+    last = name.rsplit("/", 1)[-1]
+    base, _, tag = last.partition(":")
+    if UNKNOWN in tag or (not tag and UNKNOWN in base):
+        return "unknown"
     return "tag" if tag and tag != "latest" else "none"
 
 
