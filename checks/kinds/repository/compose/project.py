@@ -117,7 +117,7 @@ def load(tree: SourceTree, paths: list[Path]) -> Project:
     if services is not None and not isinstance(services, dict):
         raise ComposeError(project.files[0].name, "services must be a mapping")
     resolved = {
-        name: loader.extended(name, services or {}, project.files[-1], [])
+        name: loader.extended(name, services or {}, _declaring(project.files, name), [])
         for name in services or {}
     }
     for name, config in resolved.items():
@@ -138,6 +138,16 @@ def enabled_profiles(project: Project, extra: list[str]) -> frozenset[str]:
     from_env = project.env.get("COMPOSE_PROFILES")
     names = [p.strip() for p in from_env.value.split(",")] if from_env else []
     return frozenset(p for p in [*names, *extra] if p)
+
+
+def _declaring(files: list[ComposeFile], name: str) -> ComposeFile:
+    """The last file that gives the service an ``extends`` (its ``file:`` is relative to it)."""
+    for compose_file in reversed(files):
+        services = compose_file.document.get("services")
+        service = services.get(name) if isinstance(services, dict) else None
+        if isinstance(service, dict) and "extends" in service:
+            return compose_file
+    return files[-1]
 
 
 def _defined_at(files: list[ComposeFile], name: str) -> tuple[str, int | None]:
@@ -190,7 +200,8 @@ class _Loader:
 
     def referenced(self, path: Path, env: dict[str, dotenv.Entry], env_name: str) -> ComposeFile:
         compose_file = self.read(path, env, env_name)
-        if compose_file not in self.project.referenced and compose_file not in self.project.files:
+        known = self.project.files + self.project.referenced
+        if not any(compose_file is other for other in known):
             self.project.referenced.append(compose_file)
         return compose_file
 
