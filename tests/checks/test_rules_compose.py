@@ -482,6 +482,10 @@ def test_names_that_only_mention_a_secret_are_not_secrets(tree):
                       OIDC_CLIENT_ID: shop-web
                       STRIPE_PUBLISHABLE_KEY: pk_live_51HxQ2bKx8a7Yd0PZ0bQy9mY3
                       CACHE_KEY_PREFIX: auth
+                      GITHUB_TOKEN_PERMISSIONS: read
+                      MIN_PASSWORD_LENGTH: 12
+                      PASSWORD_RESET_TIMEOUT: 259200
+                      ALLOW_EMPTY_PASSWORD: "yes"
                       USE_TLS: true
                     secrets: [jwt_secret]
                 secrets:
@@ -745,3 +749,11 @@ def test_invalid_compose_settings_are_refused_naming_the_field(config, field):
         with pytest.raises(ConfigError) as refused:
             get_kind("repository").validate({"rule": rule, "path": "x", **config})
         assert refused.value.field == field
+
+
+def test_windows_line_endings_are_read(tree):
+    compose = LIMITED.lstrip("\n").replace("\n", "\r\n")
+    (tree / "compose.yaml").write_bytes(compose.encode())
+    (tree / ".env").write_bytes(b"API_TAG=1.4.2\r\nDB_PASSWORD=\r\n")
+    assert judge("compose_resource_limits").status == "pass"
+    assert judge("compose_no_plaintext_secrets").status == "pass"

@@ -407,3 +407,9 @@ def test_a_user_from_a_build_argument_without_a_default_is_not_taken_for_root(tr
         },
     )
     assert judge("dockerfile_best_practices").status == "pass"
+
+
+def test_windows_line_endings_and_a_byte_order_mark_are_read(tree):
+    content = "\ufeff" + GO_DISTROLESS.lstrip("\n").replace("\n", "\r\n")
+    (tree / "Dockerfile").write_bytes(content.encode())
+    assert judge("dockerfile_best_practices").status == "pass"

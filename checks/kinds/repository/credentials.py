@@ -44,7 +44,9 @@ QUALIFIERS = frozenset(
         "encoding", "hasher", "cipher", "mode", "level", "regex", "pattern", "chars", "scope",
         "scopes", "audience", "issuer", "realm", "region", "arn", "ref", "env", "var",
         "source", "method", "field", "param", "cookie", "lookup", "validation", "validator",
-        "hint", "label", "manager", "strategy", "interval", "refresh", "retries",
+        "hint", "label", "manager", "strategy", "interval", "refresh", "retries", "permission",
+        "permissions", "role", "roles", "kind", "schema", "namespace", "group", "owner",
+        "threshold", "window", "duration", "delay", "attempts",
     }
 )  # fmt: skip
 BOOLEANS = frozenset(

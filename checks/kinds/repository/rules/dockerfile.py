@@ -90,6 +90,7 @@ class DockerfileError(ValueError):
 
 
 def parse(content: str) -> list[Stage]:
+    content = content.removeprefix("\ufeff")  # editors on Windows start files with a BOM
     parser = DockerfileParser(fileobj=io.BytesIO(content.encode()))
     instructions = _without_heredocs(parser.structure, content.splitlines())
     global_args: dict[str, str | None] = {}
