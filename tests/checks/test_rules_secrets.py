@@ -273,3 +273,22 @@ def test_invalid_secret_settings_are_refused_naming_the_field(config, field):
     with pytest.raises(ConfigError) as refused:
         get_kind("repository").validate({"rule": "no_plaintext_secrets", "path": "x", **config})
     assert refused.value.field == field
+
+
+def test_scans_running_at_once_in_threads_find_what_each_finds_alone(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checks.kinds.repository.tree import SourceTree
+
+    roots = []
+    for i, secret in enumerate([f'AWS_ACCESS_KEY_ID = "{AWS_KEY_ID}"\n', PRIVATE_KEY, ""]):
+        root = tmp_path / f"tree{i}"
+        write(root, {**APP, "config/keys.txt": secret})
+        roots.append(SourceTree(root))
+    alone = [detector.scan(t, detector.Baseline(), []).detected for t in roots]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(
+            pool.map(lambda t: detector.scan(t, detector.Baseline(), []).detected, roots * 2)
+        )
+    assert together == alone * 2
+    assert [len(found) for found in alone] == [1, 1, 0]
