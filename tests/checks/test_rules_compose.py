@@ -86,6 +86,11 @@ def test_recursive_reads_every_project_below_the_path(tree):
     assert outcome.status == "fail"
     assert outcome.detail.endswith("services/worker/docker-compose.yml:2: worker (no CPU limit).")
     assert "services/api" not in outcome.detail
+    # A directory without a Compose file is no project, whatever its .env holds.
+    write(tree, {"frontend/.env": "[vite]\nVITE_API_URL=/api\n"})
+    outcome = judge("compose_resource_limits", recursive=True)
+    assert outcome.status == "fail"
+    assert "frontend" not in outcome.detail
 
 
 def test_file_names_exactly_one_file_like_compose_f(tree):

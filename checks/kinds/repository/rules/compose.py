@@ -81,7 +81,9 @@ def _project_files(tree: SourceTree, config: Mapping[str, Any]) -> list[list[Pat
         try:
             files = project.default_files(tree, directory)
         except project.ComposeError:
-            files = [directory / project.BASE_NAMES[0]]  # loading it reports the broken .env
+            # A broken .env beside a Compose file: loading the project reports it.
+            has_compose = any((directory / n).is_file() for n in project.BASE_NAMES)
+            files = [directory / project.BASE_NAMES[0]] if has_compose else []
         if files:
             found.append(files)
     return found
