@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -15,14 +15,13 @@ from ...base import ConfigError, Outcome, need_str, str_list
 from .. import credentials
 from ..compose import dotenv, project
 from ..compose.interpolation import InterpolationError, Origin, Piece, text
-from ..tree import Finding, SourceTree
+from ..tree import Finding, RuleOutcome, SourceTree, judged
 from . import rule
 
 # Files beside the default ones that are meant for ``-f`` (docker-compose.prod.yml, …): the secret
 # rule reads them too, since a literal secret in any of them is in the repository.
 VARIANTS = ("compose.*.yaml", "compose.*.yml", "docker-compose.*.yaml", "docker-compose.*.yml")
 NAMES = ", ".join(project.BASE_NAMES)
-MAX_LISTED = 20
 # Options of a command that take a secret: --requirepass x, --password=x, --api-token x.
 SECRET_OPTION = re.compile(
     r"^--?(?:requirepass|[\w-]*(?:password|passwd|secret|token|api-?key))$", re.I
@@ -54,21 +53,21 @@ class Judgement:
     projects: list[project.Project] = field(default_factory=list)
 
     def outcome(self, failing: str, passing: str) -> Outcome:
-        shown = [str(f) for f in self.findings[:MAX_LISTED]]
-        if len(self.findings) > MAX_LISTED:
-            shown.append(f"and {len(self.findings) - MAX_LISTED} more")
         unreadable = f" Could not read: {'; '.join(self.unreadable)}." if self.unreadable else ""
-        data = {
-            "findings": [
-                {"file": f.file, "line": f.line, "message": f.message} for f in self.findings
-            ]
-        }
         if self.findings:
-            return Outcome("fail", f"{failing}: {'; '.join(shown)}.{unreadable}", data=data)
+            return failed(failing, self.findings, unreadable)
         if self.unreadable:
             # Compose refuses such a file too: it cannot be judged, and a pass would be a guess.
             return Outcome("error", f"Could not read: {'; '.join(self.unreadable)}.")
         return Outcome("pass", passing)
+
+
+def failed(summary: str, findings: list[Finding], extra: str = "") -> RuleOutcome:
+    """A failing outcome listing the first findings (all of them are kept, for evaluate_tree and
+    in the data), with ``extra`` sentences after them."""
+    data = {"findings": [{"file": f.file, "line": f.line, "message": f.message} for f in findings]}
+    outcome = judged("fail", summary, findings, data=data)
+    return replace(outcome, detail=outcome.detail + extra) if extra else outcome
 
 
 def _project_files(tree: SourceTree, config: Mapping[str, Any]) -> list[list[Path]]:
@@ -146,7 +145,7 @@ def compose_resource_limits(tree: SourceTree, config: Mapping[str, Any]) -> Outc
         f"{_all(judged)} of {_names(judgement)} {'has' if judged == 1 else 'have'} CPU and memory limits.{skipped}",
     )
     if outcome.status == "fail" and skipped:
-        return Outcome(outcome.status, outcome.detail + skipped, data=outcome.data)
+        return replace(outcome, detail=outcome.detail + skipped)
     return outcome
 
 

@@ -22,10 +22,10 @@ from dockerfile_parse import DockerfileParser
 from ...base import ConfigError, Outcome, str_list
 from ..tree import Finding, SourceTree
 from . import rule
+from .compose import failed
 
 PRACTICES = ("multi_stage", "non_root", "pinned", "healthcheck")
 NAMES = "Dockerfile, *.Dockerfile, Dockerfile.*, Containerfile"
-MAX_LISTED = 20
 UNKNOWN = "\x00"  # stands for a build argument's value that the Dockerfile does not give
 HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 VARIABLE = re.compile(
@@ -289,7 +289,7 @@ def judge(name: str, stages: list[Stage], require: list[str]) -> Judged:
 
 def _dockerfiles(tree: SourceTree, config: Mapping[str, Any]) -> list[Path]:
     if config.get("files"):
-        return [p for p in tree.glob(config["files"]) if p.is_file()]
+        return tree.files(config["files"])
     return [p for p in tree.walk() if is_dockerfile(p.name)]
 
 
@@ -316,18 +316,7 @@ def dockerfile_best_practices(tree: SourceTree, config: Mapping[str, Any]) -> Ou
     unread = f" Could not read: {'; '.join(unreadable)}." if unreadable else ""
     note = f" {'; '.join(notes)}." if notes else ""
     if findings:
-        shown = [str(f) for f in findings[:MAX_LISTED]]
-        if len(findings) > MAX_LISTED:
-            shown.append(f"and {len(findings) - MAX_LISTED} more")
-        return Outcome(
-            "fail",
-            f"Dockerfile practices missing: {'; '.join(shown)}.{unread}{note}",
-            data={
-                "findings": [
-                    {"file": f.file, "line": f.line, "message": f.message} for f in findings
-                ]
-            },
-        )
+        return failed("Dockerfile practices missing", findings, f"{unread}{note}")
     if unreadable:
         # docker build would refuse it too; a pass would be a guess.
         return Outcome("error", f"Could not read: {'; '.join(unreadable)}.")

@@ -8,10 +8,9 @@ from typing import Any
 
 from ...base import ConfigError, Outcome, need_str, str_list
 from .. import detector
-from ..tree import MAX_FILES, SourceTree
+from ..tree import MAX_FILES, Finding, SourceTree
 from . import rule
-
-MAX_LISTED = 20
+from .compose import failed
 
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,18 +39,8 @@ def no_plaintext_secrets(tree: SourceTree, config: Mapping[str, Any]) -> Outcome
     if not scan.complete:
         scanned += f"; stopped at {detector.SCAN_SECONDS:g} s or {MAX_FILES} files, the rest was not scanned"
     if scan.detected:
-        shown = [f"{d.file}:{d.line}: {d.type}" for d in scan.detected[:MAX_LISTED]]
-        if len(scan.detected) > MAX_LISTED:
-            shown.append(f"and {len(scan.detected) - MAX_LISTED} more")
-        return Outcome(
-            "fail",
-            f"Secrets in the source tree: {'; '.join(shown)} ({scanned}).",
-            data={
-                "findings": [
-                    {"file": d.file, "line": d.line, "message": d.type} for d in scan.detected
-                ]
-            },
-        )
+        findings = [Finding(d.file, d.line, d.type) for d in scan.detected]
+        return failed("Secrets in the source tree", findings, f" ({scanned}).")
     if not scan.complete:
         return Outcome("warn", f"No secrets found so far ({scanned}).")
     return Outcome("pass", f"No secrets found ({scanned}).")
