@@ -133,10 +133,10 @@ def _normal(file: str) -> str:
 
 def plugins_for(baseline: Baseline) -> list[BasePlugin]:
     classes: dict[str, type[BasePlugin]] = {
-        cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()
+        plugin.__name__: plugin for plugin in get_mapping_from_secret_type_to_class().values()
     }
     if baseline.plugins is None:
-        return [cls() for name, cls in sorted(classes.items()) if name not in NOT_DEFAULT]
+        return [plugin() for name, plugin in sorted(classes.items()) if name not in NOT_DEFAULT]
     plugins = []
     for config in baseline.plugins:
         cls = classes.get(str(config.get("name")))
