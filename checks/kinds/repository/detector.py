@@ -132,9 +132,9 @@ def _normal(file: str) -> str:
 
 
 def plugins_for(baseline: Baseline) -> list[BasePlugin]:
-    classes: dict[str, type[BasePlugin]] = {
-        plugin.__name__: plugin for plugin in get_mapping_from_secret_type_to_class().values()
-    }
+    classes: dict[str, type[BasePlugin]] = {}
+    for plugin_class in get_mapping_from_secret_type_to_class().values():
+        classes[plugin_class.__name__] = plugin_class
     if baseline.plugins is None:
         return [plugin() for name, plugin in sorted(classes.items()) if name not in NOT_DEFAULT]
     plugins = []
