@@ -16,7 +16,7 @@ import math
 import re
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import accumulate
@@ -132,9 +132,9 @@ def _normal(file: str) -> str:
 
 
 def plugins_for(baseline: Baseline) -> list[BasePlugin]:
-    classes: dict[str, type[BasePlugin]] = {}
-    for plugin_class in get_mapping_from_secret_type_to_class().values():
-        classes[plugin_class.__name__] = plugin_class
+    # The library types its return with an unbound TypeVar; name the type it really holds.
+    by_type: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
+    classes = {plugin_class.__name__: plugin_class for plugin_class in by_type.values()}
     if baseline.plugins is None:
         return [plugin() for name, plugin in sorted(classes.items()) if name not in NOT_DEFAULT]
     plugins = []
