@@ -34,6 +34,7 @@ CHECK_FIELDS = (
     "checklist",
     "kind",
     "impact",
+    "action",
     "environments",
     "config",
 )
@@ -94,6 +95,7 @@ def export_catalog(project: Project) -> str:
             "checklist": check.in_checklist or "",
             "kind": check.kind,
             "impact": check.impact,
+            "action": check.action,
         }
         environments = sorted(e.slug for e in check.environments.all())
         if environments:
@@ -204,7 +206,7 @@ def _parse_checks(
         if code in seen:
             problem("code", "duplicate code")
         seen.add(code)
-        for name, limit in (("title", 200), ("section", 100)):
+        for name, limit in (("title", 200), ("section", 100), ("action", 200)):
             value = entry.get(name, "")
             if not isinstance(value, str) or len(value) > limit:
                 problem(name, f"must be text of at most {limit} characters")
@@ -251,6 +253,9 @@ def _parse_checks(
                 "in_checklist": entry.get("checklist", False) is True,
                 "kind": kind,
                 "impact": entry.get("impact", "") or "",
+                "action": (entry.get("action") or "").strip()
+                if isinstance(entry.get("action"), str)
+                else "",
                 "environments": sorted(envs),
                 "config": config,
                 "position": index,

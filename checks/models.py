@@ -106,6 +106,11 @@ class Check(models.Model):
     code = models.CharField(max_length=30, validators=[CODE_VALIDATOR])
     title = models.CharField(max_length=200)
     impact = models.TextField(blank=True)
+    action = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What to do about it, in the review's words, e.g. Create and test deploy.ps1.",
+    )
     section = models.CharField(
         max_length=100, blank=True, help_text="Where the review lists it, e.g. Rollback."
     )

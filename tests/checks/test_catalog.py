@@ -42,6 +42,7 @@ CATALOG = textwrap.dedent(
       checklist: true
       kind: repository
       impact: Without it nothing deploys.
+      action: Create and test deploy.sh
       config: {rule: file_exists, path: "demo/{version}", files: [deploy.sh]}
     - code: HC-001
       title: Health endpoint answers
@@ -122,6 +123,7 @@ def test_export_then_import_round_trips(shop):
         "code",
         "title",
         "impact",
+        "action",
         "section",
         "severity",
         "phase",
@@ -132,6 +134,29 @@ def test_export_then_import_round_trips(shop):
     assert list(Check.objects.filter(project=other).values_list(*fields)) == list(
         Check.objects.filter(project=shop).values_list(*fields)
     )
+
+
+def test_a_check_carries_the_review_action_wording_and_may_leave_it_out(shop):
+    import_catalog(actor=OPERATOR, project=shop, text=CATALOG, check_access=False)
+    assert Check.objects.get(project=shop, code="DS-001").action == "Create and test deploy.sh"
+    assert Check.objects.get(project=shop, code="HC-001").action == ""
+    exported = yaml.safe_load(export_catalog(shop))["checks"]
+    assert [c.get("action") for c in exported[:2]] == ["Create and test deploy.sh", None]
+
+    changed = CATALOG.replace("action: Create and test deploy.sh", "action: Write deploy.sh")
+    summary = import_catalog(actor=OPERATOR, project=shop, text=changed, check_access=False)
+    assert summary.updated == ["DS-001"]
+    assert Check.objects.get(project=shop, code="DS-001").action == "Write deploy.sh"
+
+
+@pytest.mark.parametrize("action", ["[a list]", "x" * 201])
+def test_an_action_that_is_not_short_text_is_refused(shop, action):
+    text = CATALOG.replace("Create and test deploy.sh", action)
+    with pytest.raises(CatalogInvalid) as caught:
+        import_catalog(actor=OPERATOR, project=shop, text=text, check_access=False)
+    assert caught.value.errors == [
+        "checks[0] (DS-001) field action: must be text of at most 200 characters"
+    ]
 
 
 def test_importing_the_same_file_again_changes_nothing(shop):
