@@ -21,6 +21,7 @@ from releases.access import Permission, require
 from releases.models import Project
 
 from .kinds import REGISTRY, ConfigError
+from .kinds.repository.source.config import validate_repository
 from .models import CODE_VALIDATOR, KEY_VALIDATOR, Category, Check, CheckResult, Phase, Severity
 
 FORMAT_VERSION = 1
@@ -54,15 +55,23 @@ class ImportSummary:
     unchanged: list[str] = field(default_factory=list)
     deactivated: list[str] = field(default_factory=list)
     categories_changed: list[str] = field(default_factory=list)
+    repository_changed: bool = False
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deactivated or self.categories_changed)
+        return bool(
+            self.created
+            or self.updated
+            or self.deactivated
+            or self.categories_changed
+            or self.repository_changed
+        )
 
     def describe(self) -> str:
         return (
             f"{len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
             f"{len(self.deactivated)} deactivated; {len(self.categories_changed)} categories changed"
+            + ("; repository changed" if self.repository_changed else "")
         )
 
 
@@ -77,6 +86,10 @@ def export_catalog(project: Project) -> str:
     data: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "project": project.slug,
+    }
+    if project.repository:
+        data["repository"] = dict(project.repository)
+    data |= {
         "categories": [
             {"key": c.key, "name": c.name, "weight": c.weight}
             for c in categories
@@ -111,6 +124,7 @@ def export_catalog(project: Project) -> str:
 class _Parsed:
     categories: list[dict[str, Any]]
     checks: list[dict[str, Any]]
+    repository: dict[str, Any]
 
 
 def parse_catalog(text: str, project: Project) -> _Parsed:
@@ -121,7 +135,7 @@ def parse_catalog(text: str, project: Project) -> _Parsed:
         raise CatalogInvalid([f"not valid YAML: {exc}"]) from None
     if not isinstance(data, Mapping):
         raise CatalogInvalid(["the file must be a mapping with 'categories' and 'checks'"])
-    unknown = set(data) - {"version", "project", "categories", "checks"}
+    unknown = set(data) - {"version", "project", "repository", "categories", "checks"}
     if unknown:
         errors.append(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
     if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
@@ -131,13 +145,21 @@ def parse_catalog(text: str, project: Project) -> _Parsed:
             f"project: the file is the catalog of {data.get('project')!r}, not {project.slug!r}"
         )
 
+    repository: dict[str, Any] = {}
+    if data.get("repository") is not None:
+        try:
+            repository = validate_repository(data["repository"])
+        except ConfigError as exc:
+            errors.append(f"{exc.field}: {exc.message}")
     categories = _parse_categories(data.get("categories"), errors)
     keys = {c["key"] for c in categories}
     environments = set(project.environments.values_list("slug", flat=True))
-    checks = _parse_checks(data.get("checks"), keys, environments, errors)
+    checks = _parse_checks(
+        data.get("checks"), keys, environments, errors, has_repository="repository" in data
+    )
     if errors:
         raise CatalogInvalid(errors)
-    return _Parsed(categories=categories, checks=checks)
+    return _Parsed(categories=categories, checks=checks, repository=repository)
 
 
 def _parse_categories(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
@@ -176,7 +198,12 @@ def _parse_categories(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
 
 
 def _parse_checks(
-    raw: Any, categories: set[str], environments: set[str], errors: list[str]
+    raw: Any,
+    categories: set[str],
+    environments: set[str],
+    errors: list[str],
+    *,
+    has_repository: bool,
 ) -> list[dict[str, Any]]:
     if raw is None:
         return []
@@ -240,6 +267,12 @@ def _parse_checks(
                 named = config.get("environment")
                 if isinstance(named, str) and named not in environments:
                     problem("config.environment", f"no environment {named!r} in this project")
+                if kind == "repository" and "path" not in config and not has_repository:
+                    problem(
+                        "config.path",
+                        "is required: where the tree is under PREFLIGHT_REPOSITORY_ROOT "
+                        "(or name the project's repository, and path is within its commits)",
+                    )
         parsed.append(
             {
                 "code": code,
@@ -277,6 +310,13 @@ def import_catalog(
     parsed = parse_catalog(text, project)
     summary = ImportSummary()
     with transaction.atomic():
+        if project.repository != parsed.repository:
+            before = dict(project.repository)
+            project.repository = parsed.repository
+            project.save(update_fields=["repository"])
+            summary.repository_changed = True
+        else:
+            before = None
         categories = _apply_categories(project, parsed.categories, summary)
         environments = {e.slug: e for e in project.environments.all()}
         existing = {
@@ -305,6 +345,11 @@ def import_catalog(
                     "updated": summary.updated,
                     "deactivated": summary.deactivated,
                     "categories": summary.categories_changed,
+                    **(
+                        {"repository": {"before": before, "after": parsed.repository}}
+                        if summary.repository_changed
+                        else {}
+                    ),
                 },
             )
     return summary

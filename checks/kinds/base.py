@@ -29,6 +29,15 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class VerifiedRelease:
+    """The release last verified in a run's environment (before the run's own release): what
+    the environment runs now, which git rules compare the release with."""
+
+    version: str
+    git_sha: str
+
+
+@dataclass(frozen=True)
 class CheckContext:
     """What a kind may know about the check it evaluates: plain values, so I/O-bound kinds can
     run in worker threads without touching the ORM."""
@@ -49,6 +58,10 @@ class CheckContext:
     as_of: datetime | None = None
     severity: str = ""
     created_by_id: int | None = None  # who registered the release (four eyes on evidence)
+    run_id: int | None = None
+    # The project's ``repository:`` block (checks/kinds/repository/source/config.py), if any.
+    repository: Mapping[str, Any] | None = None
+    verified: VerifiedRelease | None = None
 
     def placeholders(self) -> dict[str, str]:
         from django.conf import settings

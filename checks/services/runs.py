@@ -33,7 +33,9 @@ from releases.models import Deployment, DeploymentStatus, Environment, Release
 from ..announcements import announce_if_opened
 from ..evaluation import evaluate
 from ..kinds import CheckContext, Outcome, get_kind
+from ..kinds.base import VerifiedRelease
 from ..models import Check, CheckResult, ReadinessRun, ResultStatus
+from .sources import last_verified_release
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +181,16 @@ def run_execute(run_id: int) -> ReadinessRun | None:
             f"Gave up after {MAX_ATTEMPTS} attempts: the worker running it stopped each time.",
         )
 
+    # Git rules compare the release with what the environment runs; asked once per run.
+    verified = (
+        last_verified_release(run.release, run.environment)
+        if run.release.project.repository
+        else None
+    )
     todo = [
-        _Pending(result_id=r.pk, context=_context(run, r.check_item), kind=r.check_item.kind)
+        _Pending(
+            result_id=r.pk, context=_context(run, r.check_item, verified), kind=r.check_item.kind
+        )
         for r in CheckResult.objects.filter(
             run_id=run_id, evaluated_at__isnull=True
         ).select_related("check_item")
@@ -202,7 +212,9 @@ def run_execute(run_id: int) -> ReadinessRun | None:
     return run_finish(run_id, lease)
 
 
-def _context(run: ReadinessRun, check: Check) -> CheckContext:
+def _context(
+    run: ReadinessRun, check: Check, verified: VerifiedRelease | None = None
+) -> CheckContext:
     return CheckContext(
         check_id=check.pk,
         code=check.code,
@@ -217,6 +229,9 @@ def _context(run: ReadinessRun, check: Check) -> CheckContext:
         as_of=run.created_at,
         severity=check.severity,
         created_by_id=run.release.created_by_id,
+        run_id=run.pk,
+        repository=run.release.project.repository or None,
+        verified=verified,
     )
 
 

@@ -129,6 +129,18 @@ PREFLIGHT_BASE_URL = env_str(
 PREFLIGHT_REPOSITORY_ROOT = Path(
     env_str("PREFLIGHT_REPOSITORY_ROOT", default=str(BASE_DIR), expect="a directory")
 )
+# A project naming its git repository in the catalog has each release's commit fetched into a
+# mirror cache here (one mirror per project, one read-only tree per commit), kept under the size
+# bound by evicting what was used least recently.
+PREFLIGHT_GIT_CACHE_DIR = Path(
+    env_str("PREFLIGHT_GIT_CACHE_DIR", default=str(VAR_DIR / "git-cache"), expect="a directory")
+)
+PREFLIGHT_GIT_CACHE_MB = env_int("PREFLIGHT_GIT_CACHE_MB", default=2048, minimum=1)
+# A fetch (or any git command) that has not finished after this long is stopped; git never
+# prompts for anything.
+PREFLIGHT_GIT_TIMEOUT_SECONDS = env_int("PREFLIGHT_GIT_TIMEOUT_SECONDS", default=120, minimum=1)
+# ssh:// repositories: the known-hosts file their host keys are checked against (no file, no ssh).
+PREFLIGHT_GIT_KNOWN_HOSTS = env_str("PREFLIGHT_GIT_KNOWN_HOSTS", default="", expect="a file")
 # I/O-bound checks of a run go through a thread pool this wide; each check has its own time limit.
 PREFLIGHT_CHECK_CONCURRENCY = env_int("PREFLIGHT_CHECK_CONCURRENCY", default=50, minimum=1)
 PREFLIGHT_CHECK_TIMEOUT_SECONDS = env_int("PREFLIGHT_CHECK_TIMEOUT_SECONDS", default=30, minimum=1)

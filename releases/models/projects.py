@@ -23,6 +23,10 @@ class Project(models.Model):
     slug = models.CharField(max_length=63, unique=True, validators=[SLUG_VALIDATOR])
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # The catalog's ``repository:`` block (url, credentials_env, default_branch, tag_pattern),
+    # validated by the catalog import; empty when the project names no repository. It names the
+    # variable holding a credential, never the credential.
+    repository = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -17,6 +19,9 @@ VERSION_VALIDATOR = RegexValidator(
 GIT_SHA_VALIDATOR = RegexValidator(
     r"^[0-9a-f]{7,64}$", "Give the commit as 7 to 64 hexadecimal characters."
 )
+# A commit a project's repository is asked for: a full SHA-1 or SHA-256 id (a short one may
+# name another commit tomorrow, and cannot be fetched).
+FULL_GIT_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 class Release(models.Model):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit import services as audit
@@ -9,6 +10,7 @@ from preflight.errors import Conflict
 from .. import webhooks
 from ..access import Permission, require
 from ..models import Project, Release
+from ..models.releases import FULL_GIT_SHA
 
 RELEASE_FIELDS = ("version", "git_sha", "notes")
 
@@ -30,6 +32,13 @@ def release_register(
         attempted={"version": version, "git_sha": git_sha},
     ):
         require(actor, project, Permission.REGISTER_RELEASE)
+        if project.repository and not FULL_GIT_SHA.match(git_sha):
+            raise ValidationError(
+                {
+                    "git_sha": "This project names its git repository: give the full commit id "
+                    "(40 or 64 hexadecimal characters), the one its runs fetch."
+                }
+            )
         existing = Release.objects.filter(project=project, version=version).first()
         if existing is not None:
             return _same_or_conflict(existing, git_sha), False

@@ -216,7 +216,8 @@ def test_a_placeholder_cannot_lead_out_of_the_root(tree):
     ("config", "field"),
     [
         ({"rule": "nope", "path": "x"}, "rule"),
-        ({"rule": "file_exists"}, "path"),
+        # A missing path is the catalog's to refuse: it knows whether a repository is named.
+        ({"rule": "file_exists", "path": "", "files": ["x"]}, "path"),
         ({"rule": "file_exists", "path": "/etc"}, "path"),
         ({"rule": "file_exists", "path": "a/../b", "files": ["x"]}, "path"),
         ({"rule": "file_exists", "path": "x"}, "files"),

@@ -2,11 +2,17 @@
 services have limits and no plaintext secrets, deploy scripts have no fixed sleeps, CI exists.
 
 The rules live in ``rules/`` (one module per family) and read the tree through ``SourceTree``.
-``path`` is relative to PREFLIGHT_REPOSITORY_ROOT and may name the release, e.g.
-``checkouts/{project}/{git_sha}``, where CI checks the release out before it asks for a run."""
+Where the tree comes from:
+
+- a project that names its git repository in the catalog (``repository:``): the release's commit,
+  fetched into the project's mirror (``source/``); ``path`` is then a directory of that commit's
+  tree (default ``.``), and git rules can ask about the commit itself;
+- otherwise ``path`` is relative to PREFLIGHT_REPOSITORY_ROOT and may name the release, e.g.
+  ``checkouts/{project}/{git_sha}``, where CI checks the release out before it asks for a run."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +30,11 @@ from ..base import (
     only_keys,
     register,
 )
+from . import source
 from .rules import RULES
 from .tree import SourceTree
+
+log = logging.getLogger(__name__)
 
 # Settings whose values are paths or globs inside the tree.
 PATH_KEYS = ("files", "rollback")
@@ -36,10 +45,15 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     if rule not in RULES:
         raise ConfigError("rule", f"unknown rule; choose one of {', '.join(RULES)}")
     only_keys(config, {"rule", "path"} | RULES[rule].keys)
-    path = need_str(config, "path")
-    check_placeholders("path", path)
-    if Path(path).is_absolute() or ".." in Path(path).parts:
-        raise ConfigError("path", "must be relative to PREFLIGHT_REPOSITORY_ROOT, without '..'")
+    # Required for a project without a repository; the catalog import checks that, knowing both.
+    if "path" in config:
+        path = need_str(config, "path")
+        check_placeholders("path", path)
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            raise ConfigError(
+                "path",
+                "must be relative (to the commit's tree, or to PREFLIGHT_REPOSITORY_ROOT), without '..'",
+            )
     clean = RULES[rule].validate(config)
     for key in PATH_KEYS:
         for pattern in clean.get(key, []):
@@ -49,6 +63,13 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(ctx: CheckContext) -> Outcome:
+    if ctx.repository:
+        return _evaluate_commit(ctx)
+    if "path" not in ctx.config:
+        return Outcome(
+            "error",
+            "No source tree: name the project's repository in the catalog, or the tree's path under PREFLIGHT_REPOSITORY_ROOT.",
+        )
     root = Path(settings.PREFLIGHT_REPOSITORY_ROOT).resolve()
     relative = fill(ctx.config["path"], ctx)
     tree = (root / relative).resolve()
@@ -57,6 +78,40 @@ def evaluate(ctx: CheckContext) -> Outcome:
     if not tree.is_dir():
         return Outcome("error", f"No source tree at {relative} (under PREFLIGHT_REPOSITORY_ROOT).")
     return RULES[ctx.config["rule"]].evaluate(SourceTree(tree), ctx.config)
+
+
+def _evaluate_commit(ctx: CheckContext) -> Outcome:
+    """Judge the release's commit, fetched from the project's repository (once per run)."""
+    assert ctx.repository is not None
+    relative = fill(str(ctx.config.get("path", ".")), ctx)
+    try:
+        fetched = source.checkout(
+            project=ctx.project_slug,
+            repository=ctx.repository,
+            sha=ctx.git_sha,
+            also=(ctx.verified.git_sha,) if ctx.verified else (),
+            run_id=ctx.run_id,
+        )
+        commit = source.ReleaseCommit(
+            revision=fetched.revision,
+            repository=fetched.repository,
+            version=ctx.version,
+            environment=ctx.environment_slug,
+            verified=ctx.verified,
+        )
+        with fetched.tree.reading() as root:
+            top = root.resolve()
+            tree = (top / relative).resolve()
+            if not tree.is_relative_to(top):
+                return Outcome("error", f"{relative} leads outside the commit's tree.")
+            if not tree.is_dir():
+                return Outcome(
+                    "error", f"No directory {relative} in commit {ctx.git_sha[:12]}'s tree."
+                )
+            return RULES[ctx.config["rule"]].evaluate(SourceTree(tree, commit=commit), ctx.config)
+    except source.SourceError as exc:
+        log.warning("check %s: %s", ctx.code, exc)
+        return Outcome("error", str(exc))
 
 
 KIND = register(

@@ -7,9 +7,12 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import Outcome
+
+if TYPE_CHECKING:
+    from .source import ReleaseCommit
 
 MAX_FILES = 10_000
 MAX_FILE_BYTES = 1024 * 1024
@@ -31,9 +34,11 @@ VENDORED_DIRS = DEPENDENCY_DIRS | frozenset(
 @dataclass(frozen=True)
 class SourceTree:
     """The root of the tree a rule judges. Rules read it only through these helpers, which keep
-    every path inside the root (a symlink out of the tree does not count)."""
+    every path inside the root (a symlink out of the tree does not count). ``commit`` is the
+    release's commit when the tree came from the project's repository: what git rules ask."""
 
     root: Path
+    commit: ReleaseCommit | None = None
 
     def glob(self, patterns: Iterable[str], *, under: Path | None = None) -> Iterator[Path]:
         base = under or self.root

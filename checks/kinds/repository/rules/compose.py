@@ -40,7 +40,11 @@ def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
     if recursive and "file" in config:
         raise ConfigError("recursive", "names no file: leave out either file or recursive")
     clean["recursive"] = recursive
-    clean["profiles"] = str_list(config, "profiles", required=False)
+    # Only when given: an empty list would not pass this validation again on re-import.
+    if profiles := str_list(config, "profiles", required=False):
+        clean["profiles"] = profiles
+    else:
+        clean.pop("profiles", None)
     return clean
 
 
