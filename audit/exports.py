@@ -93,10 +93,12 @@ def audit_export(
     filters: AuditFilters,
     fmt: str,
     projects: list[str] | None = None,
+    unscoped: bool = False,
 ) -> Iterator[str]:
     """Record the export, then return its lines. ``qs`` holds only events the actor may read:
     the caller has checked the actor's access to the projects. An export of several projects
-    is recorded with no project, naming them."""
+    is recorded with no project, naming them (and saying so when it holds the events of no
+    project, which staff may read)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     services.record(
@@ -104,7 +106,8 @@ def audit_export(
         action="audit.exported",
         project_id=project_id,
         after={"format": fmt, "filters": filters.as_dict()}
-        | ({"projects": projects} if project_id is None and projects is not None else {}),
+        | ({"projects": projects} if project_id is None and projects is not None else {})
+        | ({"no_project_events": True} if unscoped else {}),
     )
     # Oldest first, as a log is read; the export's own event is its last line when it matches.
     qs = qs.order_by("seq")

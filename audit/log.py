@@ -65,9 +65,16 @@ def _family(prefix: str) -> Q:
     return Q(action__gte=prefix, action__lt=prefix[:-1] + "/")
 
 
-def events(project_ids: Collection[int], filters: AuditFilters) -> QuerySet[AuditEvent]:
-    """The events of these projects that pass the filters, newest first."""
-    qs = AuditEvent.objects.filter(project_id__in=list(project_ids))
+def events(
+    project_ids: Collection[int], filters: AuditFilters, *, unscoped: bool = False
+) -> QuerySet[AuditEvent]:
+    """The events of these projects that pass the filters, newest first; with ``unscoped``,
+    also the events of no project (sign-ins, refused requests, exports of several projects),
+    which only staff may read."""
+    scope = Q(project_id__in=list(project_ids))
+    if unscoped:
+        scope |= Q(project_id__isnull=True)
+    qs = AuditEvent.objects.filter(scope)
     if filters.actor:
         qs = qs.filter(actor=filters.actor)
     if filters.action:

@@ -75,3 +75,27 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events cannot be deleted")
+
+
+class ChainVerification(models.Model):
+    """The result of one verification of the whole chain (beat, hourly, and ``verify_audit``).
+
+    Verifying reads and hashes every event, so pages show the newest of these instead of
+    verifying on each view: "verified up to #N at T: intact or broken". Kept outside the chain
+    on purpose: a verification changes nothing, and auditing it would move the head it names."""
+
+    verified_at = models.DateTimeField(db_index=True)
+    head_seq = models.PositiveBigIntegerField(help_text="The last event the verification read.")
+    checked = models.PositiveBigIntegerField(default=0)
+    ok = models.BooleanField()
+    anchored_seq = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The newest signed anchor the chain was found to hold."
+    )
+    detail = models.TextField(blank=True, help_text="What verify_audit printed.")
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+
+    def __str__(self) -> str:
+        state = "intact" if self.ok else "broken"
+        return f"chain {state} up to #{self.head_seq} at {self.verified_at:%Y-%m-%d %H:%M}"

@@ -3,8 +3,13 @@
 The reading and exporting live in the audit app (audit.log, audit.exports), which knows nothing
 of projects' members; this module is where a request becomes "this person may read these
 events": a project's page shows its events to its members (auditors are viewers; an outsider
-gets 404), and the all-projects page shows a person the events of every project they are a
-member of. Events of no project (a stranger's failed login) are on neither."""
+gets 404), and the all-projects page shows a person every event they may read: those of each
+project they are a member of and, to staff, the events of no project (sign-ins, failed logins,
+refused requests, exports of several projects).
+
+The chain's state is the newest stored verification (audit.verification), shown apart from the
+rows: a page view never reads and hashes the whole chain, and nothing on the page counts rows
+it does not list."""
 
 from __future__ import annotations
 
@@ -19,10 +24,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import log
 from audit.actors import Actor
-from audit.anchors import verify as verify_chain
 from audit.exports import FORMATS, audit_export
 from audit.forms import AuditFilterForm
-from audit.models import AuditEvent
+from audit.verification import latest_verification
 from preflight.web.access import actor_of, project_for
 from preflight.web.paging import page_links
 from preflight.web.rendering import is_htmx, render_page_or_partial
@@ -30,9 +34,6 @@ from preflight.web.rendering import is_htmx, render_page_or_partial
 from .models import Project
 
 TEMPLATE = "audit/log.html"
-# Up to this many events the chain is verified on every page view (a few milliseconds); past it,
-# on demand, since verifying reads and hashes every event.
-VERIFY_INLINE_UP_TO = 5000
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Scope:
     log_url: str
     export_url: str
     file_prefix: str
+    # Events of no project: staff only, and only on the all-projects page.
+    unscoped: bool = False
 
 
 def _project_scope(request: HttpRequest, slug: str) -> Scope:
@@ -69,6 +72,7 @@ def _all_projects_scope(request: HttpRequest) -> Scope:
         log_url=reverse("audit-all"),
         export_url=reverse("audit-all-export"),
         file_prefix="preflight-audit",
+        unscoped=bool(getattr(request.user, "is_staff", False)),
     )
 
 
@@ -78,32 +82,26 @@ def _context(scope: Scope, form: AuditFilterForm) -> dict[str, Any]:
         "scope": scope,
         "form": form,
         "nav_section": "audit",
-        "chain_head": 0,
-        "chain": None,
+        "verification": None,
     }
 
 
 def _log(request: HttpRequest, scope: Scope) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     context = _context(scope, form)
-    verify = bool(request.GET.get("verify"))
-    if is_htmx(request) and verify:
-        context["chain"] = verify_chain()
-        return render_page_or_partial(request, TEMPLATE, "chain-status", context)
     if not is_htmx(request):
-        # The chain's status sits outside the log body that filtering and paging swap, so only
-        # a whole page reads and hashes the chain.
-        head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-        verify_now = verify or head <= VERIFY_INLINE_UP_TO
-        context |= {"chain_head": head, "chain": verify_chain() if verify_now else None}
+        # The chain's status sits outside the log body that filtering and paging swap.
+        context["verification"] = latest_verification()
     if not form.is_valid():
         return render_page_or_partial(request, TEMPLATE, "log-body", context, status=422)
     filters = form.filters()
-    page = log.page(log.events(scope.projects, filters), before=form.cleaned_data.get("before"))
+    page = log.page(
+        log.events(scope.projects, filters, unscoped=scope.unscoped),
+        before=form.cleaned_data.get("before"),
+    )
     for event in page.events:
         event.project = scope.projects.get(event.project_id or 0)  # type: ignore[attr-defined]
     query = request.GET.copy()
-    query.pop("verify", None)
     context |= {
         "page": page,
         "filters": filters,
@@ -128,7 +126,8 @@ def _export(request: HttpRequest, scope: Scope) -> HttpResponseBase:
         actor=scope.actor,
         project_id=scope.project.pk if scope.project else None,
         projects=sorted(p.slug for p in scope.projects.values()),
-        qs=log.events(scope.projects, filters),
+        qs=log.events(scope.projects, filters, unscoped=scope.unscoped),
+        unscoped=scope.unscoped,
         filters=filters,
         fmt=fmt,
     )

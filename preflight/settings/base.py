@@ -404,6 +404,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "audit.tasks.anchor_chain",
         "schedule": timedelta(minutes=10),
     },
+    # Reads and hashes every event; the audit log page shows the stored result.
+    "verify-audit-chain": {
+        "task": "audit.tasks.verify_chain",
+        "schedule": timedelta(hours=1),
+    },
     "purge-webhook-deliveries": {
         "task": "releases.tasks.purge_webhook_deliveries",
         "schedule": timedelta(hours=1),

@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.actors import Actor
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainVerification
 from audit.services import record
+from audit.tasks import verify_chain
+from audit.verification import chain_verification_record
 from releases.models import Project
 from tests.factories import ProjectFactory
 
@@ -85,43 +87,64 @@ def test_older_pages_follow_the_cursor(client_of, viewer, project):  # type: ign
     assert second.next_before is None
 
 
-def test_the_chain_is_verified_and_shown(client_of, viewer, project):  # type: ignore[no-untyped-def]
-    _event(project)
-    assert "chain intact" in client_of(viewer).get(URL).content.decode()
-
-
-def test_the_chain_status_shows_the_anchor_and_a_chain_shortened_after_it(
+def test_the_chain_status_is_the_last_stored_verification_not_one_per_view(
     client_of, viewer, project
 ):  # type: ignore[no-untyped-def]
+    client = client_of(viewer)
+    _event(project)
+    assert "not verified yet" in client.get(URL).content.decode()
+    assert not ChainVerification.objects.exists()  # a page view verifies nothing
+
+    verification = chain_verification_record()
+    page = client.get(URL).content.decode()
+    assert "chain intact" in page
+    assert f"verified up to event #{verification.head_seq} at" in page
+    # The status names the last event read, never a count that could pass for the rows listed.
+    assert "events verified" not in page
+
+
+def test_a_tampered_chain_shows_broken_after_the_next_verification(client_of, viewer, project):  # type: ignore[no-untyped-def]
     from audit.anchors import anchor_head
 
     client = client_of(viewer)
     for _ in range(3):
         _event(project)
     anchor, _ = anchor_head()
+    chain_verification_record()
     assert f"holds the anchor of #{anchor.seq}" in client.get(URL).content.decode()
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
         cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [anchor.seq])
         cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+    assert "chain intact" in client.get(URL).content.decode()  # until the next verification
+    verify_chain()  # the beat task
     page = client.get(URL).content.decode()
     assert "chain broken" in page
     assert "events were deleted from the end" in page
 
 
-def test_a_big_chain_is_verified_on_demand(
-    client_of, viewer, project, htmx_headers, settings, monkeypatch
-):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("releases.audit_log.VERIFY_INLINE_UP_TO", 1)
+def test_verify_audit_stores_its_result(project):  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+
     _event(project)
-    _event(project)
+    call_command("verify_audit", stdout=io.StringIO())
+    stored = ChainVerification.objects.get()
+    assert stored.ok
+    assert stored.head_seq == AuditEvent.objects.order_by("-seq").first().seq  # type: ignore[union-attr]
+
+
+def test_the_header_counts_exactly_the_rows_listed(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    for _ in range(53):
+        _event(project)
     client = client_of(viewer)
-    page = client.get(URL).content.decode()
-    assert "Verify the chain now" in page
-    assert "chain intact" not in page
-    partial = client.get(URL + "?verify=1", headers=htmx_headers).content.decode()
-    assert partial.lstrip().startswith('<div id="chain-status"')
-    assert "chain intact" in partial
+    response = client.get(URL)
+    html = response.content.decode()
+    listed = len(response.context["page"].events)
+    assert listed == 50 == html.count('<tr id="event-')
+    assert ">50 listed; older on the next page<" in html
+    older = client.get(URL + f"?before={response.context['page'].next_before}").content.decode()
+    assert older.count('<tr id="event-') == 3
+    assert "3 listed, before #" in older
 
 
 def test_export_needs_post(client_of, viewer, project):  # type: ignore[no-untyped-def]
@@ -162,21 +185,6 @@ def test_jsonl_export_has_one_event_per_line_with_its_hash(client_of, viewer, pr
     assert rows[0]["hash"] == event.hash
     # The export's own record is part of what it exports: it was written first.
     assert rows[-1]["action"] == "audit.exported"
-
-
-def test_filtering_and_paging_in_place_do_not_verify_the_chain_again(
-    client_of, viewer, project, htmx_headers, monkeypatch
-):  # type: ignore[no-untyped-def]
-    # The chain's status is outside the swapped log body: an HTMX request reads only its page,
-    # whether or not a whole page would verify the chain inline.
-    _event(project)
-    client = client_of(viewer)
-    with CaptureQueriesContext(connection) as inline:
-        assert client.get(URL + "?actor=ana", headers=htmx_headers).status_code == 200
-    monkeypatch.setattr("releases.audit_log.VERIFY_INLINE_UP_TO", 0)
-    with CaptureQueriesContext(connection) as on_demand:
-        assert client.get(URL + "?actor=ana", headers=htmx_headers).status_code == 200
-    assert len(inline) == len(on_demand)
 
 
 def test_the_page_takes_as_many_queries_with_500_events_as_with_1(client_of, viewer, project):  # type: ignore[no-untyped-def]
@@ -242,3 +250,64 @@ def test_the_all_projects_export_names_the_projects_it_covers(client_of, viewer,
 def test_the_all_projects_log_needs_login_and_its_export_a_post(client, client_of, viewer):  # type: ignore[no-untyped-def]
     assert client.get(ALL).status_code == 302
     assert client_of(viewer).get(ALL + "export").status_code == 405
+
+
+@pytest.fixture
+def staff(viewer):  # type: ignore[no-untyped-def]
+    viewer.is_staff = True
+    viewer.save(update_fields=["is_staff"])
+    return viewer
+
+
+def _refusals(project: Project) -> None:
+    record(actor=Actor.anonymous(), action="auth.login_failed", outcome="denied", message="no")
+    record(actor=Actor.of_system("x"), action="http.forbidden", outcome="denied", message="no")
+    _event(project, "approval.granted", outcome="denied", message="four eyes")
+    record(actor=Actor.of_system("x"), action="auth.login")
+
+
+def test_staff_see_the_events_of_no_project_on_the_all_projects_log(client_of, staff, project):  # type: ignore[no-untyped-def]
+    _refusals(project)
+    response = client_of(staff).get(ALL)
+    actions = [e.action for e in response.context["page"].events]
+    assert {"auth.login_failed", "http.forbidden", "approval.granted", "auth.login"} <= set(actions)
+    assert "no project" in response.content.decode()
+    # A project's own page stays that project's.
+    assert "auth.login_failed" not in client_of(staff).get(URL).content.decode()
+
+
+def test_the_denied_filter_finds_every_refusal_the_reader_may_see(client_of, staff, project):  # type: ignore[no-untyped-def]
+    _refusals(project)
+    _event(project, "deployment.started")
+    denied = client_of(staff).get(ALL + "?outcome=denied").context["page"].events
+    assert [e.action for e in denied] == ["approval.granted", "http.forbidden", "auth.login_failed"]
+
+
+def test_a_staff_export_says_it_holds_the_events_of_no_project(client_of, staff, project):  # type: ignore[no-untyped-def]
+    _refusals(project)
+    response = client_of(staff).post(ALL + "export", {"format": "jsonl", "outcome": "denied"})
+    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    assert [r["action"] for r in rows] == [
+        "auth.login_failed",
+        "http.forbidden",
+        "approval.granted",
+    ]
+    assert AuditEvent.objects.get(action="audit.exported").after["no_project_events"] is True
+
+
+def test_the_all_projects_log_costs_the_same_queries_with_3_and_with_300_events(
+    client_of, staff, project
+):  # type: ignore[no-untyped-def]
+    client = client_of(staff)
+    _refusals(project)
+    chain_verification_record()
+    client.get(ALL)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(ALL + "?outcome=denied").status_code == 200
+    for _ in range(100):
+        _refusals(project)
+    chain_verification_record()
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(ALL + "?outcome=denied")
+    assert len(response.context["page"].events) == 50
+    assert len(many) == len(few)

@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from audit.anchors import verify
 from audit.models import AuditEvent
+from audit.verification import chain_verification_record
 from preflight.commands import PreflightCommand
 
 
@@ -29,9 +29,10 @@ class Command(PreflightCommand):
 
     def handle(self, *args: Any, head: str | None = None, **options: Any) -> None:
         expected = _parse_head(head) if head else None
-        report = verify()
+        # Stored, so the audit log page shows this verification until the next one.
+        report = chain_verification_record()
         if not report.ok:
-            raise CommandError(report.describe(), returncode=1)
+            raise CommandError(report.detail, returncode=1)
         if expected:
             seq, digest = expected
             kept = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
@@ -42,7 +43,7 @@ class Command(PreflightCommand):
                     "(events were deleted from the end or rewritten)",
                     returncode=1,
                 )
-        self.stdout.write(report.describe())
+        self.stdout.write(report.detail)
 
 
 def _parse_head(value: str) -> tuple[int, str]:

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
+from audit.verification import chain_verification_record
 from backups.models import RestoreDrill
 from preflight.demo import loader
 
@@ -62,6 +63,7 @@ def test_filtering_the_timeline_keeps_the_filter_in_the_url(page, demo, login) -
 
 def test_filtering_and_exporting_the_audit_log(page, demo, login) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 1280, "height": 900})
+    chain_verification_record()  # what beat does every hour
     login(_person("vic"))
     page.wait_for_url(f"{demo}/")
     page.goto(f"{demo}/projects/liquor-pos/audit/")
