@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
@@ -22,7 +24,16 @@ from releases.models import Project
 
 from .kinds import REGISTRY, ConfigError
 from .kinds.repository.source.config import validate_repository
-from .models import CODE_VALIDATOR, KEY_VALIDATOR, Category, Check, CheckResult, Phase, Severity
+from .models import (
+    CODE_VALIDATOR,
+    KEY_VALIDATOR,
+    Category,
+    Check,
+    CheckResult,
+    Phase,
+    ReviewBaseline,
+    Severity,
+)
 
 FORMAT_VERSION = 1
 CHECK_FIELDS = (
@@ -56,6 +67,7 @@ class ImportSummary:
     deactivated: list[str] = field(default_factory=list)
     categories_changed: list[str] = field(default_factory=list)
     repository_changed: bool = False
+    review_changed: bool = False
 
     @property
     def changed(self) -> bool:
@@ -65,6 +77,7 @@ class ImportSummary:
             or self.deactivated
             or self.categories_changed
             or self.repository_changed
+            or self.review_changed
         )
 
     def describe(self) -> str:
@@ -97,6 +110,18 @@ def export_catalog(project: Project) -> str:
         ],
         "checks": [],
     }
+    review = ReviewBaseline.objects.filter(project=project).first()
+    if review is not None:
+        data["review"] = {
+            "date": review.date,
+            "score": float(review.score),
+            **({"title": review.title} if review.title else {}),
+            **(
+                {"categories": {k: float(v) for k, v in review.categories.items()}}
+                if review.categories
+                else {}
+            ),
+        }
     for check in checks:
         entry: dict[str, Any] = {
             "code": check.code,
@@ -125,6 +150,7 @@ class _Parsed:
     categories: list[dict[str, Any]]
     checks: list[dict[str, Any]]
     repository: dict[str, Any]
+    review: dict[str, Any] | None = None
 
 
 def parse_catalog(text: str, project: Project) -> _Parsed:
@@ -135,7 +161,7 @@ def parse_catalog(text: str, project: Project) -> _Parsed:
         raise CatalogInvalid([f"not valid YAML: {exc}"]) from None
     if not isinstance(data, Mapping):
         raise CatalogInvalid(["the file must be a mapping with 'categories' and 'checks'"])
-    unknown = set(data) - {"version", "project", "repository", "categories", "checks"}
+    unknown = set(data) - {"version", "project", "repository", "categories", "checks", "review"}
     if unknown:
         errors.append(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
     if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
@@ -157,9 +183,58 @@ def parse_catalog(text: str, project: Project) -> _Parsed:
     checks = _parse_checks(
         data.get("checks"), keys, environments, errors, has_repository="repository" in data
     )
+    review = _parse_review(data.get("review"), keys, errors)
     if errors:
         raise CatalogInvalid(errors)
-    return _Parsed(categories=categories, checks=checks, repository=repository)
+    return _Parsed(categories=categories, checks=checks, repository=repository, review=review)
+
+
+def _review_score(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        score = Decimal(str(value)).quantize(Decimal("0.1"))
+    except InvalidOperation:
+        return None
+    return score if 0 <= score <= 100 else None
+
+
+def _parse_review(raw: Any, categories: set[str], errors: list[str]) -> dict[str, Any] | None:
+    """The hand-written review's own figures: ``{date, score, title?, categories?}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        errors.append("review: give a mapping with date and score")
+        return None
+    for name in sorted(set(map(str, raw)) - {"date", "score", "title", "categories"}):
+        errors.append(f"review field {name}: unknown field")
+    when = raw.get("date")
+    if isinstance(when, str):
+        try:
+            when = date.fromisoformat(when)
+        except ValueError:
+            when = None
+    if not isinstance(when, date):
+        errors.append("review field date: give the review's date, e.g. 2026-01-05")
+    score = _review_score(raw.get("score"))
+    if score is None:
+        errors.append("review field score: must be a number from 0 to 100")
+    title = raw.get("title", "")
+    if not isinstance(title, str) or len(title) > 200:
+        errors.append("review field title: must be text of at most 200 characters")
+    given = raw.get("categories", {}) or {}
+    scores: dict[str, str] = {}
+    if not isinstance(given, Mapping):
+        errors.append("review field categories: map category keys to the review's scores")
+        given = {}
+    for key, value in given.items():
+        if key not in categories:
+            errors.append(f"review field categories.{key}: no such category in the catalog")
+        elif (category_score := _review_score(value)) is None:
+            errors.append(f"review field categories.{key}: must be a number from 0 to 100")
+        else:
+            scores[key] = str(category_score)
+    return {"date": when, "score": score, "title": title or "", "categories": scores}
 
 
 def _parse_categories(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
@@ -334,6 +409,7 @@ def import_catalog(
                 check.save(update_fields=["is_active"])
                 summary.deactivated.append(code)
         _retire_categories(project, {c["key"] for c in parsed.categories}, summary)
+        summary.review_changed = _apply_review(project, parsed.review)
         if summary.changed:
             audit.record(
                 actor=actor,
@@ -350,9 +426,29 @@ def import_catalog(
                         if summary.repository_changed
                         else {}
                     ),
-                },
+                }
+                | ({"review": True} if summary.review_changed else {}),
             )
     return summary
+
+
+def _apply_review(project: Project, review: dict[str, Any] | None) -> bool:
+    """Keep the review's figures as the file gives them; a file without any removes them."""
+    current = ReviewBaseline.objects.filter(project=project).first()
+    if review is None:
+        if current is None:
+            return False
+        current.delete()
+        return True
+    if current is None:
+        ReviewBaseline.objects.create(project=project, **review)
+        return True
+    if all(getattr(current, k) == v for k, v in review.items()):
+        return False
+    for k, v in review.items():
+        setattr(current, k, v)
+    current.save()
+    return True
 
 
 def _apply_categories(

@@ -142,6 +142,22 @@ class Check(models.Model):
         return f"{self.code} {self.title}"
 
 
+class ReviewBaseline(models.Model):
+    """The figures of the hand-written review a catalog reproduces (the catalog's ``review:``).
+    The report sets the score it computes beside the one the review assigned by hand and says
+    where they part; nothing is scored from these."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="review")
+    date = models.DateField()
+    score = models.DecimalField(max_digits=4, decimal_places=1)
+    title = models.CharField(max_length=200, blank=True)
+    # Category key -> the score the review gave it by hand.
+    categories = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"review of {self.date}: {self.score}"
+
+
 class RunQuerySet(models.QuerySet["ReadinessRun"]):
     def finished(self) -> RunQuerySet:
         return self.filter(status=ReadinessRun.Status.FINISHED)

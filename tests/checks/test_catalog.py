@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 from audit.actors import Actor
 from audit.models import AuditEvent
 from checks.catalog import CatalogInvalid, export_catalog, import_catalog
-from checks.models import Category, Check
+from checks.models import Category, Check, ReviewBaseline
 from preflight.errors import Denied
 
 from ..conftest import as_actor
@@ -402,3 +402,40 @@ def test_a_bad_services_list_is_refused_at_import(shop, config, message):
         for e in refused.value.errors
     ), refused.value.errors
     assert not Check.objects.filter(project=shop).exists()
+
+
+REVIEW = """\
+review:
+  date: 2026-01-05
+  score: 54.5
+  title: Deployment Readiness Review
+  categories: {deploy: 60, data: 55}
+"""
+
+
+def test_a_catalog_may_carry_the_review_figures_and_round_trips_them(shop):
+    summary = import_catalog(
+        actor=OPERATOR, project=shop, text=CATALOG + REVIEW, check_access=False
+    )
+    assert summary.review_changed
+    review = ReviewBaseline.objects.get(project=shop)
+    assert (str(review.score), review.date.isoformat()) == ("54.5", "2026-01-05")
+    assert review.categories == {"deploy": "60.0", "data": "55.0"}
+    exported = export_catalog(shop)
+    assert yaml.safe_load(exported)["review"]["score"] == 54.5
+    again = import_catalog(actor=OPERATOR, project=shop, text=exported, check_access=False)
+    assert not again.changed
+    # A file without a review removes it.
+    assert import_catalog(actor=OPERATOR, project=shop, text=CATALOG, check_access=False).changed
+    assert not ReviewBaseline.objects.filter(project=shop).exists()
+
+
+def test_bad_review_figures_are_refused_naming_the_field(shop):
+    text = CATALOG + "review: {date: soon, score: 140, categories: {nope: 1}}\n"
+    with pytest.raises(CatalogInvalid) as caught:
+        import_catalog(actor=OPERATOR, project=shop, text=text, check_access=False)
+    assert caught.value.errors == [
+        "review field date: give the review's date, e.g. 2026-01-05",
+        "review field score: must be a number from 0 to 100",
+        "review field categories.nope: no such category in the catalog",
+    ]
