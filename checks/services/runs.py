@@ -302,13 +302,33 @@ def _record(lease: _Lease, item: _Pending, evaluated: tuple[Outcome, int]) -> bo
         status=outcome.status,
         detail=outcome.detail[:5000],
         evidence_url=outcome.evidence_url[:500],
-        data=outcome.data,
+        data=stored_data(outcome),
         duration_ms=duration_ms,
         evaluated_at=now,
         updated_at=now,
         **provenance(outcome),
     )
     return bool(written) and lease.beat_if_due()
+
+
+# A result keeps at most this many findings (file, line, message): the report's "files requiring
+# attention" lists them; evaluate_tree shows a tree's findings in full.
+STORED_FINDINGS = 200
+
+
+def stored_data(outcome: Outcome) -> dict[str, Any]:
+    """The outcome's data, with its findings when a repository rule gave some and did not keep
+    them in its data itself."""
+    findings = getattr(outcome, "findings", ())
+    if not findings or "findings" in outcome.data:
+        return outcome.data
+    return {
+        **outcome.data,
+        "findings": [
+            {"file": f.file, "line": f.line, "message": f.message}
+            for f in findings[:STORED_FINDINGS]
+        ],
+    }
 
 
 def provenance(outcome: Outcome) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from ..evaluation import EffectiveResult, waivable
 from ..evidence import source_phrase
 from ..forms import WaiverForm
+from ..report.document import Text
 
 register = template.Library()
 
@@ -26,3 +29,17 @@ def is_waivable(item: EffectiveResult) -> bool:
 def source(item: EffectiveResult) -> str:
     """Who produced the result, in words."""
     return source_phrase(item.result)
+
+
+@register.filter
+def review_text(value: Text) -> str:
+    """A worded piece of the review (checks.report.document.Text) as HTML, escaped."""
+    parts = []
+    for span in value:
+        escaped: str = conditional_escape(span.text)
+        if span.code:
+            escaped = f"<code>{escaped}</code>"
+        elif span.strong:
+            escaped = f"<strong>{escaped}</strong>"
+        parts.append(escaped)
+    return mark_safe("".join(parts))  # noqa: S308 - every part was escaped above

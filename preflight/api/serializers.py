@@ -150,6 +150,20 @@ class RiskRowSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+class SectionRiskRowSerializer(serializers.Serializer):
+    section = serializers.CharField(
+        help_text="A section of the review (a check's section, else its category's name), or "
+        "TOTAL on the last row."
+    )
+    critical = serializers.IntegerField(help_text="Open gaps: fail, error or pending.")
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="How many of the total are not done yet.")
+    waived = serializers.IntegerField(help_text="Waived gaps, counted apart: not in the total.")
+
+
 class SourceSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=Source.choices,
@@ -188,6 +202,11 @@ class RunSerializer(serializers.Serializer):
     )
     categories = CategoryScoreSerializer(many=True)
     risk_summary = RiskRowSerializer(many=True)
+    risk_summary_sections = SectionRiskRowSerializer(
+        many=True,
+        help_text="The risk summary by the review's sections, as the readiness report has it, "
+        "with pending and waived gaps counted.",
+    )
     results = ResultSerializer(many=True)
 
 

@@ -144,6 +144,41 @@ def test_a_run_reads_with_score_categories_risk_summary_and_results(as_user, vie
     ]
 
 
+def test_a_run_reads_its_risk_summary_by_section_with_pending_and_waived(
+    as_user, viewer, approver, release, environments, project
+):
+    from checks.models import Check, Waiver
+
+    from ..factories import CategoryFactory, ResultFactory, RunFactory
+
+    category = CategoryFactory(project=project, key="ops", name="Ops", weight=100)
+    run = RunFactory(release=release, environment=environments["staging"])
+    for code, section, severity, status in (
+        ("R-001", "Rollback", "high", "fail"),
+        ("R-002", "Rollback", "medium", "pending"),
+        ("B-001", "", "low", "fail"),
+        ("B-002", "", "medium", "pass"),
+    ):
+        check = CheckFactory(
+            project=project, category=category, code=code, section=section, severity=severity
+        )
+        ResultFactory(run=run, check_item=check, status=status)
+    Waiver.objects.create(
+        release=release, check_item=Check.objects.get(code="B-001"), reason="accepted",
+        created_by=approver, expires_at=timezone.now() + timedelta(days=3),
+    )  # fmt: skip
+    body = as_user(viewer).get(f"{BASE}/runs/{run.pk}/").json()
+    assert body["risk_summary_sections"] == [
+        {"section": "Ops", "critical": 0, "high": 0, "medium": 0, "low": 0, "total": 0,
+         "pending": 0, "waived": 1},
+        {"section": "Rollback", "critical": 0, "high": 1, "medium": 1, "low": 0, "total": 2,
+         "pending": 1, "waived": 0},
+        {"section": "TOTAL", "critical": 0, "high": 1, "medium": 1, "low": 0, "total": 2,
+         "pending": 1, "waived": 1},
+    ]  # fmt: skip
+    assert body["risk_summary"][-1]["category"] == "TOTAL"  # unchanged for existing clients
+
+
 def test_an_unknown_run_is_404(as_user, viewer):
     assert as_user(viewer).get(f"{BASE}/runs/999999/").status_code == 404
 

@@ -39,6 +39,25 @@ def test_the_schema_validates_without_warnings(tmp_path):
         assert path in text
 
 
+def test_the_run_schema_has_the_risk_summary_by_section_beside_the_old_one():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    run = components["Run"]
+    assert {"risk_summary", "risk_summary_sections"} <= set(run["required"])
+    rows = run["properties"]["risk_summary_sections"]
+    assert rows["type"] == "array"
+    row = components[rows["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(row["properties"]) == {
+        "section", "critical", "high", "medium", "low", "total", "pending", "waived",
+    }  # fmt: skip
+    assert set(row["required"]) == set(row["properties"])
+    # The old field keeps its shape for existing clients.
+    old = components[run["properties"]["risk_summary"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(old["properties"]) == {"category", "critical", "high", "medium", "low", "total"}
+
+
 @pytest.mark.django_db
 def test_the_docs_are_served_without_a_cdn(client):
     page = client.get("/api/v1/docs/")

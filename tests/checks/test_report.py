@@ -72,6 +72,8 @@ def test_the_report_costs_the_same_queries_for_1_or_many_checks(project, environ
             render_markdown(build_report(release, environments["staging"]))
         return len(captured)
 
+    # Each release after the first has a last review (the run of the one before) to compare.
+    report_queries(1)
     assert report_queries(1) == report_queries(60)
 
 

@@ -44,7 +44,7 @@ def test_the_report_page_is_in_the_layout_with_print_and_markdown(client_of, vie
     assert 'class="topbar noprint"' in html  # inside the layout; the print sheet drops it
     assert "Deployment Readiness Review" in html
     assert "{#" not in html
-    assert "Overall Readiness Score: 100.0/100" in html
+    assert "<strong>Overall Readiness Score:</strong> <strong>100.0/100</strong>" in html
     assert 'href="?format=markdown"' in html
     assert "window.print()" in html
 
@@ -104,6 +104,6 @@ def test_the_standalone_review_still_renders_for_the_command_line(
         {"report": build_report(release, environments["production"]), "standalone": True},
     )
     assert html.startswith("<!doctype html>")
-    assert "Overall Readiness Score: 100.0/100" in html
+    assert "<strong>Overall Readiness Score:</strong> <strong>100.0/100</strong>" in html
     assert "{#" not in html
     assert "comment" not in html

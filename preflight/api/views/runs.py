@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from checks.evaluation import evaluate
 from checks.evidence import source_of
 from checks.models import ReadinessRun
+from checks.report import risk_lines
 from checks.services.runs import breakdown, run_start
 from preflight.errors import NotFound
 from releases.access import Permission
@@ -73,6 +74,7 @@ def run_body(run: ReadinessRun) -> dict[str, Any]:
         "score": evaluation.overall if run.status == ReadinessRun.Status.FINISHED else None,
         "categories": parts["categories"],
         "risk_summary": parts["risk_summary"],
+        "risk_summary_sections": [line.as_dict() for line in risk_lines(evaluation.results)],
         "results": [
             {
                 "check": item.check.code,
