@@ -17,6 +17,7 @@ from django.utils import timezone
 from preflight.web.charts import BarChart, Point, Series, bar_chart, hours, size
 
 from .models import Alert, Backup, Database, RestoreDrill, WalSample
+from .services.drills import DrillsUnavailable, drills_unavailable
 from .services.watch import judge_freshness, passed_drills
 
 RECENT_BACKUPS = 30
@@ -38,6 +39,23 @@ class DatabasePanel:
     size_chart: BarChart
     rto_chart: BarChart
     now: datetime = field(default_factory=timezone.now)
+    # Why no drill can start here (no PostgreSQL connection string): the page explains it
+    # instead of offering a button that can only fail.
+    unavailable: DrillsUnavailable | None = None
+    # A drill start refused just now: the card says so itself, beside the banner.
+    start_error: str = ""
+
+    @property
+    def drill_state(self) -> str:
+        """The restore drill card's state, from the last result: bad when the last drill
+        failed, a start was refused or drills are overdue; unavailable when none can run here;
+        good only when the last drill passed (or none is due yet) and drills can run."""
+        last = self.drills[0] if self.drills else None
+        if self.start_error or self.drill_problem or (last and last.status == "failed"):
+            return "bad"
+        if self.unavailable is not None:
+            return "unavailable"
+        return "good"
 
     @property
     def active_drill(self) -> RestoreDrill | None:
@@ -229,4 +247,5 @@ def _panel(
         size_chart=_size_chart(database, backups),
         rto_chart=_rto_chart(database, drills),
         now=now,
+        unavailable=drills_unavailable(database),
     )

@@ -23,7 +23,7 @@ from releases.access import Permission
 
 from .models import Database
 from .panels import database_panel, database_panels
-from .services.drills import drill_request
+from .services.drills import drill_request, drills_unavailable
 
 TEMPLATE = "backups/page.html"
 
@@ -69,22 +69,28 @@ def database_panel_view(request: HttpRequest, slug: str, name: str) -> HttpRespo
 def drill_now(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     access = project_for(request, slug, Permission.DRILL)
     database = _database(access, name)
-    status = 200
+    status, refused = 200, ""
+    unavailable = drills_unavailable(database)
     try:
+        if unavailable is not None:
+            # A page from before the variable was unset still shows the button: a drill
+            # queued now could only fail in the worker.
+            raise ValidationError(unavailable.problem)
         drill = drill_request(actor=access.actor, database=database)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        status = 422
+        refused, status = " ".join(error.messages), 422
     except PreflightError as error:
-        messages.error(request, error.detail)
-        status = error.status
+        refused, status = error.detail, error.status
     else:
         messages.success(
             request, f"Restore drill #{drill.pk} of {database.name} is {drill.status}."
         )
+    if refused:
+        messages.error(request, refused)
     if not is_htmx(request):
         return redirect(reverse("backups", args=[slug]) + f"#database-{name}")
     panel = database_panel(_database(access, name))
+    panel.start_error = refused
     return render_page_or_partial(
         request, TEMPLATE, "database", _context(access, panel=panel), status=status
     )

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import health
+from .web.docs import doc
 from .web.login import LoginView
 
 # Django's own error answers: the API's error body on API paths, the error pages elsewhere.
@@ -22,6 +23,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("docs/<str:name>", doc, name="docs"),
     path("", include("releases.urls")),
     path("", include("checks.urls")),
     path("", include("backups.urls")),

@@ -98,6 +98,31 @@ def drill_request(
     return drill
 
 
+@dataclass(frozen=True)
+class DrillsUnavailable:
+    """Why no drill of a database can run on this installation, and what to set."""
+
+    variable: str  # the environment variable to set; "" when the database names none
+    problem: str
+
+
+def drills_unavailable(database: Database) -> DrillsUnavailable | None:
+    """Whether a drill of ``database`` could start here: it restores into a scratch database on
+    the PostgreSQL server its connection string names, so without one it can only fail. The
+    backups page asks this before it offers "Run drill now"."""
+    if not database.dsn_env:
+        return DrillsUnavailable(
+            "",
+            f"{database.name} names no environment variable for its connection string "
+            "(dsn_env): a drill restores into a scratch database on that PostgreSQL server.",
+        )
+    try:
+        dsn_from_env(database.dsn_env)
+    except DsnError as exc:
+        return DrillsUnavailable(database.dsn_env, str(exc))
+    return None
+
+
 def _validate(database: Database, backup: Backup | None) -> None:
     if not database.dsn_env:
         raise ValidationError(

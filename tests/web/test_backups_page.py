@@ -85,8 +85,14 @@ def test_the_drill_button_needs_post(client_of, approver, database):  # type: ig
     assert client_of(approver).get(DRILL).status_code == 405
 
 
+@pytest.fixture
+def postgres(monkeypatch):  # type: ignore[no-untyped-def]
+    """The database's connection string is set: drills can run (no worker takes them here)."""
+    monkeypatch.setenv("SHOP_DATABASE_URL", "postgres://shop@127.0.0.1:1/shop")
+
+
 def test_an_approver_queues_a_drill_and_the_panel_polls_until_it_ends(
-    client_of, approver, database, htmx_headers
+    client_of, approver, database, htmx_headers, postgres
 ):  # type: ignore[no-untyped-def]
     client = client_of(approver)
     assert "Run drill now" in client.get(URL).content.decode()
@@ -118,7 +124,7 @@ def test_a_drill_without_a_connection_string_is_refused_in_words(
     assert not RestoreDrill.objects.exists()
 
 
-def test_without_htmx_the_drill_button_redirects_back(client_of, approver, database):  # type: ignore[no-untyped-def]
+def test_without_htmx_the_drill_button_redirects_back(client_of, approver, database, postgres):  # type: ignore[no-untyped-def]
     response = client_of(approver).post(DRILL)
     assert response.status_code == 302
     assert response["Location"] == "/projects/shop/backups/#database-main"
@@ -167,3 +173,66 @@ def test_unhealthy_wal_samples_are_counted_and_a_failing_one_opens_the_history(
     assert "1 of the last 3 samples was not healthy." in html
     assert '<details class="history" open>' in html
     assert "archive_command failed" in html
+
+
+def test_without_postgresql_the_page_explains_instead_of_offering_the_button(
+    client_of, approver, database, monkeypatch
+):  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("SHOP_DATABASE_URL", raising=False)
+    _history(database, 2)  # its past drills passed
+    html = client_of(approver).get(URL).content.decode()
+    assert "Run drill now" not in html
+    assert "Restore drills need PostgreSQL." in html
+    assert "Set <code>SHOP_DATABASE_URL</code> to a <code>postgres://…</code>" in html
+    assert '<a href="/docs/backups.md">docs/backups.md</a>' in html
+    assert 'data-state="unavailable"' in html  # not the green of the passed drills
+
+
+def test_a_variable_that_is_no_postgresql_url_is_explained_too(
+    client_of, approver, database, monkeypatch
+):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SHOP_DATABASE_URL", "sqlite:///db.sqlite3")
+    html = client_of(approver).get(URL).content.decode()
+    assert "SHOP_DATABASE_URL does not hold a PostgreSQL connection string." in html
+    assert "Run drill now" not in html
+
+
+def test_a_refused_drill_start_leaves_no_green_card(
+    client_of, approver, database, htmx_headers, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # A page loaded while the variable was set still shows the button; the start is refused.
+    _history(database, 2)
+    monkeypatch.delenv("SHOP_DATABASE_URL", raising=False)
+    response = client_of(approver).post(DRILL, headers=htmx_headers)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "The drill did not start: The environment variable SHOP_DATABASE_URL" in html
+    assert 'data-state="bad"' in html
+    assert 'class="status-tile good" data-state' not in html
+    assert not RestoreDrill.objects.filter(status="queued").exists()
+
+
+def test_the_drill_card_follows_the_last_drill_even_when_drills_are_fresh(
+    client_of, viewer, database, postgres
+):  # type: ignore[no-untyped-def]
+    _history(database, 2)
+    client = client_of(viewer)
+    assert 'data-state="good"' in client.get(URL).content.decode()
+    now = datetime.now(UTC)
+    RestoreDrill.objects.create(
+        database=database, status="failed", created_at=now, started_at=now, finished_at=now,
+        error="pg_restore: could not connect",
+    )  # fmt: skip
+    html = client.get(URL).content.decode()
+    assert 'data-state="bad"' in html
+    assert "The last drill failed: pg_restore: could not connect" in html
+
+
+def test_the_docs_the_page_links_to_are_served(client_of, viewer, project):  # type: ignore[no-untyped-def]
+    client = client_of(viewer)
+    response = client.get("/docs/backups.md")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode().startswith("# Backups, restore drills and WAL archiving")
+    assert client.get("/docs/..%2Fmanage.py").status_code == 404
+    assert client.get("/docs/nope.md").status_code == 404
