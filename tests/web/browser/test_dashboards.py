@@ -16,6 +16,8 @@ from audit.verification import chain_verification_record
 from backups.models import RestoreDrill
 from preflight.demo import loader
 
+from .conftest import _test_database_url
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -95,7 +97,9 @@ def test_filtering_and_exporting_the_audit_log(page, demo, login) -> None:  # ty
     assert page.locator(".audit-table tbody tr").count() == 1
 
 
-def test_the_backups_page_and_the_readiness_review(page, demo, login) -> None:  # type: ignore[no-untyped-def]
+def test_the_backups_page_and_the_readiness_review(page, demo, login, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # As `make run` on PostgreSQL does: pos-main is Preflight's own database, so drills can run.
+    monkeypatch.setenv("LIQUOR_POS_DATABASE_URL", _test_database_url())
     page.set_viewport_size({"width": 1280, "height": 900})
     login(_person("ana"))
     page.wait_for_url(f"{demo}/")
