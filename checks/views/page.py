@@ -24,6 +24,7 @@ from ..evidence import attestation_refusal, needs_attestation
 from ..forms import AttestForm, CheckFilterForm, TickForm
 from ..gate import GateDecision, evaluate_gate
 from ..models import Attestation, Check, ManualTick, Phase, ReadinessRun, Waiver
+from ..services.sources import release_changes
 from ..snapshots import Snapshot
 
 # How the page names each kind of gate reason, and the order blockers are listed in: what only
@@ -379,6 +380,8 @@ def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
         "approvals": approval_panel(page),
         "deploy": deploy_panel(page),
         "deployments": deployments(page),
+        # Asked only if the part showing it renders (it reads the git mirror): not on polls.
+        "changes": lambda: release_changes(release=page.release, environment=page.environment),
         "waivers": active_waivers(page),
         "waiver_forms": page.forms.get("waivers", {}),
         "severity_weights": scoring.SEVERITY_WEIGHT,

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import yaml
+from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEvent
@@ -17,6 +18,7 @@ from checks.models import CheckResult
 from checks.services.runs import run_execute
 
 from ..api.conftest import bearer, service_token, user_token
+from ..factories import DeploymentFactory
 from .git_repos import GitHTTPServer, Origin
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +305,40 @@ def test_projects_without_a_repository_keep_reading_trees_under_the_root(
     (tree / "deploy.sh").write_text(DEPLOY_SLEEPING)
     run_id = register_and_run(bearer(user_token(deployer)), "1.0.0", "abc1234")
     assert results(run_id)["DS-001"].status == "fail"
+
+
+def test_a_run_lists_what_changed_since_the_release_verified_in_its_environment(
+    project, environments, deployer, origin
+):
+    text = yaml.safe_load(catalog("pos.git"))
+    text["checks"].append(
+        {
+            "code": "GIT-003",
+            "title": "Changes since the deployed release",
+            "category": "deploy",
+            "severity": "low",
+            "kind": "repository",
+            "config": {"rule": "changed_since_deployed"},
+        }
+    )
+    import_catalog(actor=OPERATOR, project=project, text=yaml.safe_dump(text), check_access=False)
+    client = bearer(user_token(deployer))
+    first = origin.commit({"deploy.sh": DEPLOY_POLLING, "docker-compose.yml": COMPOSE_CLEAN})
+    run_id = register_and_run(client, "1.0.0", first)
+    assert results(run_id)["GIT-003"].status == "skipped"
+    DeploymentFactory(
+        release=project.releases.get(version="1.0.0"),
+        environment=environments["staging"],
+        status="verified",
+        verified_at=timezone.now(),
+    )
+    second = origin.commit({"db/migrations/002.sql": "alter table t add c int;"})
+    run_id = register_and_run(client, "1.0.1", second)
+    changed = results(run_id)["GIT-003"]
+    assert changed.status == "pass"
+    assert changed.detail == (
+        "1 file changed since 1.0.0 (verified in staging): db/migrations/002.sql: added."
+    )
+    assert changed.data["files"] == [
+        {"path": "db/migrations/002.sql", "status": "added", "old_path": ""}
+    ]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.kinds import ConfigError
+from checks.kinds import ConfigError, get_kind
+from checks.kinds.base import VerifiedRelease
 from checks.kinds.repository import evaluate
 from checks.kinds.repository.source import SourceError, checkout
 from checks.kinds.repository.source.cache import Mirror, locked
@@ -549,3 +550,196 @@ def test_source_errors_are_single_lines(origin):
             project="shop", repository=validate_repository({"url": str(origin.bare)}), sha="f" * 40
         )
     assert "\n" not in str(failed.value)
+
+
+# Git facts as rules -------------------------------------------------------------------------------
+
+
+def fact(
+    rule: str,
+    sha: str,
+    origin: Origin,
+    *,
+    version: str = "1.4.2",
+    verified=None,
+    repository=None,
+    **config,
+):  # type: ignore[no-untyped-def]
+    return evaluate(
+        context(
+            "repository",
+            {"rule": rule, **config},
+            git_sha=sha,
+            version=version,
+            repository=validate_repository(repository or {"url": str(origin.bare)}),
+            verified=verified,
+        )
+    )
+
+
+@pytest.mark.parametrize("annotated", [True, False])
+def test_the_versions_tag_pointing_at_the_commit_passes(origin, annotated):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    origin.tag("v1.4.2", sha, annotated=annotated)
+    outcome = fact("tag_points_at_release", sha, origin)
+    assert (outcome.status, outcome.detail) == ("pass", f"Tag v1.4.2 points at {sha[:12]}.")
+
+
+def test_a_missing_tag_fails_naming_the_tags_the_commit_has(origin):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    origin.tag("1.4.2-rc1", sha)
+    outcome = fact("tag_points_at_release", sha, origin)
+    assert outcome.status == "fail"
+    assert outcome.detail == f"No tag v1.4.2 in the repository (tags at {sha[:12]}: 1.4.2-rc1)."
+
+
+def test_a_tag_on_another_commit_fails(origin):
+    tagged = origin.commit({"deploy.sh": DEPLOY_SLEEPING})
+    origin.tag("v1.4.2", tagged)
+    released = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    outcome = fact("tag_points_at_release", released, origin)
+    assert outcome.status == "fail"
+    assert outcome.detail == (
+        f"Tag v1.4.2 points at {tagged[:12]}, not at the release's commit {released[:12]}."
+    )
+
+
+def test_a_tag_pattern_without_v(origin):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    origin.tag("1.4.2", sha)
+    repository = {"url": str(origin.bare), "tag_pattern": "{version}"}
+    assert fact("tag_points_at_release", sha, origin, repository=repository).status == "pass"
+    assert fact("tag_points_at_release", sha, origin).status == "fail"  # v1.4.2 does not exist
+
+
+def test_a_tag_moved_on_the_remote_is_seen_by_the_next_run(origin):
+    first = origin.commit({"deploy.sh": DEPLOY_SLEEPING})
+    origin.tag("v1.4.2", first)
+    assert fact("tag_points_at_release", first, origin).status == "pass"
+    second = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    git("tag", "--force", "-a", "-m", "moved", "v1.4.2", second, cwd=origin.work)
+    git("push", "--quiet", "--force", "origin", "refs/tags/v1.4.2", cwd=origin.work)
+    assert fact("tag_points_at_release", first, origin).status == "fail"
+    assert fact("tag_points_at_release", second, origin).status == "pass"
+
+
+def test_a_commit_on_the_default_branch_passes(origin):
+    older = origin.commit({"deploy.sh": DEPLOY_SLEEPING})
+    origin.commit({"deploy.sh": DEPLOY_POLLING})
+    outcome = fact("on_branch", older, origin)
+    assert (outcome.status, outcome.detail) == ("pass", f"Commit {older[:12]} is on main.")
+
+
+def test_a_commit_only_on_a_feature_branch_fails(origin):
+    origin.commit({"deploy.sh": DEPLOY_POLLING})
+    git("checkout", "--quiet", "-b", "feature", cwd=origin.work)
+    unmerged = origin.commit({"deploy.sh": DEPLOY_SLEEPING}, push=False)
+    git("push", "--quiet", "origin", "feature", cwd=origin.work)
+    outcome = fact("on_branch", unmerged, origin)
+    assert outcome.status == "fail"
+    assert outcome.detail == (
+        f"Commit {unmerged[:12]} is not on main: the released code was never merged, "
+        "or main was rewritten since."
+    )
+    repository = {"url": str(origin.bare), "default_branch": "feature"}
+    assert fact("on_branch", unmerged, origin, repository=repository).status == "pass"
+
+
+def test_a_default_branch_the_repository_lacks_is_an_error(origin):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    repository = {"url": str(origin.bare), "default_branch": "trunk"}
+    outcome = fact("on_branch", sha, origin, repository=repository)
+    assert outcome.status == "error"
+    assert outcome.detail == (
+        f"The repository {origin.bare} has no branch trunk (the catalog's default_branch)."
+    )
+
+
+def test_changes_since_the_verified_release_are_listed(origin):
+    deployed = origin.commit(
+        {"deploy.sh": DEPLOY_SLEEPING, "db/001.sql": "create table t();", "old.txt": "x"}
+    )
+    git("mv", "old.txt", "new.txt", cwd=origin.work)
+    released = origin.commit(
+        {"deploy.sh": DEPLOY_POLLING, "db/002.sql": "alter table t add c int;"}
+    )
+    outcome = fact(
+        "changed_since_deployed", released, origin, verified=VerifiedRelease("1.4.1", deployed)
+    )
+    assert outcome.status == "pass"
+    assert outcome.detail == (
+        "3 files changed since 1.4.1 (verified in production): "
+        "db/002.sql: added; deploy.sh: modified; new.txt: renamed."
+    )
+    assert outcome.data["since"] == "1.4.1"
+    assert sorted((f["path"], f["status"], f["old_path"]) for f in outcome.data["files"]) == [
+        ("db/002.sql", "added", ""),
+        ("deploy.sh", "modified", ""),
+        ("new.txt", "renamed", "old.txt"),
+    ]
+
+
+def test_changes_to_watched_files_can_warn(origin):
+    deployed = origin.commit({"deploy.sh": DEPLOY_SLEEPING, "db/migrations/001.sql": "select 1;"})
+    released = origin.commit({"db/migrations/002.sql": "select 2;", "README.md": "docs"})
+    since = VerifiedRelease("1.4.1", deployed)
+    watched = fact(
+        "changed_since_deployed", released, origin, verified=since,
+        files=["db/migrations/**"], changed_status="warn",
+    )  # fmt: skip
+    assert watched.status == "warn"
+    assert watched.detail == (
+        "1 file of db/migrations/** changed since 1.4.1 (verified in production): "
+        "db/migrations/002.sql: added."
+    )
+    quiet = fact(
+        "changed_since_deployed", released, origin, verified=since,
+        files=["deploy/**", "*.sh"], changed_status="fail",
+    )  # fmt: skip
+    assert quiet.status == "pass"
+    assert quiet.detail == (
+        "No files of deploy/**, *.sh changed since 1.4.1 (verified in production)."
+    )
+
+
+def test_nothing_verified_yet_skips_the_comparison(origin):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    outcome = fact("changed_since_deployed", sha, origin)
+    assert (outcome.status, outcome.detail) == (
+        "skipped",
+        "No release has been verified in production yet: nothing to compare with.",
+    )
+
+
+def test_a_verified_commit_gone_from_the_repository_is_an_error_for_the_comparison_only(origin):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    gone = VerifiedRelease("1.4.1", "0123456789abcdef0123456789abcdef01234567")
+    outcome = fact("changed_since_deployed", sha, origin, verified=gone)
+    assert outcome.status == "error"
+    assert outcome.detail == (
+        "Cannot compare with 1.4.1 (verified in production): "
+        f"Commit 0123456789ab is not in {origin.bare}."
+    )
+    assert fact("no_fixed_sleeps", sha, origin, verified=gone).status == "pass"
+
+
+def test_git_rules_need_a_repository(repos):
+    (repos / "tree").mkdir()
+    for rule in ("tag_points_at_release", "on_branch", "changed_since_deployed"):
+        outcome = evaluate(context("repository", {"rule": rule, "path": "tree"}))
+        assert outcome.status == "error"
+        assert "name the project's repository in the catalog" in outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"rule": "changed_since_deployed", "changed_status": "error"}, "changed_status"),
+        ({"rule": "changed_since_deployed", "files": []}, "files"),
+        ({"rule": "on_branch", "branch": "main"}, "branch"),
+    ],
+)
+def test_bad_git_rule_settings_are_refused(config, field):
+    with pytest.raises(ConfigError) as refused:
+        get_kind("repository").validate(config)
+    assert refused.value.field == field

@@ -14,6 +14,7 @@ import yaml
 from ..base import ConfigError, Outcome
 from . import validate
 from .rules import RULES
+from .rules.git import GIT_RULES
 from .tree import SourceTree
 
 
@@ -76,6 +77,8 @@ def evaluate(root: Path, check: TreeCheck, catalog: Catalog) -> Outcome:
     check's ``path`` is relative to the release's tree, so to ``root`` (a path with placeholders
     means the tree itself: a working tree has no version yet); without one, ``path`` names where
     PREFLIGHT_REPOSITORY_ROOT holds each release, and ``root`` is that release's tree."""
+    if check.config["rule"] in GIT_RULES:
+        return Outcome("skipped", "Reads the release's git history: judged in a readiness run.")
     root = root.resolve()
     tree = root
     relative = str(check.config.get("path", "."))

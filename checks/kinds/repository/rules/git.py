@@ -20,6 +20,8 @@ NEEDS_REPOSITORY = (
     "This rule reads git history: name the project's repository in the catalog (repository:)."
 )
 CHANGED_STATUSES = ("pass", "warn", "fail")
+# The rules here: a working tree (evaluate_tree) has no release commit to ask them about.
+GIT_RULES = frozenset({"tag_points_at_release", "on_branch", "changed_since_deployed"})
 
 
 def _commit(tree: SourceTree) -> ReleaseCommit | None:
