@@ -9,9 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     PREFLIGHT_VAR_DIR=/app/var
 
-# pg_dump / pg_restore for backups and restore drills.
+# pg_dump / pg_restore for backups and restore drills; git (and ssh) to fetch releases' commits.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client git openssh-client \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir uv==0.13.8 \
     && useradd --system --uid 10001 --home-dir /app preflight

@@ -83,17 +83,33 @@ class Origin:
         git("gc", "--quiet", "--prune=now", cwd=self.bare)
 
 
+def _command_lines_holding(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue  # the process ended meanwhile
+        if text in line:
+            found.append(line)
+    return found
+
+
 class GitHTTPServer:
     """``git http-backend`` serving every repository under ``root`` over HTTP on a private
     port. With ``token`` set, a request must carry ``Authorization: Bearer <token>`` or Basic
     credentials whose password is the token; anything else gets 401. ``requests`` keeps the
     headers each request came with (to show no secret travels where it should not)."""
 
-    def __init__(self, root: Path, *, token: str = "", user: str = "") -> None:
+    def __init__(self, root: Path, *, token: str = "", user: str = "", watch_for: str = "") -> None:
         self.root = root
         self.token = token
         self.user = user
         self.requests: list[dict[str, str]] = []
+        # While git is fetching (it waits for this answer), the command lines of every process
+        # on the machine that hold ``watch_for``: a secret must never be one.
+        self.watch_for = watch_for
+        self.command_lines: list[str] = []
         backend = git("--exec-path") + "/git-http-backend"
         server = self
 
@@ -120,6 +136,8 @@ class GitHTTPServer:
 
             def _serve(self) -> None:
                 server.requests.append(dict(self.headers.items()) | {"path": self.path})
+                if server.watch_for:
+                    server.command_lines.extend(_command_lines_holding(server.watch_for))
                 if not self._authorized():
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="git"')

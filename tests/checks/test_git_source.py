@@ -4,7 +4,10 @@ real repository the test makes, on this machine or over git's smart HTTP with a 
 from __future__ import annotations
 
 import logging
+import socket
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from checks.kinds.repository.source import SourceError, checkout
 from checks.kinds.repository.source.cache import Mirror, locked
 from checks.kinds.repository.source.config import Repository, validate_repository
 
-from .conftest import context
+from .conftest import context, subprocess_env
 from .git_repos import GitHTTPServer, Origin, git
 
 TOKEN = "s3cr3t-t0ken-4f9a2c"
@@ -669,7 +672,7 @@ def test_changes_since_the_verified_release_are_listed(origin):
     assert outcome.status == "pass"
     assert outcome.detail == (
         "3 files changed since 1.4.1 (verified in production): "
-        "db/002.sql: added; deploy.sh: modified; new.txt: renamed."
+        "db/002.sql: added; deploy.sh: modified; new.txt: renamed from old.txt."
     )
     assert outcome.data["since"] == "1.4.1"
     assert sorted((f["path"], f["status"], f["old_path"]) for f in outcome.data["files"]) == [
@@ -743,3 +746,102 @@ def test_bad_git_rule_settings_are_refused(config, field):
     with pytest.raises(ConfigError) as refused:
         get_kind("repository").validate(config)
     assert refused.value.field == field
+
+
+# Never hanging, never showing a secret ------------------------------------------------------------
+
+
+def test_the_token_is_never_on_a_command_line(origin, repos, monkeypatch):
+    monkeypatch.setenv("POS_GIT_TOKEN", TOKEN)
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    with GitHTTPServer(repos, token=TOKEN, watch_for=TOKEN) as server:
+        outcome = judge(
+            "no_fixed_sleeps",
+            sha,
+            {"url": server.url("pos.git"), "credentials_env": "POS_GIT_TOKEN"},
+        )
+    assert outcome.status == "pass"
+    assert server.requests  # git was running while the server looked
+    assert server.command_lines == []
+
+
+def test_a_remote_that_never_answers_ends_in_an_error_within_the_time_limit(origin, settings):
+    """A server that accepts the connection and then says nothing: git gives up (its own
+    low-speed limit, or the time limit on the command) instead of hanging the run."""
+    settings.PREFLIGHT_GIT_TIMEOUT_SECONDS = 2
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/pos.git"
+        outcome = judge("no_fixed_sleeps", sha, {"url": url})
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        silent.close()
+    assert outcome.status == "error"
+    assert "\n" not in outcome.detail
+    assert outcome.detail in (
+        "git fetch did not finish within 2 s.",
+        f"The repository {url} is unreachable: "
+        f"unable to access '{url}/': Operation too slow. Less than 1 bytes/sec transferred the last 2 seconds.",
+    )
+
+
+FETCH_IN_A_PROCESS = """
+import sys, time
+from pathlib import Path
+import django
+django.setup()
+from checks.kinds.repository.source import checkout
+from checks.kinds.repository.source.config import validate_repository
+go, url, sha = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+while not go.exists():
+    time.sleep(0.01)
+fetched = checkout(project="shop", repository=validate_repository({"url": url}), sha=sha)
+with fetched.tree.reading() as root:
+    print((root / "deploy.sh").read_text(), end="")
+"""
+
+
+def test_two_worker_processes_fetching_at_once_both_get_the_commit(
+    origin, repos, settings, tmp_path
+):
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    go = tmp_path / "go"
+    env = subprocess_env(
+        PREFLIGHT_REPOSITORY_ROOT=str(repos),
+        PREFLIGHT_GIT_CACHE_DIR=str(settings.PREFLIGHT_GIT_CACHE_DIR),
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", FETCH_IN_A_PROCESS, str(go), str(origin.bare), sha],
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    go.touch()
+    answers = [process.communicate(timeout=120) for process in processes]
+    assert [(p.returncode, out) for p, (out, _) in zip(processes, answers, strict=True)] == [
+        (0, DEPLOY_POLLING)
+    ] * 3, [err for _, err in answers]
+    mirror = Mirror("shop", Repository.from_config(validate_repository({"url": str(origin.bare)})))
+    git("fsck", "--no-progress", cwd=mirror.path)

@@ -119,7 +119,10 @@ def changed_since_deployed(tree: SourceTree, config: Mapping[str, Any]) -> Outco
     where = f"since {since.version} (verified in {commit.environment})"
     if not changes:
         return judged("pass", f"No files {what}changed {where}", data=data)
-    findings = [Finding(c.path, None, c.status) for c in changes]
+    findings = [
+        Finding(c.path, None, f"{c.status} from {c.old_path}" if c.old_path else c.status)
+        for c in changes
+    ]
     summary = f"{len(changes)} file{'s' if len(changes) != 1 else ''} {what}changed {where}"
     return judged(config.get("changed_status", "pass"), summary, findings, data=data)
 

@@ -213,7 +213,7 @@ class Mirror:
         unreachable = (
             "could not resolve host", "connection refused", "failed to connect",
             "connection timed out", "operation timed out", "network is unreachable",
-            "couldn't connect", "no route to host", "connection reset",
+            "couldn't connect", "no route to host", "connection reset", "operation too slow",
             # git's generic words, after the telling ones
             "could not read from remote repository", "unable to access", "unable to connect",
         )  # fmt: skip
@@ -287,13 +287,8 @@ class Tree:
         symlink out of the tree) is left out rather than failing the whole tree."""
         env = gitcmd.environment(self.mirror.repository, None)
         env["GIT_DIR"] = str(self.mirror.path)
-        process = subprocess.Popen(  # noqa: S603 - git with arguments we built
-            [gitcmd.GIT, "archive", "--format=tar", self.sha],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+        process = gitcmd.popen(
+            [gitcmd.GIT, "archive", "--format=tar", self.sha], env=env, stdout=subprocess.PIPE
         )
         assert process.stdout is not None
         deadline = time.monotonic() + settings.PREFLIGHT_GIT_TIMEOUT_SECONDS

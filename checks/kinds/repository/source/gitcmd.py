@@ -167,15 +167,7 @@ def run(
     it started goes down with it). A failure raises SourceError with git's last words, scrubbed;
     ``check=False`` returns the completed process instead (for yes/no questions)."""
     timeout = settings.PREFLIGHT_GIT_TIMEOUT_SECONDS
-    process = subprocess.Popen(  # noqa: S603 - git with arguments we built, no shell
-        [GIT, *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    process = popen([GIT, *args], cwd=cwd, env=env, stdout=stdout)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -188,6 +180,26 @@ def run(
     if check and completed.returncode != 0:
         raise SourceError(scrub(last_words(completed.stderr), secrets))
     return completed
+
+
+def popen(
+    argv: Sequence[str], *, env: dict[str, str], cwd: Path | None = None, stdout: int | None
+) -> subprocess.Popen[bytes]:
+    """Start git in its own process group, reading nothing from us."""
+    try:
+        return subprocess.Popen(  # noqa: S603 - git with arguments we built, no shell
+            list(argv),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise SourceError(
+            "git is not installed where the checks run: it is needed to fetch the project's repository."
+        ) from None
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
