@@ -845,3 +845,48 @@ def test_two_worker_processes_fetching_at_once_both_get_the_commit(
     ] * 3, [err for _, err in answers]
     mirror = Mirror("shop", Repository.from_config(validate_repository({"url": str(origin.bare)})))
     git("fsck", "--no-progress", cwd=mirror.path)
+
+
+def test_the_credential_may_come_from_a_file(origin, http, monkeypatch, tmp_path):
+    """NAME_FILE, as for Preflight's own secrets (Docker and Kubernetes secrets are files)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    monkeypatch.delenv("POS_GIT_TOKEN", raising=False)
+    monkeypatch.setenv("POS_GIT_TOKEN_FILE", str(token_file))
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    repository = {"url": http.url("pos.git"), "credentials_env": "POS_GIT_TOKEN"}
+    assert judge("no_fixed_sleeps", sha, repository).status == "pass"
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("wrong token", "refused the credential in POS_GIT_TOKEN"),
+        ("missing commit", "is not in"),
+        ("no such repository", "No git repository at"),
+        ("unreachable", "is unreachable"),
+    ],
+)
+def test_every_error_is_one_line_without_traceback_or_secret(
+    origin, repos, monkeypatch, caplog, case, says
+):
+    secret = TOKEN if case != "wrong token" else "wr0ng-" + TOKEN
+    monkeypatch.setenv("POS_GIT_TOKEN", secret)
+    sha = origin.commit({"deploy.sh": DEPLOY_POLLING})
+    with GitHTTPServer(repos, token=TOKEN) as server:
+        url = {
+            "no such repository": server.url("nothing-here.git"),
+            "unreachable": "http://127.0.0.1:9/pos.git",
+        }.get(case, server.url("pos.git"))
+        if case == "missing commit":
+            sha = "0123456789abcdef0123456789abcdef01234567"
+        with caplog.at_level(logging.DEBUG):
+            outcome = judge(
+                "no_fixed_sleeps", sha, {"url": url, "credentials_env": "POS_GIT_TOKEN"}
+            )
+    assert outcome.status == "error"
+    assert says in outcome.detail
+    assert "\n" not in outcome.detail
+    assert "Traceback" not in outcome.detail
+    assert secret not in outcome.detail
+    assert secret not in caplog.text

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -208,7 +209,9 @@ class Mirror:
             "does not appear to be a git repository", "not a git repository",
             "repository not found", "returned error: 404", "no such file or directory",
         )  # fmt: skip
-        if any(marker in lowered for marker in missing_repo):
+        if any(marker in lowered for marker in missing_repo) or re.search(
+            r"repository '[^']*' not found", lowered
+        ):
             return f"No git repository at {where}."
         unreachable = (
             "could not resolve host", "connection refused", "failed to connect",
