@@ -4,6 +4,7 @@ real repository the test makes, on this machine or over git's smart HTTP with a 
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import stat
 import subprocess
@@ -343,8 +344,6 @@ def test_the_cache_evicts_what_was_used_least_recently(repos, settings):
     fetched = {}
     for name, repo in origins.items():
         # Random content: a pack does not compress it away.
-        import secrets
-
         sha = repo.commit({"blob.txt": secrets.token_hex(200_000), "big.txt": big})
         fetched[name] = checkout(
             project=name, repository=validate_repository({"url": str(repo.bare)}), sha=sha
@@ -369,8 +368,6 @@ def test_the_cache_evicts_what_was_used_least_recently(repos, settings):
 
 def test_a_tree_in_use_is_not_evicted(repos, settings):
     settings.PREFLIGHT_GIT_CACHE_MB = 1
-    import secrets
-
     a, b = Origin(repos, "a.git"), Origin(repos, "b.git")
     sha_a = a.commit({"blob.txt": secrets.token_hex(400_000)})
     first = checkout(project="a", repository=validate_repository({"url": str(a.bare)}), sha=sha_a)
@@ -890,3 +887,21 @@ def test_every_error_is_one_line_without_traceback_or_secret(
     assert "Traceback" not in outcome.detail
     assert secret not in outcome.detail
     assert secret not in caplog.text
+
+
+def test_the_repositorys_attributes_do_not_hide_or_rewrite_files(origin):
+    """export-ignore would keep a file out of `git archive`; the tree is what was committed."""
+    sha = origin.commit(
+        {
+            ".gitattributes": "deploy.sh export-ignore\nversion.txt export-subst\n*.txt text eol=crlf\n",
+            "deploy.sh": DEPLOY_SLEEPING,
+            "version.txt": "$Format:%H$\n",
+        }
+    )
+    fetched = checkout(
+        project="shop", repository=validate_repository({"url": str(origin.bare)}), sha=sha
+    )
+    with fetched.tree.reading() as root:
+        assert (root / "deploy.sh").read_text() == DEPLOY_SLEEPING
+        assert (root / "version.txt").read_bytes() == b"$Format:%H$\n"
+    assert judge("no_fixed_sleeps", sha, {"url": str(origin.bare)}).status == "fail"

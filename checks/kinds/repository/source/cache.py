@@ -38,6 +38,9 @@ from .gitcmd import Credential, SourceError, display_url
 
 log = logging.getLogger(__name__)
 
+PINNED_ATTRIBUTES = (
+    "* -export-ignore -export-subst -text -eol -ident -filter -working-tree-encoding\n"
+)
 # Half-made or half-removed entries (a process killed mid-way) older than this are swept up.
 STALE_SCRATCH_SECONDS = 3600
 
@@ -148,6 +151,7 @@ class Mirror:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 env = gitcmd.environment(repository, None)
                 gitcmd.run(["init", "--quiet", "--bare", str(self.path)], env=env)
+            self._pin_attributes()
             missing = [sha for sha in shas if not self.has_commit(sha)]
             refspecs = [f"{sha}:refs/preflight/{sha}" for sha in missing]
             if refs:
@@ -172,6 +176,17 @@ class Mirror:
             if completed.returncode != 0:
                 raise SourceError(self._explain(completed.stderr, missing, secrets))
             (self.home / "mirror.size").write_text(str(_size(self.path)))
+
+    def _pin_attributes(self) -> None:
+        """The tree a rule reads is the commit's blobs as committed: the repository's own
+        .gitattributes must not hide files from ``git archive`` (export-ignore), rewrite them
+        (export-subst, ident, eol) or transcode them. The mirror's info/attributes outranks
+        every .gitattributes in the tree."""
+        info = self.path / "info"
+        info.mkdir(exist_ok=True)
+        attributes = info / "attributes"
+        if not attributes.exists() or attributes.read_text() != PINNED_ATTRIBUTES:
+            attributes.write_text(PINNED_ATTRIBUTES)
 
     def _explain(self, stderr: bytes, missing: list[str], secrets: list[str]) -> str:
         """One line saying why a fetch failed, in the terms of the catalog."""
