@@ -20,6 +20,7 @@ from .models import (
     ManualTick,
     ReadinessRun,
     ReportedResult,
+    ReviewBaseline,
     Waiver,
 )
 
@@ -127,3 +128,11 @@ class AttestationAdmin(ReadOnlyAdmin):
 @admin.register(GateState)
 class GateStateAdmin(ReadOnlyAdmin):
     pass
+
+
+@admin.register(ReviewBaseline)
+class ReviewBaselineAdmin(ReadOnlyAdmin):
+    """The hand-written review's figures come in with the catalog (`review:`), like the checks."""
+
+    list_display = ("project", "date", "score", "title")
+    list_select_related = ("project",)
