@@ -1,5 +1,6 @@
-"""Databases are configured here (every change audited); backups, drills, WAL samples and alert
-states are records, read-only: they change only through the backup services."""
+"""Databases are configured here (every change audited), except their schedules, which project
+admins change on the backups page (backups.services.schedules); backups, drills, WAL samples and
+alert states are records, read-only: they change only through the backup services."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class DatabaseAdmin(AuditedAdmin):
         "max_drill_age",
     )
     list_filter = ("project",)
+    # One way to change a schedule, with the project-admin rule: the schedule page.
+    readonly_fields = ("backup_schedule", "drill_schedule", "wal_schedule")
 
 
 @admin.register(Backup)

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from releases.models import Project
 
+from . import schedules
+
 NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$", "Use lowercase letters, digits, - and _."
 )
@@ -60,6 +62,29 @@ class Database(models.Model):
         default=list,
         blank=True,
         help_text="SQL assertions a restored copy must pass: a list of {name, sql}; each query returns one true value.",
+    )
+    # When beat acts on the database (backups.schedules); changed through
+    # backups.services.schedules.database_schedule_change, which audits it.
+    backup_schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        default=schedules.DEFAULT_BACKUP_SCHEDULE,
+        validators=[schedules.validate],
+        help_text=f"When Preflight takes a backup. {schedules.HELP}",
+    )
+    drill_schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        default=schedules.DEFAULT_DRILL_SCHEDULE,
+        validators=[schedules.validate],
+        help_text=f"When Preflight runs a restore drill. {schedules.HELP}",
+    )
+    wal_schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        default=schedules.DEFAULT_WAL_SCHEDULE,
+        validators=[schedules.validate],
+        help_text=f"When Preflight samples WAL archiving. {schedules.HELP}",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

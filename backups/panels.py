@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from preflight.web.charts import BarChart, Point, Series, bar_chart, hours, size
 
+from . import schedules
 from .models import Alert, Backup, Database, RestoreDrill, WalSample
 from .services.drills import DrillsUnavailable, drills_unavailable
 from .services.watch import judge_freshness, passed_drills
@@ -76,6 +77,16 @@ class DatabasePanel:
     @property
     def expected_drill_every(self) -> str:
         return hours(self.database.max_drill_age.total_seconds())
+
+    @property
+    def schedules(self) -> str:
+        """When beat acts on the database, for the panel's header."""
+        d = self.database
+        return (
+            f"backups {schedules.describe(d.backup_schedule)} · "
+            f"drills {schedules.describe(d.drill_schedule)} · "
+            f"WAL samples {schedules.describe(d.wal_schedule)}"
+        )
 
     @property
     def last_wal(self) -> WalSample | None:

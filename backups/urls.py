@@ -10,4 +10,9 @@ urlpatterns = [
         name="backup-database",
     ),
     path("projects/<slug:slug>/backups/<str:name>/drills", views.drill_now, name="backup-drill"),
+    path(
+        "projects/<slug:slug>/backups/<str:name>/schedule",
+        views.schedule_edit,
+        name="backup-schedule",
+    ),
 ]

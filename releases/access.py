@@ -27,6 +27,8 @@ class Permission(StrEnum):
     OVERRIDE = "override a closed gate in"
     BACKUP = "take backups of the databases of"
     DRILL = "run restore drills in"
+    # Admins only: how often backups and drills load a database server is the project's call.
+    SCHEDULE = "change the backup, drill and WAL schedules of"
     MANAGE = "manage"
 
 

@@ -10,8 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from celery.schedules import crontab
-
 from preflight.config import SettingsError, env_bool, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -34,6 +32,7 @@ INSTALLED_APPS = [
     "checks",
     "backups",
     "preflight.api",
+    "preflight.beat",
 ]
 
 MIDDLEWARE = [
@@ -362,7 +361,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat reads its schedule from the database and keeps its state there (preflight/beat): the entries
+# below, the same everywhere, plus each database's backup, drill and WAL schedules, which admins
+# edit (backups.schedules). A change is picked up within PREFLIGHT_BEAT_REFRESH_SECONDS.
+CELERY_BEAT_SCHEDULER = "preflight.beat.scheduler:DatabaseScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+PREFLIGHT_BEAT_REFRESH_SECONDS = env_int("PREFLIGHT_BEAT_REFRESH_SECONDS", default=5, minimum=1)
+PREFLIGHT_BEAT_ENTRIES = ["backups.schedules.beat_entries"]
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "fail-timed-out-deployments": {
         "task": "releases.tasks.fail_timed_out_deployments",
@@ -380,21 +385,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "releases.tasks.purge_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
-    "take-backups": {
-        "task": "backups.tasks.take_scheduled_backups",
-        "schedule": crontab(hour=2, minute=0),
-    },
-    "run-restore-drills": {
-        "task": "backups.tasks.run_scheduled_drills",
-        "schedule": crontab(hour=4, minute=0),
-    },
     "enforce-backup-retention": {
         "task": "backups.tasks.enforce_retention",
         "schedule": timedelta(hours=1),
-    },
-    "sample-wal-archiving": {
-        "task": "backups.tasks.sample_wal",
-        "schedule": timedelta(seconds=60),
     },
     "watch-backups": {
         "task": "backups.tasks.watch",

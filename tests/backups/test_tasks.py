@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from backups import tasks
-from backups.models import Backup, Database, RestoreDrill
+from backups.models import Backup, Database, RestoreDrill, WalSample
 from backups.services.drills import drill_request
 from tests.backups.helpers import task_callbacks
 from tests.conftest import as_actor
@@ -55,3 +55,39 @@ def test_the_backup_schedule_delivered_twice_queues_one_backup_per_database(
 
     assert Backup.objects.count() == 1
     assert len(task_callbacks(callbacks)) == 1
+
+
+def test_a_database_s_own_schedule_backs_up_drills_and_samples_that_database(
+    project, monkeypatch, django_capture_on_commit_callbacks
+):
+    main = Database.objects.create(project=project, name="main", dsn_env="MAIN_URL")
+    other = Database.objects.create(project=project, name="other", dsn_env="MAIN_URL")
+    monkeypatch.setenv("MAIN_URL", "postgres://preflight@127.0.0.1:1/main")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert tasks.take_scheduled_backup(main.pk) is True
+        assert tasks.take_scheduled_backup(main.pk) is True  # delivered twice: one backup
+        assert tasks.run_scheduled_drill(main.pk) is True
+        assert tasks.sample_database_wal(main.pk) is True
+
+    assert len(task_callbacks(callbacks)) == 2
+    assert Backup.objects.get().database == main
+    drill = RestoreDrill.objects.get()
+    assert (drill.database, drill.requested_by_label) == (main, "system:drill-schedule")
+    assert list(WalSample.objects.values_list("database", flat=True)) == [main.pk]
+    assert not other.backups.exists()
+
+
+def test_a_scheduled_task_for_a_database_gone_or_out_of_reach_does_nothing(project, monkeypatch):
+    unset = Database.objects.create(project=project, name="unset", dsn_env="UNSET_URL")
+    reported = Database.objects.create(project=project, name="reported-only")
+    monkeypatch.delenv("UNSET_URL", raising=False)
+
+    for database_id in (unset.pk, reported.pk, 999_999):
+        assert tasks.take_scheduled_backup(database_id) is False
+        assert tasks.run_scheduled_drill(database_id) is False
+        assert tasks.sample_database_wal(database_id) is False
+
+    assert not Backup.objects.exists()
+    assert not RestoreDrill.objects.exists()
+    assert not WalSample.objects.exists()
