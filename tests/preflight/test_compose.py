@@ -49,3 +49,10 @@ def test_no_secret_is_written_inline(compose: dict) -> None:
             if any(word in key for word in ("SECRET", "PASSWORD", "DATABASE_URL", "KEY")):
                 assert key.endswith("_FILE"), f"{name}: {key} must come from a secret file"
                 assert str(value).startswith("/run/secrets/")
+
+
+def test_beat_keeps_its_schedule_in_the_database_and_nothing_in_tmp(compose: dict) -> None:
+    beat = compose["services"]["beat"]
+    assert "--scheduler=preflight.beat.scheduler:DatabaseScheduler" in beat["command"]
+    assert not any("/tmp" in part or "--schedule=" in part for part in beat["command"])
+    assert "inspect ping -d celerybeat@" in beat["healthcheck"]["test"][1]
