@@ -12,7 +12,7 @@ from releases.models import Environment
 
 pytestmark = pytest.mark.django_db
 
-APPS = {"audit", "releases", "checks", "backups"}
+APPS = {"audit", "releases", "checks", "backups", "beat"}
 
 
 @pytest.fixture
