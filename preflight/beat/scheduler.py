@@ -11,6 +11,9 @@ that restarts (a deploy, a new container) carries on where the last one stopped,
 file to lose.
 
 One beat runs at a time, as before: two would each send every task.
+
+Not django-celery-beat: its 2.9 release requires Django < 6.1, and its schedules would be a second
+copy of what ``backups.Database`` holds, to be kept in step and audited apart.
 """
 
 from __future__ import annotations
