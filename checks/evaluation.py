@@ -114,14 +114,13 @@ def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation
 def evaluate_runs(
     runs: Sequence[ReadinessRun], *, now: datetime | None = None
 ) -> dict[int, RunEvaluation]:
-    """Several runs of one release (one per environment, say) in the queries of one."""
+    """Several runs of one project's releases (one per environment, say) in the queries of
+    one."""
     now = now or timezone.now()
     if not runs:
         return {}
-    release = runs[0].release
-    categories = tuple(
-        Category.objects.filter(project_id=release.project_id).order_by("position", "key")
-    )
+    project_id = runs[0].release.project_id
+    categories = tuple(Category.objects.filter(project_id=project_id).order_by("position", "key"))
     by_run: dict[int, list[CheckResult]] = {run.pk: [] for run in runs}
     for result in (
         CheckResult.objects.filter(run__in=[run.pk for run in runs])
@@ -130,9 +129,11 @@ def evaluate_runs(
     ):
         by_run[result.run_id].append(result)
     waivers = {
-        w.check_item_id: w
+        (w.release_id, w.check_item_id): w
         for w in Waiver.objects.filter(
-            release_id=release.pk, revoked_at__isnull=True, expires_at__gt=now
+            release_id__in={run.release_id for run in runs},
+            revoked_at__isnull=True,
+            expires_at__gt=now,
         )
     }
     infos = [scoring.CategoryInfo(key=c.key, name=c.name, weight=c.weight) for c in categories]
@@ -141,8 +142,8 @@ def evaluate_runs(
         effective = tuple(
             EffectiveResult(
                 result=r,
-                status=effective_status(r, waivers.get(r.check_item_id), now),
-                waiver=waivers.get(r.check_item_id),
+                status=effective_status(r, waivers.get((run.release_id, r.check_item_id)), now),
+                waiver=waivers.get((run.release_id, r.check_item_id)),
             )
             for r in by_run[run.pk]
         )

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from preflight import text
 from releases.forms import DATETIME_WIDGET
 
 from .models import ResultStatus, Severity
@@ -14,9 +15,16 @@ class TickForm(forms.Form):
     ticked = forms.TypedChoiceField(
         choices=[("1", "tick"), ("0", "untick")], coerce=lambda v: v == "1", initial="1"
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        required=False,
+        max_length=text.COMMENT,
+        error_messages=text.FORM_ERROR,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
     evidence_url = forms.CharField(
         required=False,
+        max_length=text.LINK,
+        error_messages=text.FORM_ERROR,
         label="Evidence link",
         widget=forms.URLInput(attrs={"placeholder": "https://…"}),
         help_text="A link to what shows it is done (a ticket, a log, a document).",
@@ -27,6 +35,8 @@ class AttestForm(forms.Form):
     note = forms.CharField(
         required=False,
         label="What you checked",
+        max_length=text.COMMENT,
+        error_messages=text.FORM_ERROR,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="You attest this tick: its note and its evidence link.",
     )
@@ -38,7 +48,10 @@ def _in_two_weeks() -> str:
 
 class WaiverForm(forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the risk is acceptable for now."
+        max_length=text.REASON,
+        error_messages=text.FORM_ERROR,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the risk is acceptable for now.",
     )
     expires_at = forms.DateTimeField(
         widget=DATETIME_WIDGET, label="Expires (UTC)", initial=_in_two_weeks

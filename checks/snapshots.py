@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from . import scoring
 from .evaluation import RunEvaluation
 
 # What each status may become and still be the evidence the approver relied on. Other statuses
@@ -84,3 +85,27 @@ def moved(seen: Snapshot, now: Snapshot) -> list[str]:
 
 def describe(changes: list[str]) -> str:
     return "; ".join(changes)
+
+
+def if_status(evaluation: RunEvaluation, code: str, status: str) -> Snapshot:
+    """The evidence as it would be if check ``code`` had ``status`` (its effective status,
+    waivers applied): what a page asks before a change it could warn about."""
+    infos = [scoring.CategoryInfo(c.key, c.name, c.weight) for c in evaluation.categories]
+    scored = [
+        scoring.Scored(
+            category=item.category.key,
+            severity=item.severity,
+            status=status if item.check.code == code else item.status,
+        )
+        for item in evaluation.results
+    ]
+    statuses = {item.check.code: item.status for item in evaluation.results}
+    if code in statuses:
+        statuses[code] = status
+    return Snapshot(score=scoring.score(infos, scored).overall, statuses=statuses)
+
+
+def stale_if(approvals: Iterable[tuple[str, Snapshot]], then: Snapshot) -> list[tuple[str, str]]:
+    """Which of these approvals (who, what they saw) the evidence ``then`` would make stale,
+    each with what would move; empty when none would."""
+    return [(who, describe(changes)) for who, seen in approvals if (changes := moved(seen, then))]

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import text
 from preflight.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
@@ -43,6 +44,7 @@ def attestation_record(
             raise Denied(refusal, code="four_eyes")
         if environment.project_id != project.pk or check.project_id != project.pk:
             raise ValidationError({"check": "The check belongs to another project."})
+        text.check_lengths(note=(note, text.COMMENT))
         try:
             with transaction.atomic():
                 _lock_result(release, environment, check)

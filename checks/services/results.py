@@ -10,6 +10,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import text
 from preflight.errors import Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
@@ -33,8 +34,7 @@ def _same_project(release: Release, environment: Environment, check: Check) -> d
     return errors
 
 
-# The columns the links are stored in (ManualTick.evidence_url, ReportedResult.url) hold this many.
-URL_MAX_LENGTH = 500
+URL_MAX_LENGTH = text.LINK
 
 
 def _valid_url(url: str, field: str, errors: dict[str, str]) -> str:
@@ -75,6 +75,9 @@ def tick_record(
                 f"{check.code} is a {check.kind} check; only manual checks are ticked."
             )
         evidence_url = _valid_url(evidence_url, "evidence_url", errors)
+        note = (note or "").strip()
+        if len(note) > text.COMMENT:
+            errors["note"] = text.too_long_message(text.COMMENT, len(note))
         if actor.user is None:
             errors["check"] = "Ticks are made by people."
         if errors:
@@ -85,7 +88,7 @@ def tick_record(
                 environment=environment,
                 check_item=check,
                 ticked=ticked,
-                note=(note or "").strip(),
+                note=note,
                 evidence_url=evidence_url,
                 ticked_by=actor.user,
             )
@@ -144,6 +147,9 @@ def ci_result_record(
         if status not in REPORTABLE:
             errors["status"] = f"Report one of {', '.join(REPORTABLE)}."
         url = _valid_url(url, "url", errors)
+        detail = (detail or "").strip()
+        if len(detail) > text.NOTES:
+            errors["detail"] = text.too_long_message(text.NOTES, len(detail))
         if errors:
             raise ValidationError(errors)
         with transaction.atomic():
@@ -152,7 +158,7 @@ def ci_result_record(
                 environment=environment,
                 check_item=check,
                 status=status,
-                detail=(detail or "").strip()[:5000],
+                detail=detail,
                 url=url,
                 reported_by_label=actor.label,
                 token=actor.token,

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import text
 from preflight.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Release
@@ -51,6 +52,8 @@ def waiver_grant(
             )
         if not reason:
             errors["reason"] = "Say why the risk is acceptable."
+        elif len(reason) > text.REASON:
+            errors["reason"] = text.too_long_message(text.REASON, len(reason))
         now = timezone.now()
         if expires_at is None or expires_at <= now:
             errors["expires_at"] = "The waiver must expire in the future."

@@ -11,6 +11,7 @@ from audit.models import AuditEvent
 from backups.models import Backup, RestoreDrill
 from checks.models import ReadinessRun, ResultStatus, Severity, Source
 from checks.services.results import REPORTABLE
+from preflight import text
 from releases.models import Decision, DeploymentStatus, Strategy
 
 
@@ -63,7 +64,9 @@ class ConflictSerializer(ErrorSerializer):
 class ReleaseInput(serializers.Serializer):
     version = serializers.CharField(max_length=100)
     git_sha = serializers.CharField(max_length=64)
-    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    notes = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=text.NOTES
+    )
 
 
 class ReleaseSerializer(serializers.Serializer):
@@ -247,7 +250,9 @@ class GateSerializer(serializers.Serializer):
 class ApprovalInput(serializers.Serializer):
     environment = serializers.CharField(max_length=63)
     decision = serializers.ChoiceField(choices=Decision.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=text.COMMENT
+    )
 
 
 class ApprovalSerializer(serializers.Serializer):
@@ -269,8 +274,10 @@ class CheckResultInput(serializers.Serializer):
     environment = serializers.CharField(max_length=63)
     check = serializers.CharField(max_length=30)
     status = serializers.ChoiceField(choices=REPORTABLE)
-    detail = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    detail = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=text.NOTES
+    )
+    url = serializers.URLField(required=False, allow_blank=True, default="", max_length=text.LINK)
 
 
 class CheckResultSerializer(serializers.Serializer):
@@ -296,18 +303,20 @@ class DeploymentInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        max_length=2000,
+        max_length=text.REASON,
         help_text="Break glass: admins only, starts with the gate closed; audited and announced.",
     )
 
 
 class FinishInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed"])
-    detail = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    detail = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=text.NOTES
+    )
 
 
 class RollbackInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=text.REASON)
 
 
 class DeploymentSerializer(serializers.Serializer):

@@ -13,6 +13,10 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 8, 10, 24
 # A lone bar should look like a bar, not a wall.
 MAX_BAR_WIDTH = 40
 MAX_X_LABELS = 6
+# The axis text is 12 user units high (.chart .axis); a character of it is at most this wide, so
+# a label's extent can be judged without a browser.
+CHAR_WIDTH = 7.2
+LABEL_GAP = 8
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,14 @@ class Tick:
 class XLabel:
     x: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor: start, middle or end
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        """Where the label's text begins and ends, at most."""
+        width = len(self.label) * CHAR_WIDTH
+        start = {"start": self.x, "middle": self.x - width / 2, "end": self.x - width}
+        return start[self.anchor], start[self.anchor] + width
 
 
 @dataclass
@@ -123,13 +135,30 @@ def bar_chart(
         Tick(y=round(chart.baseline - plot_height * fraction, 2), label=fmt(top * fraction))
         for fraction in fractions
     ]
-    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
-    chart.x_labels = [
-        XLabel(x=round(LEFT + i * slot + slot / 2, 2), label=p.label)
+    # Every n-th label, n large enough that neighbours do not touch.
+    widest = max(len(p.label) for p in points) * CHAR_WIDTH + LABEL_GAP
+    every = max(1, math.ceil(len(points) / MAX_X_LABELS), math.ceil(widest / slot))
+    labels = [
+        _x_label(LEFT + i * slot + slot / 2, p.label)
         for i, p in enumerate(points)
         if i % every == 0
     ]
+    # A label pushed in from the right edge may now touch the one before it: the newest stays.
+    while len(labels) > 1 and labels[-2].extent[1] + LABEL_GAP / 2 > labels[-1].extent[0]:
+        del labels[-2]
+    chart.x_labels = labels
     return chart
+
+
+def _x_label(center: float, label: str) -> XLabel:
+    """A label under its bar, kept inside the chart: one that would run past an edge is
+    anchored to that edge instead (the last week's label used to be cut off)."""
+    half = len(label) * CHAR_WIDTH / 2
+    if center + half > WIDTH:
+        return XLabel(x=WIDTH, label=label, anchor="end")
+    if center - half < 0:
+        return XLabel(x=0, label=label, anchor="start")
+    return XLabel(x=round(center, 2), label=label)
 
 
 def hours(value: float) -> str:

@@ -164,3 +164,12 @@ class FreezeWindow(models.Model):
 
     def __str__(self) -> str:
         return f"freeze of {self.environment} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"
+
+    def state(self, now: datetime | None = None) -> str:
+        """upcoming, active or past: what the pipeline badges it as."""
+        now = now or timezone.now()
+        if now < self.starts_at:
+            return "upcoming"
+        if now < self.ends_at:
+            return "active"
+        return "past"

@@ -9,6 +9,7 @@ from checks.announcements import announce_if_opened
 from checks.evaluation import evaluate
 from checks.models import ReadinessRun
 from checks.snapshots import Snapshot
+from preflight import text
 from preflight.errors import Denied
 
 from .. import webhooks
@@ -65,6 +66,8 @@ def approval_record(
             errors["decision"] = "Choose approve or reject."
         elif decision == Decision.REJECT and not comment:
             errors["comment"] = "Say why you reject the release."
+        if len(comment) > text.COMMENT:
+            errors["comment"] = text.too_long_message(text.COMMENT, len(comment))
         if environment.project_id != release.project_id:
             errors["environment"] = "The environment belongs to another project."
         if run is None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actors import Actor
 from checks.gate import evaluate_gate
+from preflight import text
 from preflight.errors import Conflict, EnvironmentBusy, GateClosed
 
 from .. import webhooks
@@ -58,6 +59,8 @@ def deployment_start(
             errors["strategy"] = f"Choose one of {', '.join(Strategy.values)}."
         if environment.project_id != project.pk:
             errors["environment"] = "The environment belongs to another project."
+        if len(override_reason) > text.REASON:
+            errors["override_reason"] = text.too_long_message(text.REASON, len(override_reason))
         if errors:
             raise ValidationError(errors)
 
@@ -168,6 +171,7 @@ def deployment_finish(
         require(actor, project, Permission.DEPLOY)
         if status not in FINISH_STATUSES:
             raise ValidationError({"status": "Finish a deployment as succeeded or failed."})
+        text.check_lengths(detail=(detail, text.NOTES))
         with transaction.atomic():
             deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
             if deployment.status == status or (
@@ -205,6 +209,8 @@ def last_good_release(deployment: Deployment) -> Release | None:
             environment_id=deployment.environment_id,
             status__in=GOOD_STATUSES,
             started_at__lt=deployment.started_at,
+            # A deployment that was rolled back proved faulty: never a place to go back to.
+            rollbacks__isnull=True,
         )
         .exclude(release_id=deployment.release_id)
         .select_related("release")
@@ -232,6 +238,7 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str) ->
         require(actor, project, Permission.ROLLBACK)
         if not reason:
             raise ValidationError({"reason": "Say why you roll back."})
+        text.check_lengths(reason=(reason, text.REASON))
         with transaction.atomic():
             Environment.objects.select_for_update().get(pk=environment.pk)
             deployment = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import text
 from preflight.errors import Conflict
 
 from .. import webhooks
@@ -26,6 +27,10 @@ class Hold:
     message: str
     holder: str = ""
     deployment_id: int | None = None
+
+
+# Longer than a holiday season is a lock, which someone lifts, not a window that runs out.
+MAX_FREEZE = timedelta(days=62)
 
 
 def environment_holds(environment: Environment, now: datetime | None = None) -> list[Hold]:
@@ -95,6 +100,7 @@ def lock_acquire(
         require(actor, project, Permission.MANAGE)
         if not reason:
             raise ValidationError({"reason": "Say why the environment is locked."})
+        text.check_lengths(reason=(reason, text.REASON))
         now = timezone.now()
         if expires_at is not None and expires_at <= now:
             raise ValidationError({"expires_at": "The expiry must be in the future."})
@@ -247,8 +253,20 @@ def freeze_create(
             created_by=actor.user,
         )
         # Before full_clean, whose constraint check would say the same thing less plainly.
+        errors = {}
+        if not reason:
+            errors["reason"] = "Say why the environment is frozen."
+        elif len(reason) > text.REASON:
+            errors["reason"] = text.too_long_message(text.REASON, len(reason))
         if ends_at <= starts_at:
-            raise ValidationError({"ends_at": "The freeze must end after it starts."})
+            errors["ends_at"] = "The freeze must end after it starts."
+        elif ends_at <= timezone.now():
+            # A window wholly in the past would hold nothing: it is a mistake, not a record.
+            errors["ends_at"] = "The freeze must end in the future."
+        elif ends_at - starts_at > MAX_FREEZE:
+            errors["ends_at"] = f"A freeze window lasts at most {MAX_FREEZE.days} days."
+        if errors:
+            raise ValidationError(errors)
         freeze.full_clean()
         with transaction.atomic():
             freeze.save()

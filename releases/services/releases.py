@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import text
 from preflight.errors import Conflict
 
 from .. import webhooks
@@ -42,6 +43,7 @@ def release_register(
         existing = Release.objects.filter(project=project, version=version).first()
         if existing is not None:
             return _same_or_conflict(existing, git_sha), False
+        text.check_lengths(notes=(notes, text.NOTES))
         release = Release(
             project=project,
             version=version,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from preflight.web import charts
 from preflight.web.charts import Point, Series, bar_chart, hours, nice_ceiling, size
 
 ONE = [Series("count", "pass")]
@@ -58,3 +59,30 @@ def test_durations_and_sizes_read_as_people_say_them() -> None:
     assert hours(5 * 86400) == "5.0 d"
     assert size(1_180_000_000) == "1.1 GB"
     assert size(999_000_000) == "953 MB"
+
+
+@pytest.mark.parametrize("weeks", [1, 4, 5, 6, 9, 13, 26, 53])
+def test_every_axis_label_fits_inside_the_chart(weeks: int) -> None:
+    chart = charts.bar_chart(
+        [charts.Point(label=f"wk Nov {n % 28 + 1}", values=(n,)) for n in range(weeks)],
+        series=[charts.Series("verified", "pass")],
+        summary="s",
+    )
+    assert chart.x_labels
+    for label in chart.x_labels:
+        start, end = label.extent
+        assert start >= 0, label
+        assert end <= chart.width, label
+    # Neighbouring labels do not overlap either.
+    for left, right in zip(chart.x_labels, chart.x_labels[1:], strict=False):
+        assert left.extent[1] <= right.extent[0], (left, right)
+
+
+def test_the_last_weekly_label_is_anchored_to_the_right_edge() -> None:
+    chart = charts.bar_chart(
+        [charts.Point(label=f"wk Dec {n + 1:02}", values=(1,)) for n in range(13)],
+        series=[charts.Series("verified", "pass")],
+        summary="s",
+    )
+    assert chart.x_labels[-1].anchor == "end"
+    assert chart.x_labels[-1].extent[1] <= chart.width
