@@ -17,6 +17,12 @@ urlpatterns = [
         release.finish_deployment,
         name="release-deployment-finish",
     ),
+    path(
+        RELEASE + "deployments/<int:deployment_id>/rollback",
+        release.rollback,
+        name="release-rollback",
+    ),
+    path(RELEASE + "unlock", release.unlock, name="release-unlock"),
     path(RELEASE + "checks/<int:check_id>/tick", release.tick, name="release-tick"),
     path(RELEASE + "checks/<int:check_id>/attest", release.attest, name="release-attest"),
     path(

@@ -14,18 +14,29 @@ from django.urls import reverse
 
 from preflight.web.access import ProjectAccess
 from releases.access import Permission
-from releases.forms import ApprovalForm, BreakGlassForm, DeployForm
-from releases.models import Approval, Deployment, Environment, Release
+from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, RollbackForm
+from releases.models import (
+    Approval,
+    Deployment,
+    DeploymentStatus,
+    Environment,
+    Lock,
+    Membership,
+    Release,
+    Role,
+)
 from releases.services.approvals import four_eyes_refusal
+from releases.services.deployments import last_good_release
+from releases.states import EnvironmentState, State, states_for
 
 from .. import scoring
 from ..evaluation import EffectiveResult, RunEvaluation, evaluate
 from ..evidence import attestation_refusal, needs_attestation
 from ..forms import AttestForm, CheckFilterForm, TickForm
 from ..gate import GateDecision, evaluate_gate
-from ..models import Attestation, Check, ManualTick, Phase, ReadinessRun, Waiver
+from ..models import Attestation, Check, ManualTick, Phase, ReadinessRun, ResultStatus, Waiver
 from ..services.sources import release_changes
-from ..snapshots import Snapshot
+from ..snapshots import Snapshot, if_status, stale_if
 
 # How the page names each kind of gate reason, and the order blockers are listed in: what only
 # a fix can clear first, then what people decide, then what holds the environment.
@@ -44,6 +55,9 @@ REASON_KINDS = {
     "no_checks": "No checks",
 }
 _REASON_ORDER = {code: position for position, code in enumerate(REASON_KINDS)}
+
+# Blockers shown at once in the decision; the rest one click away, so the action stays in view.
+BLOCKERS_SHOWN = 3
 
 GAUGE_RADIUS = 52
 GAUGE_CIRCUMFERENCE = Decimal("326.73")  # 2π × 52, the arc the gauge fills
@@ -77,6 +91,8 @@ class ChecklistItem:
     attestation: Attestation | None = None
     attest_form: AttestForm | None = None
     may_withdraw: bool = False
+    # The approvals that unticking it would make stale (who, what would move): said before.
+    untick_makes_stale: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def awaiting_attestation(self) -> bool:
@@ -106,7 +122,16 @@ class ReleasePage(ReleaseTarget):
     run: ReadinessRun | None
     evaluation: RunEvaluation | None
     filters: CheckFilterForm
+    states: dict[int, EnvironmentState]  # environment id → the release's state there
     forms: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> EnvironmentState:
+        return self.states[self.environment.pk]
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None and not self.run.is_done
 
 
 def load_release(access: ProjectAccess, version: str, env_slug: str) -> tuple[Release, Environment]:
@@ -131,26 +156,35 @@ def build_page(
     # they arrive, and the score they add up to so far.
     evaluation = gate.evaluation or (evaluate(run) if run is not None else None)
     filters = CheckFilterForm(query or None)
+    environments = list(Environment.objects.filter(project=access.project).order_by("position"))
+    for each in environments:
+        each.project = access.project
+    states = states_for([release], environments)
     return ReleasePage(
         access=access,
         release=release,
         environment=environment,
-        environments=list(Environment.objects.filter(project=access.project).order_by("position")),
+        environments=environments,
         gate=gate,
         run=run,
         evaluation=evaluation,
         filters=filters,
+        states={env_id: state for (_, env_id), state in states.items()},
         forms=dict(forms or {}),
     )
 
 
 def gauge(page: ReleasePage) -> dict[str, Any]:
     """The score gauge's geometry, drawn as SVG on the server."""
-    score = page.evaluation.overall if page.evaluation else None
+    # A run still going has no score yet: what it adds up to so far is not one (it read as a
+    # red 2.3 while the run was queued).
+    score = page.evaluation.overall if page.evaluation and not page.running else None
     minimum = page.environment.min_score
     filled = (score or Decimal(0)) / 100 * GAUGE_CIRCUMFERENCE
     threshold_angle = float(minimum) / 100 * 360 - 90
-    if score is None:
+    if page.running:
+        state = "running"
+    elif score is None:
         state = "none"
     elif scoring.meets_minimum(score, minimum):
         state = "pass"
@@ -163,11 +197,12 @@ def gauge(page: ReleasePage) -> dict[str, Any]:
         "dash": f"{filled:.2f} {GAUGE_CIRCUMFERENCE}",
         "threshold_angle": f"{threshold_angle:.1f}",
         "state": state,
-        "provisional": page.run is not None and not page.run.is_done,
+        "running": page.running,
     }
 
 
 def breakdown(page: ReleasePage) -> list[CategoryRow]:
+    """The categories with their checks; while a run is going the scores stay unknown."""
     if page.evaluation is None:
         return []
     score = page.evaluation.score
@@ -176,9 +211,9 @@ def breakdown(page: ReleasePage) -> list[CategoryRow]:
         CategoryRow(
             name=category.name,
             weight=category.weight,
-            score=category.score,
+            score=None if page.running else category.score,
             checks=category.checks,
-            contribution=_rounded(score.contribution(category)),
+            contribution=None if page.running else _rounded(score.contribution(category)),
             items=_filtered(page, items.get(category.key, [])),
         )
         for category in score.categories
@@ -209,7 +244,49 @@ def _filtered(page: ReleasePage, results: list[EffectiveResult]) -> list[Effecti
     return kept
 
 
-def checklists(page: ReleasePage) -> list[tuple[str, list[ChecklistItem]]]:
+def approval_history(page: ReleasePage) -> list[Approval]:
+    """Every decision on the release for the environment, newest first."""
+    return list(
+        Approval.objects.filter(release=page.release, environment=page.environment)
+        .select_related("approver")
+        .order_by("-created_at", "-id")
+    )
+
+
+def counted_snapshots(page: ReleasePage, history: list[Approval]) -> list[tuple[str, Snapshot]]:
+    """What each approval that counts now was given on (each person's latest decision)."""
+    granted = set(page.gate.approvals.granted)
+    seen: set[int] = set()
+    snapshots = []
+    for approval in history:
+        if approval.approver_id in seen:
+            continue
+        seen.add(approval.approver_id)
+        who = approval.approver.get_username()
+        if who in granted:
+            snapshots.append((who, Snapshot.stored(approval.score, approval.evidence)))
+    return snapshots
+
+
+def _untick_makes_stale(
+    page: ReleasePage, item: ChecklistItem, counted: list[tuple[str, Snapshot]]
+) -> list[tuple[str, str]]:
+    """The approvals that would go stale if the item were unticked: the check becomes pending
+    (waived, if a waiver covers it), and ``checks.snapshots`` says whose evidence that moves."""
+    if not counted or page.evaluation is None or item.result is None or page.running:
+        return []
+    result = item.result
+    status = (
+        ResultStatus.WAIVED
+        if result.waiver is not None and result.severity != "critical"
+        else ResultStatus.PENDING
+    )
+    return stale_if(counted, if_status(page.evaluation, item.check.code, status))
+
+
+def checklists(
+    page: ReleasePage, history: list[Approval] | None = None
+) -> list[tuple[str, list[ChecklistItem]]]:
     """The deployment checklist items by phase, each with its latest tick and its result in the
     latest run."""
     checks = list(
@@ -237,6 +314,7 @@ def checklists(page: ReleasePage) -> list[tuple[str, list[ChecklistItem]]]:
     may_tick = page.access.can(Permission.TICK)
     may_attest = page.access.can(Permission.ATTEST)
     attester = may_attest and attestation_refusal(page.access.actor, page.release) is None
+    counted = counted_snapshots(page, history if history is not None else approval_history(page))
     by_phase: dict[str, list[ChecklistItem]] = {phase: [] for phase in Phase.values}
     for check in checks:
         tick = ticks.get(check.pk)
@@ -261,6 +339,8 @@ def checklists(page: ReleasePage) -> list[tuple[str, list[ChecklistItem]]]:
                 item.attest_form = page.forms.get(f"attest-{check.pk}") or AttestForm(
                     auto_id=f"id_attest_{check.pk}_%s"
                 )
+        if form is not None and _ticked(tick):
+            item.untick_makes_stale = _untick_makes_stale(page, item, counted)
         by_phase[check.phase].append(item)
     return [(Phase(phase).label, items) for phase, items in by_phase.items()]
 
@@ -269,18 +349,19 @@ def _ticked(tick: ManualTick | None) -> bool:
     return tick is not None and tick.ticked
 
 
-def approval_panel(page: ReleasePage) -> dict[str, Any]:
-    """Who has decided, what counts, and why this user may or may not decide."""
+def approval_panel(page: ReleasePage, history: list[Approval] | None = None) -> dict[str, Any]:
+    """Who has decided, what counts, and why this user may or may not decide. Deciding is
+    offered only where it matters: the release is not there yet and the environment asks for
+    approvals."""
     user = page.access.actor.user
     username = user.get_username()
     counted = page.gate.approvals
-    history = list(
-        Approval.objects.filter(release=page.release, environment=page.environment)
-        .select_related("approver")
-        .order_by("-created_at", "-id")
-    )
+    history = history if history is not None else approval_history(page)
     refusal = None
-    if not page.access.can(Permission.APPROVE):
+    needed = page.environment.required_approvals > 0
+    if not page.state.gate_matters or not needed:
+        refusal = ""  # nothing to decide: no refusal to explain either
+    elif not page.access.can(Permission.APPROVE):
         refusal = f"Your role ({page.access.role}) does not approve releases in this project."
     else:
         refusal = four_eyes_refusal(page.access.actor, page.release)
@@ -298,6 +379,7 @@ def approval_panel(page: ReleasePage) -> dict[str, Any]:
     if refusal is None:
         form = page.forms.get("approval") or ApprovalForm(auto_id="id_approval_%s")
     return {
+        "needed": needed,
         "counted": counted,
         "history": history,
         "refusal": refusal,
@@ -313,23 +395,98 @@ def deploy_panel(page: ReleasePage) -> dict[str, Any]:
     may_deploy = page.access.can(Permission.DEPLOY)
     may_override = page.access.can(Permission.OVERRIDE)
     in_progress = any(h.code == "deployment_in_progress" for h in page.gate.holds)
+    matters = page.state.gate_matters
     deploy_form = None
-    if may_deploy and page.gate.allowed:
+    if may_deploy and matters and page.gate.allowed:
         deploy_form = page.forms.get("deploy") or DeployForm(auto_id="id_deploy_%s")
     override_form = None
-    if may_override and not page.gate.allowed and not in_progress:
+    if may_override and matters and not page.gate.allowed and not in_progress:
         override_form = page.forms.get("override") or BreakGlassForm(auto_id="id_override_%s")
     return {
         "may_deploy": may_deploy,
+        "matters": matters,
         "deploy_form": deploy_form,
         "override_form": override_form,
     }
 
 
+def rollback_panel(page: ReleasePage) -> dict[str, Any] | None:
+    """Rolling back is offered on the release's deployment while it is the latest in the
+    environment and an earlier release went well there: the form names that release, which
+    is what the rollback service will deploy."""
+    state = page.state
+    deployment = state.deployment
+    if (
+        deployment is None
+        or state.state == State.ROLLED_BACK
+        or not page.access.can(Permission.ROLLBACK)
+    ):
+        return None
+    newest = (
+        Deployment.objects.filter(environment=page.environment)
+        .order_by("-started_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if newest != deployment.pk:
+        return None
+    deployment.environment = page.environment
+    deployment.release = page.release
+    target = last_good_release(deployment)
+    if target is None:
+        return {"deployment": deployment, "target": None, "form": None}
+    form = page.forms.get("rollback") or RollbackForm(auto_id="id_rollback_%s")
+    return {"deployment": deployment, "target": target, "form": form}
+
+
+def finishing(page: ReleasePage) -> Deployment | None:
+    """The deployment in progress a deployer may mark as ended from this page: the release's
+    own, or the rollback that is replacing it."""
+    if not page.access.can(Permission.DEPLOY):
+        return None
+    state = page.state
+    for candidate in (state.deployment, state.rollback):
+        if candidate is not None and candidate.status == DeploymentStatus.IN_PROGRESS:
+            return candidate
+    return None
+
+
+def lock_notice(page: ReleasePage) -> dict[str, Any] | None:
+    """The lock holding the environment, who may lift it and how: only a project admin
+    unlocks (``releases.access``), on the pipeline page or here."""
+    lock = (
+        Lock.objects.active()
+        .filter(environment=page.environment)
+        .select_related("deployment__rollback_of__release", "deployment__release")
+        .first()
+    )
+    if lock is None:
+        return None
+    admins = list(
+        Membership.objects.filter(project=page.access.project, role=Role.ADMIN)
+        .select_related("user")
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
+    return {
+        "lock": lock,
+        "admins": admins,
+        "may_unlock": page.access.can(Permission.MANAGE),
+        "by_rollback": lock.deployment_id is not None,
+    }
+
+
 def deployments(page: ReleasePage) -> list[Deployment]:
+    """The release's deployments, newest first, each with the rollbacks that replaced it."""
     return list(
         Deployment.objects.filter(release=page.release)
         .select_related("environment", "started_by", "rollback_of__release")
+        .prefetch_related(
+            Prefetch(
+                "rollbacks",
+                queryset=Deployment.objects.select_related("release").order_by("started_at"),
+            )
+        )
         .order_by("-started_at", "-id")
     )
 
@@ -350,23 +507,48 @@ def blockers(page: ReleasePage) -> list[tuple[str, str]]:
     return [(REASON_KINDS.get(r.code, r.code.replace("_", " ")), r.message) for r in reasons]
 
 
+def headline(page: ReleasePage) -> str:
+    """The decision's question, or what is true when there is no question left."""
+    release, env = page.release.version, page.environment.name
+    state = page.state.state
+    if state == State.VERIFIED:
+        return f"{release} is deployed to {env} and verified"
+    if state in (State.IN_PROGRESS, State.VERIFYING):
+        return f"{release} is being deployed to {env}"
+    if state == State.ROLLED_BACK:
+        return f"{release} was rolled back in {env}"
+    if state == State.FAILED:
+        return f"{release} failed in {env}: can it go again?"
+    return f"Can {release} go to {env}?"
+
+
 def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
     """Everything the release template renders; partials use the parts they need."""
     evaluation = page.evaluation
     rows = breakdown(page)
     progress = evaluation.progress() if evaluation else (0, 0)
+    history = approval_history(page)
+    reasons = blockers(page)
     return {
         "project": page.access.project,
         "access": page.access,
         "page": page,
+        "state": page.state,
+        "states": [(env, page.states[env.pk]) for env in page.environments],
+        "headline": headline(page),
+        "blockers_first": reasons[:BLOCKERS_SHOWN],
+        "blockers_more": reasons[BLOCKERS_SHOWN:],
+        "rollback": rollback_panel(page),
+        "finishing": finishing(page),
+        "lock": lock_notice(page),
         "release": page.release,
         "environment": page.environment,
         "gate": page.gate,
         "run": page.run,
-        "running": page.run is not None and not page.run.is_done,
+        "running": page.running,
         "evaluation": evaluation,
         "gauge": gauge(page),
-        "blockers": blockers(page),
+        "blockers": reasons,
         "rows": rows,
         "shown_checks": sum(len(row.items) for row in rows),
         "filtered": page.filters.is_valid() and any(page.filters.cleaned_data.values()),
@@ -376,8 +558,8 @@ def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
             "total": progress[1],
             "percent": round(100 * progress[0] / progress[1]) if progress[1] else 0,
         },
-        "checklists": checklists(page),
-        "approvals": approval_panel(page),
+        "checklists": checklists(page, history),
+        "approvals": approval_panel(page, history),
         "deploy": deploy_panel(page),
         "deployments": deployments(page),
         # Asked only if the part showing it renders (it reads the git mirror): not on polls.

@@ -1,31 +1,40 @@
 """The release page for one environment, and the actions taken on it.
 
 Reads: GET the page; an HTMX request for a part of it (the checks list when filtering, the
-readiness panel while a run is polled) gets that part of the same template. Actions: POST;
-on success an HTMX request gets the page's live area re-rendered, a plain post a redirect;
-a form with errors comes back in place (422), a refusal with its reason (403/409/412)."""
+readiness details while a run is polled) gets that part of the same template. Actions: POST.
+A plain post is answered with a redirect back to the page (the flash message says what
+happened). An HTMX post is answered with only what changed: the element acted on, with the
+message beside it and focus on it (``data-focus``, static/js/preflight.js), and out of band the
+other parts the action changes — the decision (the gate may have moved), the score breakdown,
+the deployments. A form with errors comes back in place (422), a refusal with its reason
+(403/409/412)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import retarget
 
 from preflight.errors import PreflightError
 from preflight.web.access import project_for
 from preflight.web.forms import add_service_errors
-from preflight.web.rendering import is_htmx, render_page_or_partial
+from preflight.web.rendering import is_htmx
 from releases.access import Permission
-from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, FinishForm
+from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, FinishForm, RollbackForm
 from releases.models import Deployment
 from releases.services.approvals import approval_record
-from releases.services.deployments import deployment_finish, deployment_start
+from releases.services.deployments import (
+    deployment_finish,
+    deployment_rollback,
+    deployment_start,
+)
+from releases.services.locks import lock_release
 
 from ..forms import AttestForm, TickForm, WaiverForm
 from ..models import Attestation, Check, ReadinessRun, Waiver
@@ -38,7 +47,20 @@ from .page import ReleasePage, ReleaseTarget, build_page, load_release
 
 TEMPLATE = "checks/release.html"
 # Parts of the page an HTMX GET may ask for by its target's id.
-READABLE_PARTS = {"checks": "checks", "readiness": "readiness", "release-live": "live"}
+READABLE_PARTS = {"checks": "checks", "readiness": "readiness", "decision": "decision"}
+# What an action on the decision changes besides it.
+AROUND_THE_DECISION = ("env-nav", "history")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message shown beside what it is about: ``where`` names the part ("decision", "item",
+    "check", "waivers"), ``pk`` the check for an item or a check row."""
+
+    text: str
+    level: str = "success"
+    where: str = "decision"
+    pk: int | None = None
 
 
 def _target(
@@ -55,65 +77,128 @@ def release_page(request: HttpRequest, slug: str, version: str, env_slug: str) -
     page = build_page(target.access, target.release, target.environment, query=request.GET)
     ctx = release_page_data.context(page)
     if is_htmx(request):
-        part = READABLE_PARTS.get(request.htmx.target or "", "live")  # type: ignore[attr-defined]
+        part = READABLE_PARTS.get(request.htmx.target or "")  # type: ignore[attr-defined]
+        if part is None:
+            return HttpResponse(render_to_string(TEMPLATE, ctx, request))
         if part == "readiness" and not ctx["running"]:
-            # The run being polled has ended: send the final state, the panels it changes
+            # The run being polled has ended: send the final state, the parts it changes
             # (out of band), and stop the polling.
-            body = render_to_string(f"{TEMPLATE}#readiness", ctx, request)
-            for changed in ("decisions", "checklists"):
-                body += render_to_string(f"{TEMPLATE}#{changed}", ctx | {"oob": True}, request)
-            return HttpResponse(body, status=286)
-        return render_page_or_partial(request, TEMPLATE, part, ctx)
-    return render_page_or_partial(request, TEMPLATE, "live", ctx)
+            return _parts(request, ctx, "readiness", ("decision", "checklists", "env-nav"), 286)
+        return _parts(request, ctx, part, ())
+    return HttpResponse(render_to_string(TEMPLATE, ctx, request))
 
 
 # Actions ---------------------------------------------------------------------------------
 
 
-def _rebuilt(
-    page: ReleaseTarget, request: HttpRequest, forms: dict[str, Any] | None = None
-) -> ReleasePage:
+PER_ITEM = ("check-row", "checklist-item")
+
+
+def _parts(
+    request: HttpRequest,
+    ctx: dict[str, Any],
+    primary: str,
+    around: tuple[str, ...],
+    status: int = 200,
+    items: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """``primary`` (the element the request targets) and, out of band, the parts ``around``
+    it that changed. ``items`` holds the checklist item and the check row that the per-item
+    parts render; one that is not on the page (a filtered list) is left out."""
+    items = items or {}
+    body = ""
+    for part, oob in ((primary, False), *((part, True) for part in around)):
+        if part in PER_ITEM and items.get(part) is None:
+            continue
+        extra = {"oob": oob, "item": items.get(part)} if part in PER_ITEM else {"oob": oob}
+        body += render_to_string(f"{TEMPLATE}#{part}", ctx | extra, request)
+    return HttpResponse(body, status=status)
+
+
+def _fresh(page: ReleaseTarget, forms: dict[str, Any] | None = None) -> ReleasePage:
     """The page as it stands after an action (the gate may have changed)."""
     return build_page(page.access, page.release, page.environment, forms=forms)
 
 
-def _done(
-    request: HttpRequest, page: ReleaseTarget, message: str, anchor: str = ""
+def _anchor_of(notice: Notice) -> str:
+    if notice.where == "item":
+        return f"item-{notice.pk}"
+    if notice.where == "check":
+        return f"check-{notice.pk}"
+    return notice.where
+
+
+def _answer(
+    request: HttpRequest,
+    page: ReleaseTarget,
+    notice: Notice,
+    *,
+    around: tuple[str, ...] = AROUND_THE_DECISION,
+    forms: dict[str, Any] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
-    messages.success(request, message)
+    """After an action: for HTMX the part acted on with ``notice`` beside it and the parts
+    around it; for a plain post a redirect back to that part (or, for a form with errors,
+    the whole page with them)."""
     if not is_htmx(request):
-        return redirect(page.url + (f"#{anchor}" if anchor else ""))
-    fresh = _rebuilt(page, request)
-    return render_page_or_partial(request, TEMPLATE, "live", release_page_data.context(fresh))
+        if status == 200:
+            level = messages.ERROR if notice.level == "error" else messages.SUCCESS
+            messages.add_message(request, level, notice.text)
+            return redirect(f"{page.url}#{_anchor_of(notice)}")
+        fresh = _fresh(page, forms)
+        ctx = release_page_data.context(fresh, notice=notice)
+        return HttpResponse(render_to_string(TEMPLATE, ctx, request), status=status)
+    fresh = _fresh(page, forms)
+    ctx = release_page_data.context(fresh, notice=notice)
+    items = {
+        "checklist-item": _checklist_item(ctx, notice.pk),
+        "check-row": _check_row(ctx, notice.pk),
+    }
+    primary = {"item": "checklist-item", "check": "check-row"}.get(notice.where, notice.where)
+    if primary in PER_ITEM and items[primary] is None:
+        # No longer on the page (filtered out meanwhile): say so beside the decision.
+        primary, ctx = "decision", ctx | {"notice": Notice(notice.text, notice.level)}
+        around = tuple(part for part in around if part != "decision")
+    return _parts(request, ctx, primary, around, status, items)
 
 
-def _invalid(
-    request: HttpRequest, page: ReleaseTarget, part: str, target: str, forms: dict[str, Any]
-) -> HttpResponse:
-    """Re-render the form's own part with its errors (422), in place."""
-    fresh = _rebuilt(page, request, forms)
-    response = render_page_or_partial(
-        request, TEMPLATE, part, release_page_data.context(fresh), status=422
-    )
-    if is_htmx(request):
-        response = retarget(response, f"#{target}")
-        response["HX-Reswap"] = "outerHTML"
-    return response
+def _checklist_item(ctx: dict[str, Any], check_id: int | None) -> Any:
+    for _, items in ctx["checklists"]:
+        for item in items:
+            if item.check.pk == check_id:
+                return item
+    return None
+
+
+def _check_row(ctx: dict[str, Any], check_id: int | None) -> Any:
+    for row in ctx["rows"]:
+        for item in row.items:
+            if item.check.pk == check_id:
+                return item
+    return None
 
 
 def _refused(request: HttpRequest, page: ReleaseTarget, error: PreflightError) -> HttpResponse:
     """A conflict the user could not see coming (the gate closed meanwhile, the environment got
-    busy): say so and show the page as it is now."""
-    messages.error(request, error.detail)
-    return _as_it_is(request, page, status=error.status)
+    busy): say so beside the decision, and show it as it is now."""
+    return _answer(request, page, Notice(error.detail, "error"), status=error.status)
 
 
-def _as_it_is(request: HttpRequest, page: ReleaseTarget, *, status: int) -> HttpResponse:
-    """The page's live area as it stands now, with the status of what went wrong."""
-    fresh = _rebuilt(page, request)
-    return render_page_or_partial(
-        request, TEMPLATE, "live", release_page_data.context(fresh), status=status
-    )
+def _invalid(
+    request: HttpRequest,
+    page: ReleaseTarget,
+    forms: dict[str, Any],
+    notice: Notice,
+) -> HttpResponse:
+    """The form's own part again with its errors (422), in place."""
+    return _answer(request, page, notice, around=(), forms=forms, status=422)
+
+
+CORRECT = "Correct the marked fields and send it again."
+
+
+# What a tick, an attestation or a waiver changes besides the item itself.
+AROUND_A_RESULT = ("decision", "breakdown", "approvals-history")
 
 
 @require_POST
@@ -123,11 +208,11 @@ def run_checks(request: HttpRequest, slug: str, version: str, env_slug: str) -> 
         actor=page.access.actor, release=page.release, environment=page.environment
     )
     message = (
-        f"Readiness run #{run.pk} started."
+        f"Readiness run #{run.pk} started: its results appear below as they arrive."
         if created
-        else f"Readiness run #{run.pk} is already going; showing its progress."
+        else f"Readiness run #{run.pk} is already going; its progress is below."
     )
-    return _done(request, page, message, anchor="readiness")
+    return _answer(request, page, Notice(message), around=("readiness",))
 
 
 @require_POST
@@ -158,13 +243,13 @@ def approve(request: HttpRequest, slug: str, version: str, env_slug: str) -> Htt
                 add_service_errors(form, error)
             else:
                 verb = "approved" if approval.decision == "approve" else "rejected"
-                return _done(
+                return _answer(
                     request,
                     page,
-                    f"You {verb} {page.release.version} for {page.environment.name}.",
-                    anchor="decisions",
+                    Notice(f"You {verb} {page.release.version} for {page.environment.name}."),
+                    around=("approvals-history",),
                 )
-    return _invalid(request, page, "decisions", "decisions", {"approval": form})
+    return _invalid(request, page, {"approval": form}, Notice(CORRECT, "error"))
 
 
 def _start_deployment(
@@ -197,8 +282,8 @@ def _start_deployment(
                     f"Deployment #{deployment.pk} of {page.release.version} to "
                     f"{page.environment.name} started."
                 )
-            return _done(request, page, message, anchor="history")
-    return _invalid(request, page, "decisions", "decisions", {form_key: form})
+            return _answer(request, page, Notice(message))
+    return _invalid(request, page, {form_key: form}, Notice(CORRECT, "error"))
 
 
 @require_POST
@@ -215,16 +300,32 @@ def break_glass(request: HttpRequest, slug: str, version: str, env_slug: str) ->
     return _start_deployment(request, page, form, "override")
 
 
+def _deployment_here(page: ReleaseTarget, deployment_id: int) -> Deployment:
+    """A deployment of the release in the page's environment, or the rollback that replaces
+    one (finished from the page of the release it rolls back)."""
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("release", "environment__project"),
+        pk=deployment_id,
+        environment=page.environment,
+    )
+    if deployment.release_id != page.release.pk and not (
+        deployment.rollback_of_id is not None
+        and Deployment.objects.filter(pk=deployment.rollback_of_id, release=page.release).exists()
+    ):
+        raise Http404("No such deployment of this release.")
+    return deployment
+
+
 @require_POST
 def finish_deployment(
     request: HttpRequest, slug: str, version: str, env_slug: str, deployment_id: int
 ) -> HttpResponse:
     page = _target(request, slug, version, env_slug, Permission.DEPLOY)
-    deployment = get_object_or_404(Deployment, pk=deployment_id, release=page.release)
+    deployment = _deployment_here(page, deployment_id)
     form = FinishForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Finish a deployment as succeeded or failed.")
-        return _as_it_is(request, page, status=422)
+        notice = Notice("Finish a deployment as succeeded or failed.", "error")
+        return _answer(request, page, notice, status=422)
     try:
         deployment_finish(
             actor=page.access.actor,
@@ -234,12 +335,43 @@ def finish_deployment(
         )
     except PreflightError as error:
         return _refused(request, page, error)
-    return _done(
-        request,
-        page,
-        f"Deployment #{deployment.pk} marked {form.cleaned_data['status']}.",
-        "history",
-    )
+    notice = Notice(f"Deployment #{deployment.pk} marked {form.cleaned_data['status']}.")
+    return _answer(request, page, notice)
+
+
+@require_POST
+def rollback(
+    request: HttpRequest, slug: str, version: str, env_slug: str, deployment_id: int
+) -> HttpResponse:
+    page = _target(request, slug, version, env_slug, Permission.ROLLBACK)
+    deployment = _deployment_here(page, deployment_id)
+    form = RollbackForm(request.POST, auto_id="id_rollback_%s")
+    if form.is_valid():
+        try:
+            done = deployment_rollback(
+                actor=page.access.actor, deployment=deployment, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        except PreflightError as error:
+            return _refused(request, page, error)
+        else:
+            message = (
+                f"Rollback #{done.pk} started: {page.environment.name} goes back to "
+                f"{done.release.version}, and stays locked until an admin unlocks it."
+            )
+            return _answer(request, page, Notice(message))
+    return _invalid(request, page, {"rollback": form}, Notice(CORRECT, "error"))
+
+
+@require_POST
+def unlock(request: HttpRequest, slug: str, version: str, env_slug: str) -> HttpResponse:
+    page = _target(request, slug, version, env_slug, Permission.MANAGE)
+    try:
+        lock_release(actor=page.access.actor, environment=page.environment)
+    except PreflightError as error:
+        return _refused(request, page, error)
+    return _answer(request, page, Notice(f"{page.environment.name} is unlocked."))
 
 
 @require_POST
@@ -264,8 +396,10 @@ def tick(
             add_service_errors(form, error)
         else:
             state = "ticked" if form.cleaned_data["ticked"] else "unticked"
-            return _done(request, page, f"{check.code} {state}.", anchor=f"item-{check.pk}")
-    return _invalid(request, page, "checklists", "checklists", {f"tick-{check.pk}": form})
+            notice = Notice(f"{check.code} {state}.", where="item", pk=check.pk)
+            return _answer(request, page, notice, around=(*AROUND_A_RESULT, "check-row"))
+    notice = Notice(CORRECT, "error", where="item", pk=check.pk)
+    return _invalid(request, page, {f"tick-{check.pk}": form}, notice)
 
 
 @require_POST
@@ -287,10 +421,13 @@ def attest(
         except ValidationError as error:
             add_service_errors(form, error)
         except PreflightError as error:
-            return _refused(request, page, error)
+            notice = Notice(error.detail, "error", where="item", pk=check.pk)
+            return _answer(request, page, notice, around=(), status=error.status)
         else:
-            return _done(request, page, f"You attested {check.code}.", anchor=f"item-{check.pk}")
-    return _invalid(request, page, "checklists", "checklists", {f"attest-{check.pk}": form})
+            notice = Notice(f"You attested {check.code}.", where="item", pk=check.pk)
+            return _answer(request, page, notice, around=(*AROUND_A_RESULT, "check-row"))
+    notice = Notice(CORRECT, "error", where="item", pk=check.pk)
+    return _invalid(request, page, {f"attest-{check.pk}": form}, notice)
 
 
 @require_POST
@@ -307,8 +444,9 @@ def withdraw_attestation(
         tick__environment=page.environment,
     )
     attestation_withdraw(actor=page.access.actor, attestation=attestation)
-    code = attestation.tick.check_item.code
-    return _done(request, page, f"The attestation of {code} is withdrawn.")
+    check = attestation.tick.check_item
+    notice = Notice(f"The attestation of {check.code} is withdrawn.", where="item", pk=check.pk)
+    return _answer(request, page, notice, around=(*AROUND_A_RESULT, "check-row"))
 
 
 @require_POST
@@ -330,10 +468,15 @@ def waive(
         except ValidationError as error:
             add_service_errors(form, error)
         except PreflightError as error:
-            return _refused(request, page, error)
+            notice = Notice(error.detail, "error", where="check", pk=check.pk)
+            return _answer(request, page, notice, around=(), status=error.status)
         else:
-            return _done(request, page, f"{check.code} waived for {page.release.version}.")
-    return _invalid(request, page, "checks", "checks", {"waivers": {check.pk: form}})
+            notice = Notice(
+                f"{check.code} waived for {page.release.version}.", where="check", pk=check.pk
+            )
+            return _answer(request, page, notice, around=(*AROUND_A_RESULT, "waivers"))
+    notice = Notice(CORRECT, "error", where="check", pk=check.pk)
+    return _invalid(request, page, {"waivers": {check.pk: form}}, notice)
 
 
 @require_POST
@@ -343,4 +486,5 @@ def revoke_waiver(
     page = _target(request, slug, version, env_slug, Permission.WAIVE)
     waiver = get_object_or_404(Waiver, pk=waiver_id, release=page.release)
     waiver_revoke(actor=page.access.actor, waiver=waiver)
-    return _done(request, page, f"The waiver of {waiver.check_item.code} is revoked.")
+    notice = Notice(f"The waiver of {waiver.check_item.code} is revoked.", where="waivers")
+    return _answer(request, page, notice, around=(*AROUND_A_RESULT, "checks"))

@@ -107,8 +107,8 @@ def test_polling_stops_when_the_run_ends(client_of, viewer, passing_run):
     assert response.status_code == 286  # htmx stops polling on 286
     html = response.content.decode()
     assert "every 1s" not in html
-    assert 'id="decisions" hx-swap-oob="true"' in html
-    assert 'id="checklists" aria-labelledby="checklists-title" hx-swap-oob="true"' in html
+    assert 'id="decision" tabindex="-1" aria-labelledby="decision-title" hx-swap-oob="true"' in html
+    assert 'id="checklists" open hx-swap-oob="true"' in html
 
 
 @pytest.mark.parametrize("action", ["runs", "approvals", "deployments", "deployments/break-glass"])
@@ -128,7 +128,7 @@ def test_running_checks_queues_a_run_and_shows_its_progress(
     run = ReadinessRun.objects.get()
     assert run.status == "queued"
     html = response.content.decode()
-    assert f"Readiness run #{run.pk} started." in html
+    assert f"Readiness run #{run.pk} started" in html
     assert 'hx-trigger="every 1s"' in html
 
 
@@ -149,8 +149,14 @@ def test_an_approver_approves_in_place(client_of, approver, passing_run):
     assert response.status_code == 200
     assert Approval.objects.get().approver == approver
     html = response.content.decode()
-    assert 'id="release-live"' in html
-    assert "You approved 1.0.0 for Production." in html
+    # Only what changed: the decision, with the message beside it and focus on it.
+    assert html.startswith('\n<section class="card decision')
+    assert (
+        '<p class="notice success" id="decision-notice" role="status" tabindex="-1" data-focus>You approved 1.0.0 for Production.</p>'
+        in html
+    )
+    assert 'id="approvals-history" hx-swap-oob="true"' in html
+    assert 'id="checks"' not in html
     assert "<html" not in html
 
 
@@ -195,10 +201,9 @@ def test_rejecting_without_a_comment_is_a_form_error_in_place(client_of, approve
         url(action="approvals"), {"decision": "reject", "comment": ""}, **HX
     )
     assert response.status_code == 422
-    assert response["HX-Retarget"] == "#decisions"
     html = response.content.decode()
     assert "Say why you reject the release." in html
-    assert 'id="decisions"' in html
+    assert html.startswith('\n<section class="card decision')
     assert not Approval.objects.exists()
 
 
@@ -332,8 +337,9 @@ def test_a_bad_evidence_link_is_a_form_error_in_place(client_of, deployer, manua
         **HX,
     )
     assert response.status_code == 422
-    assert response["HX-Retarget"] == "#checklists"
-    assert "Give an http(s) link." in response.content.decode()
+    html = response.content.decode()
+    assert html.startswith(f'\n      <li id="item-{manual_item.pk}" tabindex="-1" data-focus>')
+    assert "Give an http(s) link." in html
     assert not ManualTick.objects.exists()
 
 
@@ -344,7 +350,7 @@ def test_an_over_long_evidence_link_is_a_form_error_not_a_crash(client_of, deplo
         **HX,
     )
     assert response.status_code == 422
-    assert "at most 500 characters" in response.content.decode()
+    assert "Keep this to 500 characters; it has 624." in response.content.decode()
     assert not ManualTick.objects.exists()
 
 
@@ -420,6 +426,8 @@ def test_the_back_button_gets_the_whole_page(client_of, viewer, passing_run):
         "deployments",
         "deployments/break-glass",
         "deployments/1/finish",
+        "deployments/1/rollback",
+        "unlock",
         "checks/1/tick",
         "checks/1/waivers",
         "waivers/1/revoke",
