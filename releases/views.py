@@ -6,6 +6,7 @@ environment's stage re-rendered in place, and a plain form post with a redirect 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -13,12 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from checks.gate import GateDecision, evaluate_gate
+from checks.gate import GateDecision, evaluate_gate, evaluate_gates
 from preflight.errors import PreflightError
 from preflight.web.access import ProjectAccess, project_for
 from preflight.web.forms import add_service_errors
@@ -36,14 +38,21 @@ from .services.locks import (
     lock_acquire,
     lock_release,
 )
+from .states import EnvironmentState, states_for
 
 RECENT_RELEASES = 8
+# Freeze windows that ended this recently are still listed (as past), so one just over or one
+# entered by mistake is seen.
+PAST_FREEZES_SHOWN = timedelta(days=14)
 
 
 def environments_with_versions(project: Project) -> list[Environment]:
     """The project's environments in promotion order, each annotated with the version deployed
     there and the one being deployed (two subqueries, whatever the history's length)."""
-    good = Deployment.objects.filter(environment=OuterRef("pk"), status__in=GOOD_STATUSES)
+    # A deployment that was rolled back is not what runs there, whatever its status says.
+    good = Deployment.objects.filter(
+        environment=OuterRef("pk"), status__in=GOOD_STATUSES, rollbacks__isnull=True
+    )
     running = Deployment.objects.filter(
         environment=OuterRef("pk"), status=DeploymentStatus.IN_PROGRESS
     )
@@ -131,12 +140,22 @@ class Stage:
     freeze_form: FreezeForm | None = None
 
 
+@dataclass(frozen=True)
+class Cell:
+    """A release in one environment of the pipeline's grid: its state (``releases.states``)
+    and, where the question is live, the gate's answer."""
+
+    environment: Environment
+    state: EnvironmentState
+    gate: GateDecision | None
+
+
 @dataclass
 class ReleaseRow:
-    """A recent release and, per environment in promotion order, whether it got there."""
+    """A recent release and its state in each environment, in promotion order."""
 
     release: Release
-    reached: list[tuple[Environment, bool]]
+    cells: list[Cell]
 
 
 @dataclass
@@ -171,7 +190,10 @@ def _pipeline(
         for lock in Lock.objects.active(now).filter(environment__project=project)
     }
     freezes: dict[int, list[FreezeWindow]] = {}
-    for freeze in FreezeWindow.objects.filter(environment__project=project, ends_at__gt=now):
+    for freeze in FreezeWindow.objects.filter(
+        environment__project=project, ends_at__gt=now - PAST_FREEZES_SHOWN
+    ):
+        freeze.shown_state = freeze.state(now)  # type: ignore[attr-defined]
         freezes.setdefault(freeze.environment_id, []).append(freeze)
 
     stages = []
@@ -201,8 +223,20 @@ def _pipeline(
             )
         )
         previous = environment
+    states = states_for(releases, environments)
+    gates = evaluate_gates(releases, environments, now=now)
     rows = [
-        ReleaseRow(release, [(env, (release.pk, env.pk) in reached) for env in environments])
+        ReleaseRow(
+            release,
+            [
+                Cell(
+                    env,
+                    states[release.pk, env.pk],
+                    gates[release.pk, env.pk] if states[release.pk, env.pk].gate_matters else None,
+                )
+                for env in environments
+            ],
+        )
         for release in releases
     ]
     return Pipeline(stages=stages, releases=rows)
@@ -253,8 +287,14 @@ def _stage_response(
     pipeline = _pipeline(access, {environment.pk: forms or {}})
     stage = next(s for s in pipeline.stages if s.environment.pk == environment.pk)
     context = _pipeline_context(access, pipeline) | {"stage": stage}
-    return render_page_or_partial(
-        request, "releases/pipeline.html", "stage", context, status=status
+    if not is_htmx(request):
+        return render_page_or_partial(
+            request, "releases/pipeline.html", "stage", context, status=status
+        )
+    # The message goes beside what it is about, in the stage, which takes the focus.
+    context["stage_notes"] = list(messages.get_messages(request))
+    return HttpResponse(
+        render_to_string("releases/pipeline.html#stage", context, request), status=status
     )
 
 

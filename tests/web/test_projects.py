@@ -219,11 +219,99 @@ def test_a_freeze_ending_before_it_starts_is_a_form_error(client_of, admin, envi
     assert not FreezeWindow.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("starts", "ends", "error"),
+    [
+        (-3, -2, "The freeze must end in the future."),
+        (1, 70, "A freeze window lasts at most 62 days."),
+    ],
+)
+def test_a_freeze_in_the_past_or_too_long_is_a_form_error(
+    client_of, admin, environments, starts, ends, error
+):
+    response = client_of(admin).post(
+        "/projects/shop/environments/production/freezes",
+        {"starts_at": in_days(starts), "ends_at": in_days(ends), "reason": "Holidays"},
+        **HX,
+    )
+    assert response.status_code == 422
+    assert error in response.content.decode()
+    assert not FreezeWindow.objects.exists()
+
+
+def test_freeze_windows_are_shown_as_upcoming_active_or_past(client_of, viewer, environments):
+    production = environments["production"]
+    now = timezone.now()
+    for start, end, reason in ((-2, -1, "Last sale"), (-1, 1, "Inventory"), (3, 4, "Holidays")):
+        FreezeWindow.objects.create(
+            environment=production,
+            starts_at=now + timedelta(days=start),
+            ends_at=now + timedelta(days=end),
+            reason=reason,
+        )
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+    stage = html[html.index('id="stage-production"') :]
+    stage = stage[stage.index("<h3>Freeze windows</h3>") :]
+    assert '<span class="badge past">past</span>' in stage
+    assert '<span class="badge frozen">frozen now</span>' in stage
+    assert '<span class="badge upcoming">upcoming</span>' in stage
+    assert stage.index("Last sale") < stage.index("Inventory") < stage.index("Holidays")
+
+
+def test_a_lock_action_answers_with_the_stage_holding_its_message(client_of, admin, environments):
+    response = client_of(admin).post(
+        "/projects/shop/environments/staging/lock", {"reason": "Upgrade tonight"}, **HX
+    )
+    html = response.content.decode()
+    assert html.startswith('\n<section class="card stage" id="stage-staging"')
+    assert 'tabindex="-1" data-focus' in html.split(">", 1)[0]
+    assert '<p class="notice success" role="status">Staging is locked.</p>' in html
+    assert 'id="messages"' not in html
+
+
 def test_the_pipeline_lists_recent_releases_and_where_they_got(
     client_of, viewer, release, environments
 ):
     DeploymentFactory(release=release, environment=environments["development"], status="verified")
     html = client_of(viewer).get("/projects/shop/").content.decode()
     assert "Recent releases" in html
-    assert html.count('<span class="badge verified">deployed</span>') == 1
-    assert html.count('<span class="badge">not yet</span>') == 2
+    assert html.count('<span class="badge verified">verified</span>') == 1
+    # Not there yet: the gate says whether it may go (staging needs a run and an approval).
+    assert html.count('<span class="badge not_yet">not yet</span>') == 2
+    assert html.count('<span class="gate-word closed">gate closed</span>') == 2
+
+
+def test_each_cell_of_the_pipeline_says_what_is_true_of_the_release_there(
+    client_of, viewer, project, release, environments
+):
+    """Verified, failed, rolled back, in progress or not yet, each linking to the decision."""
+    from releases.models import Lock, Release
+
+    older = Release.objects.create(project=project, version="0.9.0", git_sha="abcdef1")
+    staging, production = environments["staging"], environments["production"]
+    now = timezone.now()
+    DeploymentFactory(
+        release=older, environment=staging, status="verified", started_at=now - timedelta(days=2)
+    )
+    faulty = DeploymentFactory(
+        release=release, environment=staging, status="verified", started_at=now - timedelta(days=1)
+    )
+    DeploymentFactory(
+        release=older, environment=staging, status="in_progress", rollback_of=faulty, started_at=now
+    )
+    DeploymentFactory(release=release, environment=environments["development"], status="failed")
+    DeploymentFactory(release=older, environment=production, status="verification_failed")
+    Lock.objects.create(environment=staging, reason="Rollback", owner_label="dana")
+    html = client_of(viewer).get("/projects/shop/").content.decode()
+
+    def cell(version_release, env):  # type: ignore[no-untyped-def]
+        start = html.index(f'id="cell-{version_release.pk}-{env}"')
+        return html[start : html.index("</td>", start)]
+
+    assert '<span class="badge rolled_back">rolled back</span>' in cell(release, "staging")
+    assert "gate closed" in cell(release, "staging")  # locked by the rollback
+    assert '<span class="badge failed">failed</span>' in cell(release, "development")
+    assert '<span class="badge in_progress">in progress</span>' in cell(older, "staging")
+    assert "gate" not in cell(older, "staging")
+    assert '<span class="badge failed">failed</span>' in cell(older, "production")
+    assert 'href="/projects/shop/releases/1.0.0/staging/"' in cell(release, "staging")
