@@ -73,6 +73,7 @@ class EnvironmentRow:
     environment: Environment
     holds: list[Hold]
     gate: GateDecision | None = None
+    state: EnvironmentState | None = None  # the latest release's, there
 
     @property
     def locks_and_freezes(self) -> list[Hold]:
@@ -117,10 +118,13 @@ def overview_card(request: HttpRequest, slug: str) -> HttpResponse:
 def _card(project: Project, role: str) -> ProjectCard:
     latest = project.releases.order_by("-created_at", "-id").first()
     card = ProjectCard(project=project, role=role, latest=latest)
-    for environment in environments_with_versions(project):
+    environments = environments_with_versions(project)
+    states = states_for([latest], environments) if latest is not None else {}
+    for environment in environments:
         if latest is not None:
             gate = evaluate_gate(latest, environment)
-            card.rows.append(EnvironmentRow(environment, list(gate.holds), gate))
+            state = states[latest.pk, environment.pk]
+            card.rows.append(EnvironmentRow(environment, list(gate.holds), gate, state))
         else:
             card.rows.append(EnvironmentRow(environment, environment_holds(environment)))
     return card
