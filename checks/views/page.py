@@ -534,6 +534,7 @@ def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
         "access": page.access,
         "page": page,
         "state": page.state,
+        "state_sentence": page.state.sentence(page.release, page.environment),
         "states": [(env, page.states[env.pk]) for env in page.environments],
         "headline": headline(page),
         "blockers_first": reasons[:BLOCKERS_SHOWN],

@@ -47,7 +47,8 @@ def test_a_run_shows_results_as_they_arrive_and_the_score_settles(
     # While the run goes: the progress line and the first results, the score provisional.
     expect(page.get_by_text("checks evaluated; results appear as they arrive")).to_be_visible()
     expect(page.locator("#checks .badge.pass").first).to_be_visible(timeout=15_000)
-    assert page.get_by_text("Provisional: the run is still going.").is_visible()
+    # No score for a run that has not finished: what has arrived so far is not one.
+    assert page.locator("#score-value").text_content() == "running…"
 
     # The run ends: the score settles at 3 of 4 high checks passing, and polling stops.
     expect(page.locator("#run .badge.finished")).to_be_visible(timeout=30_000)
@@ -77,7 +78,7 @@ def test_ticking_a_checklist_item(login, deployer, release, passing_run, page: P
     item = page.locator("#checklists li", has_text="MAN-001")
     expect(item.locator(".badge")).to_have_text("done")
     expect(item).to_contain_text("Ticked by dana")
-    expect(page.locator("#messages")).to_contain_text("MAN-001 ticked.")
+    expect(item.get_by_role("status")).to_have_text("MAN-001 ticked.")
     assert ManualTick.objects.get().evidence_url == "https://chat.example/msg/1"
 
 
@@ -129,7 +130,7 @@ def test_deploying_asks_for_confirmation(login, deployer, passing_run, page: Pag
     confirm.check()
     page.get_by_role("button", name="Deploy 1.0.0 to Development").click()
     expect(page.locator("#history")).to_contain_text("in progress")
-    expect(page.locator("#messages")).to_contain_text("started")
+    expect(page.locator("#decision-notice")).to_contain_text("started")
     deployment = Deployment.objects.get()
     assert deployment.environment.slug == "development"
 
@@ -164,7 +165,7 @@ def test_a_rejection_without_a_reason_is_explained_in_place(
     login(approver, release_path("production"))
     page.evaluate("window.notReloaded = true")
     page.get_by_role("button", name="Reject").click()
-    expect(page.locator("#decisions")).to_contain_text("Say why you reject the release.")
+    expect(page.locator("#decision")).to_contain_text("Say why you reject the release.")
     expect(page.get_by_label("Comment")).to_have_attribute("aria-invalid", "true")
     # The error came back into the page: no reload happened.
     assert page.evaluate("window.notReloaded") is True
@@ -180,7 +181,8 @@ def test_an_admin_locks_and_unlocks_from_the_pipeline(login, admin, environments
     stage.get_by_label("Reason").first.fill("Database upgrade tonight")
     stage.get_by_role("button", name="Lock").click()
     expect(stage).to_contain_text("locked by root")
-    expect(page.locator("#messages")).to_contain_text("Production is locked.")
+    expect(stage.get_by_role("status")).to_have_text("Production is locked.")
+    expect(stage).to_be_focused()
     stage.get_by_role("button", name="Unlock Production").click()
     expect(stage.get_by_text("Lock Production", exact=True)).to_be_visible()
     assert not Lock.objects.active().exists()
@@ -191,7 +193,10 @@ def test_a_refusal_is_shown_with_its_reason(login, approver, production_ready, p
     # The role changes while the page is open; the server, not the page, decides.
     Membership.objects.filter(user=approver).update(role="viewer")
     page.get_by_role("button", name="Approve").click()
-    expect(page.locator("#messages")).to_contain_text("may not approve releases in shop")
+    # Said beside the form it came from, which takes the focus.
+    refusal = page.locator("#approvals form [data-request-error]")
+    expect(refusal).to_contain_text("may not approve releases in shop")
+    expect(refusal).to_be_focused()
     assert not Approval.objects.exists()
 
 
