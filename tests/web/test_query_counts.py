@@ -223,3 +223,79 @@ def test_the_overview_costs_the_same_however_many_projects(
     assert many == few
     page = client.get("/").content.decode()
     assert page.count('hx-trigger="load"') == 1 + EAGER_CARDS + 20 - EAGER_CARDS
+
+
+def _releases_with_history(project, environments, users, start: int, count: int) -> None:
+    """``count`` releases, each with a finished run and results in every environment,
+    approvals, a deployment in each environment but the last, and a rollback in staging."""
+    category = CategoryFactory(project=project, key=f"c{start}", weight=0)
+    checks = Check.objects.bulk_create(
+        Check(project=project, category=category, code=f"R-{start}-{n}", title="t", severity="low")
+        for n in range(3)
+    )
+    envs = list(environments.values())
+    base = Release.objects.create(project=project, version=f"0.{start}", git_sha="abcdef1")
+    for n in range(count):
+        release = Release.objects.create(
+            project=project,
+            version=f"4.{start + n}",
+            git_sha="abcdef1",
+            created_at=timezone.now() - timedelta(minutes=start + n),
+        )
+        for env in envs:
+            run = RunFactory(release=release, environment=env)
+            CheckResult.objects.bulk_create(
+                CheckResult(run=run, check_item=c, category=category, severity="low", status="pass")
+                for c in checks
+            )
+            Approval.objects.create(
+                release=release,
+                environment=env,
+                approver=users[n % len(users)],
+                decision="approve",
+                run=run,
+            )
+        good = [
+            Deployment.objects.create(
+                release=release,
+                environment=env,
+                status="verified",
+                started_at=timezone.now() - timedelta(hours=start + n + 1),
+            )
+            for env in envs[:-1]
+        ]
+        Deployment.objects.create(
+            release=base,
+            environment=envs[1],
+            status="verified",
+            rollback_of=good[1],
+            started_at=timezone.now() - timedelta(minutes=start + n),
+        )
+
+
+def test_the_pipeline_costs_the_same_with_few_and_many_releases_in_every_state(
+    client_of, admin, approver, approver2, project, environments
+):
+    from releases.views import RECENT_RELEASES
+
+    client = client_of(admin)
+    _releases_with_history(project, environments, [approver, approver2], 0, 1)
+    few = queries(client, "/projects/shop/")
+    _releases_with_history(project, environments, [approver, approver2], 1, RECENT_RELEASES + 4)
+    many = queries(client, "/projects/shop/")
+    assert many == few
+    html = client.get("/projects/shop/").content.decode()
+    assert "rolled back" in html
+    assert "gate open" in html or "gate closed" in html
+
+
+def test_the_release_page_costs_the_same_with_few_and_many_releases(
+    client_of, approver, approver2, project, release, environments
+):
+    client = client_of(approver)
+    path = "/projects/shop/releases/1.0.0/staging/"
+    _releases_with_history(project, environments, [approver2], 0, 1)
+    few = queries(client, path)
+    _releases_with_history(project, environments, [approver2], 1, 30)
+    many = queries(client, path)
+    assert many == few
