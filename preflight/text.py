@@ -24,7 +24,7 @@ LINK = 500
 
 
 def too_long_message(limit: int, length: int) -> str:
-    return f"Keep this to {limit:,} characters; it has {length:,}."
+    return f"Keep this to {limit} characters; it has {length}."
 
 
 # A form field's message past its limit, in the words the services use.

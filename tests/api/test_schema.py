@@ -59,6 +59,25 @@ def test_the_run_schema_has_the_risk_summary_by_section_beside_the_old_one():
 
 
 @pytest.mark.django_db
+def test_free_text_inputs_declare_the_limits_the_pages_keep(client):
+    """One limit per kind of text (preflight.text), declared as maxLength in the schema."""
+    from preflight import text
+
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    components = schema.json()["components"]["schemas"]
+    declared = {
+        (name, field): spec.get("maxLength")
+        for name, body in components.items()
+        for field, spec in body.get("properties", {}).items()
+    }
+    assert declared["ReleaseInputRequest", "notes"] == text.NOTES
+    assert declared["ApprovalInputRequest", "comment"] == text.COMMENT
+    assert declared["CheckResultInputRequest", "detail"] == text.NOTES
+    assert declared["DeploymentInputRequest", "override_reason"] == text.REASON
+    assert declared["FinishInputRequest", "detail"] == text.NOTES
+    assert declared["RollbackInputRequest", "reason"] == text.REASON
+
+
 def test_the_docs_are_served_without_a_cdn(client):
     page = client.get("/api/v1/docs/")
     assert page.status_code == 200

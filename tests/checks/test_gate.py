@@ -410,3 +410,35 @@ def test_a_waiver_counts_as_passing_but_never_for_a_critical_check(
     # Waivers expire.
     later = timezone.now() + timedelta(days=2)
     assert "score_below_minimum" in codes(evaluate_gate(release, staging, now=later))
+
+
+def test_the_gates_of_many_releases_say_what_each_gate_says(
+    project, release, passing_run, environments, approver, django_assert_max_num_queries
+):
+    """evaluate_gates applies the same rules as evaluate_gate, in queries that do not grow
+    with the releases."""
+    from checks.gate import evaluate_gate, evaluate_gates
+    from releases.models import Approval, Lock, Release
+    from tests.factories import DeploymentFactory
+
+    other = Release.objects.create(project=project, version="1.1.0", git_sha="abcdef1")
+    DeploymentFactory(release=release, environment=environments["development"], status="verified")
+    Approval.objects.create(
+        release=release,
+        environment=environments["staging"],
+        approver=approver,
+        decision="approve",
+        run=passing_run["staging"],
+        score=100,
+        evidence={"OK-001": "pass"},
+    )
+    Lock.objects.create(environment=environments["production"], reason="x", owner_label="root")
+    envs = list(environments.values())
+    with django_assert_max_num_queries(20):
+        gates = evaluate_gates([release, other], envs)
+    for each in (release, other):
+        for env in envs:
+            single = evaluate_gate(each, env)
+            assert gates[each.pk, env.pk].allowed == single.allowed
+            assert gates[each.pk, env.pk].reasons == single.reasons
+    assert gates[release.pk, environments["staging"].pk].allowed

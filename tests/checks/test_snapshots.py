@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from checks.snapshots import Snapshot, describe, moved
+from checks.snapshots import Snapshot, describe, moved, stale_if
 
 
 def snap(score: str | None, **statuses: str) -> Snapshot:
@@ -97,3 +97,13 @@ def test_a_stored_snapshot_reads_the_approvals_json():
     stored = Snapshot.stored(Decimal("92.0"), {"DS-003": "pass"})
     assert moved(stored, snap("92.0", DS_003="error")) == ["DS-003 pass → error"]
     assert Snapshot.stored(None, {}).statuses == {}
+
+
+def test_stale_if_names_only_the_approvals_the_change_would_make_stale():
+    then = snap("80.0", M_1="pending", C_1="pass")
+    approvals = [
+        ("ana", snap("100.0", M_1="pass", C_1="pass")),  # saw M-1 pass: moves
+        ("ben", snap("75.0", M_1="fail", C_1="pass")),  # saw worse: still good
+    ]
+    assert stale_if(approvals, then) == [("ana", "score 100.0 → 80.0; M-1 pass → pending")]
+    assert stale_if([], then) == []

@@ -435,3 +435,171 @@ def test_the_back_button_gets_the_whole_page(client_of, viewer, passing_run):
 )
 def test_an_outsider_gets_404_for_every_action(client_of, outsider, release, environments, action):
     assert client_of(outsider).post(url(action=action)).status_code == 404
+
+
+# What is true of the release in the environment ----------------------------------------------
+
+
+def test_a_release_verified_in_the_environment_says_so_without_the_gate(
+    client_of, approver, release, environments
+):
+    """No "Not yet — the gate is closed (No run)" where the release is verified already, and
+    no approving where there is nothing to decide."""
+    DeploymentFactory(release=release, environment=environments["staging"], status="verified")
+    html = client_of(approver).get(url(env="staging")).content.decode()
+    assert "1.0.0 is deployed to Staging and verified" in html
+    assert "the gate is closed" not in html
+    assert 'id="gate-state"' not in html
+    assert ">Approve</button>" not in html
+    assert '<span class="badge verified">verified</span>' in html  # the environment's nav
+
+
+def test_an_environment_that_needs_no_approvals_offers_none(client_of, approver, passing_run):
+    html = client_of(approver).get(url(env="development")).content.decode()
+    assert "Development needs no approvals." in html
+    assert "0 of 0" not in html
+    assert ">Approve</button>" not in html
+
+
+@pytest.fixture
+def rolled_out(project, release, environments):  # type: ignore[no-untyped-def]
+    from releases.models import Release
+
+    older = Release.objects.create(project=project, version="0.9.0", git_sha="abcdef1")
+    staging = environments["staging"]
+    now = timezone.now()
+    DeploymentFactory(
+        release=older, environment=staging, status="verified", started_at=now - timedelta(days=2)
+    )
+    return DeploymentFactory(
+        release=release, environment=staging, status="verified", started_at=now - timedelta(days=1)
+    )
+
+
+def test_the_rollback_form_names_the_release_it_goes_back_to(client_of, deployer, rolled_out):
+    html = client_of(deployer).get(url(env="staging")).content.decode()
+    assert "Roll back Staging to 0.9.0" in html
+    assert f"Replaces 1.0.0 (deployment #{rolled_out.pk}) with 0.9.0" in html
+
+
+def test_a_rollback_needs_a_reason_and_the_confirmation(client_of, deployer, rolled_out):
+    response = client_of(deployer).post(
+        url(env="staging", action=f"deployments/{rolled_out.pk}/rollback"), {"reason": ""}, **HX
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "This field is required." in html
+    assert "Tick the box to confirm." in html
+    assert not Deployment.objects.filter(rollback_of__isnull=False).exists()
+
+
+def test_a_deployer_rolls_back_from_the_page(client_of, deployer, rolled_out, admin):
+    from releases.models import Lock
+
+    response = client_of(deployer).post(
+        url(env="staging", action=f"deployments/{rolled_out.pk}/rollback"),
+        {"reason": "Payments fail", "confirm": "on"},
+        **HX,
+    )
+    assert response.status_code == 200
+    rollback = Deployment.objects.get(rollback_of=rolled_out)
+    assert rollback.release.version == "0.9.0"
+    assert Lock.objects.active().get().deployment == rollback
+    html = response.content.decode()
+    assert f"Rollback #{rollback.pk} started: Staging goes back to 0.9.0" in html
+    assert "1.0.0 was rolled back in Staging" in html
+    assert "Only a project admin (root) can lift it" in html
+    assert 'id="env-nav" aria-label="1.0.0 in each environment" hx-swap-oob="true"' in html
+    assert 'id="history" open hx-swap-oob="true"' in html
+    # The rolled-back release is no longer a place to go back to.
+    assert "Roll back Staging" not in html
+
+
+def test_a_viewer_cannot_roll_back(client_of, viewer, rolled_out):
+    response = client_of(viewer).post(
+        url(env="staging", action=f"deployments/{rolled_out.pk}/rollback"),
+        {"reason": "x", "confirm": "on"},
+    )
+    assert response.status_code == 403
+    assert not Deployment.objects.filter(rollback_of__isnull=False).exists()
+
+
+def test_a_deployment_elsewhere_cannot_be_rolled_back_from_this_page(
+    client_of, deployer, rolled_out
+):
+    response = client_of(deployer).post(
+        url(env="production", action=f"deployments/{rolled_out.pk}/rollback"),
+        {"reason": "x", "confirm": "on"},
+    )
+    assert response.status_code == 404
+
+
+def test_an_admin_lifts_the_rollbacks_lock_from_the_page(client_of, admin, deployer, rolled_out):
+    from releases.models import Lock
+
+    client_of(deployer).post(
+        url(env="staging", action=f"deployments/{rolled_out.pk}/rollback"),
+        {"reason": "Payments fail", "confirm": "on"},
+    )
+    client = client_of(admin)
+    assert "Unlock Staging</button>" in client.get(url(env="staging")).content.decode()
+    response = client.post(url(env="staging", action="unlock"), **HX)
+    assert response.status_code == 200
+    assert "Staging is unlocked." in response.content.decode()
+    assert not Lock.objects.active().exists()
+
+
+def test_a_deployer_cannot_lift_a_lock(client_of, deployer, rolled_out):
+    from releases.models import Lock
+
+    Lock.objects.create(environment=rolled_out.environment, reason="x", owner_label="root")
+    assert client_of(deployer).post(url(env="staging", action="unlock")).status_code == 403
+    assert Lock.objects.active().exists()
+
+
+# Limits on free text -------------------------------------------------------------------------
+
+
+def test_a_waiver_reason_past_the_limit_is_a_form_error(client_of, approver, failing_check):
+    expires = (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    response = client_of(approver).post(
+        url(action=f"checks/{failing_check.pk}/waivers"),
+        {"reason": "x" * 10_000, "expires_at": expires},
+        **HX,
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Keep this to 2000 characters; it has 10000." in html
+    assert html.startswith(f'\n      <div class="check-row" id="check-{failing_check.pk}"')
+    assert not Waiver.objects.exists()
+
+
+def test_free_text_fields_tell_the_browser_their_limit(client_of, approver, passing_run):
+    from preflight import text
+
+    html = client_of(approver).get(url()).content.decode()
+    assert f'maxlength="{text.COMMENT}"' in html  # the approval's comment
+
+
+def test_a_tick_answers_with_the_item_and_what_it_changed(client_of, deployer, manual_item):
+    response = client_of(deployer).post(
+        url(action=f"checks/{manual_item.pk}/tick"), {"ticked": "1"}, **HX
+    )
+    html = response.content.decode()
+    assert html.startswith(f'\n      <li id="item-{manual_item.pk}" tabindex="-1" data-focus>')
+    assert '<p class="notice success" role="status">MAN-001 ticked.</p>' in html
+    assert 'id="decision" tabindex="-1" aria-labelledby="decision-title" hx-swap-oob="true"' in html
+    assert f'id="check-{manual_item.pk}" hx-swap-oob="true"' in html
+    assert 'id="checklists"' not in html  # only the item, not the whole list
+
+
+def test_no_score_is_shown_while_a_run_is_going(client_of, viewer, release, environments):
+    run = RunFactory(release=release, environment=environments["production"], status="queued")
+    check = CheckFactory(project=release.project, code="Q-001", severity="critical")
+    ResultFactory(run=run, check_item=check, status="pass")
+    html = client_of(viewer).get(url()).content.decode()
+    assert (
+        '<text x="60" y="62" text-anchor="middle" font-size="15" font-weight="700" id="score-value">running…</text>'
+        in html
+    )
+    assert 'class="gauge running"' in html
