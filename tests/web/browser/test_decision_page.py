@@ -246,3 +246,46 @@ def test_rolling_back_with_the_keyboard_takes_the_skip_link_and_a_few_tabs(
     expect(page.locator("#decision-notice")).to_contain_text("Rollback #")
     assert Deployment.objects.filter(rollback_of=rolled_out).exists()
     assert tabs <= FEW_TABS
+
+
+@pytest.mark.parametrize("viewport", WIDTHS)
+def test_a_very_long_unbroken_text_wraps_instead_of_widening_the_page(
+    login, approver, long_page, release, page: Page, viewport
+):
+    """A 10,000-character waiver reason (recorded before there were limits) made the page
+    92,850 px wide."""
+    from checks.models import Waiver
+
+    failing = CheckFactory(project=release.project, code="LONG-001", severity="low")
+    Waiver.objects.create(
+        release=release,
+        check_item=failing,
+        reason="x" * 10_000,
+        expires_at=timezone.now() + timedelta(days=3),
+        created_by=approver,
+    )
+    release.notes = "https://ci.example/" + "y" * 3_000
+    release.save()
+    page.set_viewport_size(viewport)
+    login(approver, release_path("production"))
+    expect(page.locator("#waivers")).to_contain_text("LONG-001")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"]
+
+
+def test_every_label_of_the_weekly_charts_fits_inside_its_chart(
+    login, viewer, rolled_out, live_server, page: Page
+):
+    page.set_viewport_size(DESKTOP)
+    login(viewer, "/projects/shop/deployments/?window=90")
+    charts = page.locator(".chart svg")
+    expect(charts.first).to_be_visible()
+    outside = page.evaluate(
+        """() => [...document.querySelectorAll('.chart svg')].flatMap(svg => {
+            const width = svg.viewBox.baseVal.width;
+            return [...svg.querySelectorAll('text')].map(t => t.getBBox())
+              .filter(b => b.x < 0 || b.x + b.width > width + 0.5)
+              .map(b => [b.x, b.width, width]);
+        })"""
+    )
+    assert outside == []
