@@ -15,21 +15,24 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from scripts import chromium
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 RELEASE = "/projects/liquor-pos/releases/1.0.0/production/"
 SHOTS = (
     # file, path, viewport, whole page
     ("overview.png", "/", DESKTOP, True),
+    ("overview-phone.png", "/", PHONE, True),
     ("pipeline.png", "/projects/liquor-pos/", DESKTOP, True),
+    ("pipeline-phone.png", "/projects/liquor-pos/", PHONE, False),
+    # The release page's first screen is the decision: the verdict, its reasons, the action.
     ("release-desktop.png", RELEASE, DESKTOP, False),
     ("release-phone.png", RELEASE, PHONE, False),
-    ("overview-phone.png", "/", PHONE, True),
     ("timeline.png", "/projects/liquor-pos/deployments/", DESKTOP, True),
+    ("timeline-phone.png", "/projects/liquor-pos/deployments/", PHONE, False),
     ("audit.png", "/projects/liquor-pos/audit/", DESKTOP, True),
     ("backups.png", "/projects/liquor-pos/backups/", DESKTOP, True),
     # The review runs to many printed pages: its first screen says what it is.
-    ("report.png", RELEASE + "report", {"width": 1280, "height": 1300}, False),
+    ("report.png", RELEASE + "report", {"width": 1366, "height": 1300}, False),
 )
 
 
