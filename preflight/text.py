@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 # What a person writes beside a decision or a tick: an approval's comment, a tick's note, an
 # attestation's note.
-COMMENT = 4_000
+COMMENT = 5_000
 # Why something is done: a waiver, a lock, a freeze window, breaking glass, a rollback.
 REASON = 2_000
 # What pipelines write: release notes, a reported result's detail, how a deployment ended.
