@@ -17,7 +17,9 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /app preflight
 
 WORKDIR /app
-# Dependencies first, so a code change does not reinstall them.
+# Dependencies first, so a code change does not reinstall them. --no-dev leaves out the dev group
+# and the test group it includes (pytest, Playwright, honcho, linters, stubs): the image holds
+# only what Preflight runs with.
 COPY pyproject.toml uv.lock ./
 COPY client/ client/
 RUN uv sync --locked --no-dev --no-install-project

@@ -42,6 +42,7 @@ run: $(VENV)/.synced
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-colour -p $(PORT)
 
 test: $(VENV)/.synced
+	$(UV) lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
