@@ -73,6 +73,7 @@ compose-secrets:
 	@test -s secrets/postgres_password || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))' > secrets/postgres_password
 	@test -s secrets/database_url || echo "postgres://preflight:$$(cat secrets/postgres_password)@postgres:5432/preflight" > secrets/database_url
 	@test -s secrets/audit_anchor_key || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > secrets/audit_anchor_key
+	@test -s secrets/metrics_token || $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > secrets/metrics_token
 	@test -s secrets/backup_key || $(PYTHON) -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' > secrets/backup_key
 	@chmod 600 secrets/*
 	@echo "secrets written to ./secrets/"

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import health
+from .observability import exposition
 from .web.docs import doc
 from .web.login import LoginView
 
@@ -15,6 +16,8 @@ handler500 = "preflight.error_views.server_error"
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    # For Prometheus with PREFLIGHT_METRICS_TOKEN; 404 while it is unset (docs/operations.md).
+    path("metrics", exposition.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("preflight.api.urls")),
     path(

@@ -26,6 +26,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from preflight.observability import metrics
+
 from .models import EVENTS, Project, Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,7 @@ def deliver(delivery_id: int) -> WebhookDelivery | None:
         ),
         delivered_at=timezone.now() if delivered else None,
     )
+    metrics.webhook_attempted(delivered=delivered, final=final)
     delivery.refresh_from_db()
     if not final:
         raise DeliveryFailed(error)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight.observability import metrics
 from releases import webhooks
 from releases.access import Permission, require
 from releases.models import Deployment, DeploymentStatus, Environment, Release
@@ -308,6 +310,8 @@ def _record(lease: _Lease, item: _Pending, evaluated: tuple[Outcome, int]) -> bo
         updated_at=now,
         **provenance(outcome),
     )
+    if written:
+        metrics.check_evaluated(kind=item.kind, status=outcome.status, seconds=duration_ms / 1000)
     return bool(written) and lease.beat_if_due()
 
 
@@ -401,7 +405,15 @@ def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
             },
         )
         transaction.on_commit(lambda: _after_finish(run_id))
+        transaction.on_commit(partial(_count_end, run))
     return run
+
+
+def _count_end(run: ReadinessRun) -> None:
+    """Counted once the end is committed: a rolled-back finish did not happen."""
+    began = run.started_at or run.created_at
+    seconds = (run.finished_at - began).total_seconds() if run.finished_at and began else None
+    metrics.run_ended(kind=run.kind, status=run.status, seconds=seconds)
 
 
 def run_fail(run_id: int, reason: str) -> ReadinessRun | None:
@@ -427,6 +439,7 @@ def run_fail(run_id: int, reason: str) -> ReadinessRun | None:
             message=reason,
         )
         transaction.on_commit(lambda: _after_finish(run_id))
+        transaction.on_commit(partial(_count_end, run))
     return run
 
 

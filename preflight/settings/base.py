@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from preflight.config import SettingsError, env_bool, env_int, env_str
+from preflight.observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PREFLIGHT_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -37,6 +38,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",
+    # Inside the request id, outside the rest: every request is counted and logged once, refused
+    # ones included (preflight/observability/middleware.py).
+    "preflight.observability.middleware.RequestObservabilityMiddleware",
     # Before anything reads the body, the path or the session: oversized and malformed requests
     # are answered here (preflight/limits.py).
     "preflight.limits.RequestLimitsMiddleware",
@@ -272,24 +276,34 @@ def caches(redis_url: str | None) -> dict[str, Any]:
 
 
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO", expect="a level such as DEBUG, INFO, WARNING")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request": {"()": "audit.context.RequestContextLogFilter"}},
-    "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-        },
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "celery": {"level": LOG_LEVEL},
-    },
-}
+
+
+def log_format(default: str) -> str:
+    value = env_str("PREFLIGHT_LOG_FORMAT", default=default, expect="json or plain").lower()
+    if value not in ("json", "plain"):
+        raise SettingsError(f"PREFLIGHT_LOG_FORMAT={value!r} is malformed: expected json or plain")
+    return value
+
+
+# Readable lines here (make run, tests); production.py switches to one JSON object per line.
+LOGGING = logging_config(log_format("plain"), LOG_LEVEL)
+
+# Metrics (docs/operations.md). /metrics answers only a scraper sending this bearer token; unset,
+# the endpoint does not exist. The Celery worker serves its own on PREFLIGHT_WORKER_METRICS_PORT.
+PREFLIGHT_METRICS_TOKEN = env_str("PREFLIGHT_METRICS_TOKEN", default="")
+if PREFLIGHT_METRICS_TOKEN and len(PREFLIGHT_METRICS_TOKEN) < 16:
+    raise SettingsError(
+        "PREFLIGHT_METRICS_TOKEN is malformed: expected at least 16 random characters"
+    )
+# 0 (the default): the worker serves no metrics.
+PREFLIGHT_WORKER_METRICS_PORT = env_int("PREFLIGHT_WORKER_METRICS_PORT", default=0, minimum=0)
+PREFLIGHT_WORKER_METRICS_ADDRESS = env_str(
+    "PREFLIGHT_WORKER_METRICS_ADDRESS", default="127.0.0.1", expect="an address to listen on"
+)
+
+# Errors to Sentry when SENTRY_DSN is set (off by default); secrets scrubbed before sending.
+SENTRY_DSN = env_str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", default="")
 
 
 def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
@@ -407,3 +421,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": timedelta(hours=1),
     },
 }
+
+if SENTRY_DSN:
+    from preflight.observability.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

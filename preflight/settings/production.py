@@ -11,9 +11,11 @@ from preflight.config import (
 )
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, broker, caches, database, use_db_pool
+from .base import LOG_LEVEL, VAR_DIR, broker, caches, database, log_format, use_db_pool
 
 DEBUG = False
+# One JSON object per line, for a log collector.
+LOGGING = logging_config(log_format("json"), LOG_LEVEL)  # noqa: F405
 SECRET_KEY = env_secret_key("SECRET_KEY")
 # Signs the audit chain's anchors; kept out of the database so its owner cannot forge them.
 PREFLIGHT_AUDIT_ANCHOR_KEY = env_secret_key("PREFLIGHT_AUDIT_ANCHOR_KEY")
@@ -37,8 +39,8 @@ CACHES = caches(REDIS_URL)
 if env_bool("PREFLIGHT_BEHIND_TLS_PROXY", default=True):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
-# Health probes come over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Health probes and metric scrapes come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)

@@ -8,10 +8,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 # These answer machines and authenticate themselves (bearer tokens) or not at all (probes).
 EXEMPT_PREFIXES = ("/health/", "/api/")
+# /metrics checks its own bearer token; only that exact path, nothing under or beside it.
+EXEMPT_PATHS = frozenset({"/metrics"})
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
-    """Every page needs a signed-in user, except the API and the health probes."""
+    """Every page needs a signed-in user, except the API, the health probes and /metrics."""
 
     def process_view(
         self,
@@ -20,7 +22,7 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         view_args: Any,
         view_kwargs: Any,
     ) -> HttpResponseBase | None:
-        if request.path_info.startswith(EXEMPT_PREFIXES):
+        if request.path_info.startswith(EXEMPT_PREFIXES) or request.path_info in EXEMPT_PATHS:
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
 

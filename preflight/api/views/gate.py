@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from checks.gate import evaluate_gate
+from preflight.observability import metrics
 from releases.models import Project
 from releases.models.projects import SLUG_PATTERN
 
@@ -44,6 +45,8 @@ class GateView(APIView):
             lambda: gate_body(found, version, slug),
             project_gate_state(request, found.pk),
         )
+        # gate_body puts "allowed" first, so a kept answer tells its outcome without parsing.
+        metrics.gate_answered(allowed=body.startswith('{"allowed":true'))
         # Kept as the JSON the renderer wrote, and sent as it is.
         return HttpResponse(body, content_type="application/json")
 
@@ -54,7 +57,7 @@ def gate_body(project: Project, version: str, slug: str) -> tuple[dict[str, Any]
     environment = environment_of(project, slug)
     gate = evaluate_gate(release, environment)
     body = {
-        "allowed": gate.allowed,
+        "allowed": gate.allowed,  # first: GateView reads the outcome from the answer's start
         "score": gate.score,
         "min_score": gate.min_score,
         "blockers": [
