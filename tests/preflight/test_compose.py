@@ -56,3 +56,12 @@ def test_beat_keeps_its_schedule_in_the_database_and_nothing_in_tmp(compose: dic
     assert "--scheduler=preflight.beat.scheduler:DatabaseScheduler" in beat["command"]
     assert not any("/tmp" in part or "--schedule=" in part for part in beat["command"])
     assert "inspect ping -d celerybeat@" in beat["healthcheck"]["test"][1]
+
+
+def test_metrics_are_scrapable_inside_the_compose_network(compose: dict) -> None:
+    web, worker = compose["services"]["web"], compose["services"]["worker"]
+    assert web["environment"]["PREFLIGHT_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
+    assert "web" in web["environment"]["ALLOWED_HOSTS"].split(",")
+    assert worker["environment"]["PREFLIGHT_WORKER_METRICS_ADDRESS"] == "0.0.0.0"
+    assert worker["environment"]["PREFLIGHT_WORKER_METRICS_PORT"] in worker["expose"]
+    assert "PREFLIGHT_WORKER_METRICS_PORT" not in compose["services"]["beat"]["environment"]
