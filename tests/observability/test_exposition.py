@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.anchors import anchor_head
 from audit.models import ChainVerification
 from audit.services import record
+from audit.tasks import verify_chain
 from backups.models import Backup, Database, RestoreDrill
 from checks.models import ReadinessRun
 from checks.services.runs import run_execute, run_start
@@ -183,9 +183,10 @@ def test_backup_drill_audit_run_and_queue_state_is_read_at_scrape_time(
         celery_app.send_task("releases.tasks.expire_locks")
 
     before_verification = parse(scrape())
-    assert value(before_verification, "preflight_audit_chain_verification_age_seconds") == math.inf
+    # Never verified: unverified since the chain's first event, moments ago.
+    assert value(before_verification, "preflight_audit_chain_verification_age_seconds") < 60
     assert "preflight_audit_chain_intact" not in before_verification
-    anchor_head()
+    verify_chain.apply()  # the hourly task, here
     samples = parse(scrape())
     queue.delete("celery")
 
@@ -212,23 +213,29 @@ def test_backup_drill_audit_run_and_queue_state_is_read_at_scrape_time(
         assert value(samples, "preflight_state_up", part=part) == 1
 
 
-def test_verify_audit_records_a_broken_chain_for_the_alert(token) -> None:
+def test_a_chain_found_broken_stops_counting_as_verified(token) -> None:
     for n in range(3):
         record(actor=Actor.of_system("test"), action="thing.done", after={"n": n})
+    ChainVerification.objects.create(
+        verified_at=timezone.now() - timedelta(hours=5), head_seq=3, checked=3, ok=True
+    )
     call_command("verify_audit", stdout=io.StringIO())
-    assert ChainVerification.objects.get().intact
+    assert value(parse(scrape()), "preflight_audit_chain_verification_age_seconds") < 60
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
         cursor.execute("UPDATE audit_auditevent SET action = 'forged' WHERE seq = 1")
         cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+    ChainVerification.objects.filter(verified_at__gt=timezone.now() - timedelta(hours=1)).delete()
     with pytest.raises(CommandError):
         call_command("verify_audit", stdout=io.StringIO())
-    state = ChainVerification.objects.get()
-    assert not state.intact
-    assert state.verified_at is not None
-    assert state.verified_at < state.checked_at
     samples = parse(scrape())
     assert value(samples, "preflight_audit_chain_intact") == 0
+    # The age runs from the last verification that found it intact, five hours ago.
+    assert (
+        5 * 3600 - 60
+        < value(samples, "preflight_audit_chain_verification_age_seconds")
+        < 5 * 3600 + 60
+    )
 
 
 def test_every_family_of_the_web_server_is_described(token) -> None:
