@@ -45,6 +45,7 @@ CHECK_FIELDS = (
     "phase",
     "checklist",
     "kind",
+    "manual_reason",
     "impact",
     "action",
     "environments",
@@ -132,6 +133,7 @@ def export_catalog(project: Project) -> str:
             "phase": check.phase,
             "checklist": check.in_checklist or "",
             "kind": check.kind,
+            "manual_reason": check.manual_reason,
             "impact": check.impact,
             "action": check.action,
         }
@@ -314,6 +316,14 @@ def _parse_checks(
                 problem(name, f"must be text of at most {limit} characters")
         if not isinstance(entry.get("impact", ""), str):
             problem("impact", "must be text")
+        manual_reason = entry.get("manual_reason", "") or ""
+        if not isinstance(manual_reason, str):
+            problem("manual_reason", "must be text")
+            manual_reason = ""
+        elif manual_reason.strip() and entry.get("kind") != "manual":
+            # The reason says why no record or file can judge the check: an automated check
+            # has none, and a stale one left behind after automating it would mislead.
+            problem("manual_reason", "only a manual check says why a person must judge it")
         if entry.get("category") not in categories:
             problem("category", f"must be one of the categories: {', '.join(sorted(categories))}")
         if entry.get("severity") not in Severity.values:
@@ -360,6 +370,7 @@ def _parse_checks(
                 "phase": phase,
                 "in_checklist": entry.get("checklist", False) is True,
                 "kind": kind,
+                "manual_reason": " ".join(manual_reason.split()),
                 "impact": entry.get("impact", "") or "",
                 "action": (entry.get("action") or "").strip()
                 if isinstance(entry.get("action"), str)

@@ -118,6 +118,10 @@ class Check(models.Model):
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.PRE_DEPLOY_WEEK)
     kind = models.CharField(max_length=20)
     config = models.JSONField(default=dict, blank=True)
+    manual_reason = models.TextField(
+        blank=True,
+        help_text="For a manual check: why a person must judge it (no record or file shows it).",
+    )
     environments = models.ManyToManyField(
         Environment,
         blank=True,

@@ -439,3 +439,30 @@ def test_bad_review_figures_are_refused_naming_the_field(shop):
         "review field score: must be a number from 0 to 100",
         "review field categories.nope: no such category in the catalog",
     ]
+
+
+def test_a_manual_check_says_why_a_person_judges_it_and_the_reason_round_trips(shop):
+    text = CATALOG.replace(
+        "  config: {instructions: Buy one bottle.}\n",
+        "  config: {instructions: Buy one bottle.}\n"
+        "  manual_reason: >-\n"
+        "    Only a person at the till can tell\n"
+        "    that the sale went through.\n",
+    )
+    import_catalog(actor=OPERATOR, project=shop, text=text, check_access=False)
+    check = Check.objects.get(project=shop, code="POST-01")
+    assert check.manual_reason == "Only a person at the till can tell that the sale went through."
+    exported = yaml.safe_load(export_catalog(shop))
+    entry = next(c for c in exported["checks"] if c["code"] == "POST-01")
+    assert entry["manual_reason"] == check.manual_reason
+    # Checks without a reason export none.
+    assert all("manual_reason" not in c for c in exported["checks"] if c["code"] != "POST-01")
+
+
+def test_a_reason_for_judging_by_hand_is_refused_on_an_automated_check(shop):
+    text = CATALOG.replace("  kind: ci\n", "  kind: ci\n  manual_reason: A person reads the log.\n")
+    with pytest.raises(CatalogInvalid) as refused:
+        import_catalog(actor=OPERATOR, project=shop, text=text, check_access=False)
+    assert refused.value.errors == [
+        "checks[4] (CI-001) field manual_reason: only a manual check says why a person must judge it"
+    ]
