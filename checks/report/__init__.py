@@ -20,7 +20,15 @@ from releases.models import Approval, Environment, Release
 from .. import scoring
 from ..evaluation import EffectiveResult, RunEvaluation, evaluate
 from ..gate import GateDecision, evaluate_gate
-from ..models import Check, Phase, ReadinessRun, ResultStatus, ReviewBaseline, Waiver
+from ..models import (
+    Check,
+    CheckResult,
+    Phase,
+    ReadinessRun,
+    ResultStatus,
+    ReviewBaseline,
+    Waiver,
+)
 from .document import Document
 from .markdown import render as _render_markdown
 
@@ -145,6 +153,10 @@ class Report:
     approvals: list[Approval] = field(default_factory=list)
     waivers: list[Waiver] = field(default_factory=list)
     previous_run: ReadinessRun | None = None
+    # The release's first finished run for the environment, when this one came later, and the
+    # gaps of that run this one passes (with their status then).
+    first_run: ReadinessRun | None = None
+    closed: list[tuple[EffectiveResult, str]] = field(default_factory=list)
     review: ReviewBaseline | None = None
     findings: list[FileFinding] = field(default_factory=list)
     _document: Document | None = None
@@ -322,7 +334,42 @@ def build_report(
     ]
     report.checklists = _checklists(release, environment, evaluation)
     report.findings = _findings(evaluation)
+    report.first_run, report.closed = _closed_since_first_run(evaluation)
     return report
+
+
+def _closed_since_first_run(
+    evaluation: RunEvaluation,
+) -> tuple[ReadinessRun | None, list[tuple[EffectiveResult, str]]]:
+    """The gaps of the release's first run for this environment that pass in this one. A
+    release is one commit (its git_sha never changes), so its sources are the same in both
+    runs: what closed them is Preflight's configuration and records (settings, deployments,
+    backups, drills, webhooks, ticks, reports)."""
+    run = evaluation.run
+    first = (
+        ReadinessRun.objects.finished()
+        .filter(
+            release_id=run.release_id,
+            environment_id=run.environment_id,
+            kind=ReadinessRun.Kind.READINESS,
+            created_at__lt=run.created_at,
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+    if first is None:
+        return None, []
+    was = dict(
+        CheckResult.objects.filter(run=first, status__in=scoring.NON_PASSING).values_list(
+            "check_item_id", "status"
+        )
+    )
+    closed = [
+        (item, was[item.check.pk])
+        for item in evaluation.results
+        if item.status == ResultStatus.PASS and item.check.pk in was
+    ]
+    return first, closed
 
 
 def _findings(evaluation: RunEvaluation) -> list[FileFinding]:

@@ -110,6 +110,8 @@ def compose(report: Report) -> Document:
     _summary(report, summary)
     for number, section in enumerate(report.sections, start=1):
         document.sections.append(_analysis(report, number, section))
+    if report.first_run is not None:
+        document.sections.append(_closed(report))
     document.sections.append(_risk(report))
     for severity in SEVERITIES:
         document.sections.append(_priorities(report, severity))
@@ -253,6 +255,47 @@ def _analysis(report: Report, number: int, section: object) -> Section:
         )
     if not (section.resolved or section.strengths or section.gaps):
         part.add(Paragraph(text("Nothing applies here.")))
+    return part
+
+
+def _closed(report: Report) -> Section:
+    """Re-running a release: which of its first run's gaps Preflight's configuration and
+    records closed since, its sources (one commit) being the same."""
+    first = report.first_run
+    assert first is not None
+    release = report.release
+    part = Section("closed-since-first-run", "Closed Since the First Run")
+    part.add(
+        Paragraph(
+            text(
+                f"Release {release.version} is one commit ({release.git_sha[:12]}), the same as "
+                f"in its first readiness run for {report.environment.name}, #{first.pk} of "
+                f"{first.created_at:%Y-%m-%d}: its sources did not change. ",
+                (
+                    f"{len(report.closed)} of that run's gaps pass now, closed by Preflight's own "
+                    "configuration and records since:"
+                    if report.closed
+                    else "None of that run's gaps has been closed since."
+                ),
+            )
+        )
+    )
+    if report.closed:
+        part.add(
+            Table(
+                columns=("ID", "Gap", "Risk", "Was", "Now"),
+                rows=tuple(
+                    (
+                        text(strong(item.check.code)),
+                        text(item.check.title),
+                        text(item.severity.upper()),
+                        text(was),
+                        text(f"pass: {item.detail}"),
+                    )
+                    for item, was in report.closed
+                ),
+            )
+        )
     return part
 
 

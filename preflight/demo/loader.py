@@ -1,49 +1,69 @@
-"""Loads the demo. History (releases, deployments, the review run) is written with its own
-timestamps, relative to now, so the deployment timeline and the delivery metrics have a past
-(its deployments are marked as recorded after the fact: none went through the gate); configuration
-goes through the services like any other change and is audited."""
+"""Loads the demo by replaying the Liquor POS project's history in order, with the services a
+person or a pipeline would use and the check code a worker runs:
+
+1. the project as it stood at the readiness review (no approvals required, no automatic
+   rollback, no promotion rule, no webhooks, unencrypted backups and no restore drill, no
+   pipeline; the catalog held the review's gaps and strengths);
+2. the review: 1.0.0's production run, evaluated by the real checks as of the review's
+   moment — the risk summary (7 critical, 15 high, 14 medium, 5 low = 41) comes from that
+   evidence, none of it is written by the loader;
+3. the fixes of 1.1.0: the settings, the checklist items added to the catalog, a webhook, the
+   pipeline's token, encrypted backups, deploy.sh's past deployments imported, a rollback
+   rehearsed in staging through Preflight, a restore drill from S3;
+4. 1.1.0: registered, its ci checks reported by the pipeline, its checklists ticked, its runs in
+   development, staging and production, its deployments through the gate.
+
+The review's date (2026-01-05) is replayed as ``REVIEW_DAYS_AGO`` days before loading, so the
+dashboards show a recent past. The sources are a real git repository built from the shipped
+trees (``repository.py``); until runs read commits from git, the repository checks read the
+shipped trees by version."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import yaml
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from backups.models import Backup, Database, RestoreDrill, WalSample
+from backups.models import Database
 from checks.catalog import import_catalog
-from checks.evaluation import evaluate
-from checks.models import (
-    READINESS_PHASES,
-    Attestation,
-    Check,
-    CheckResult,
-    ManualTick,
-    ReadinessRun,
-    ReportedResult,
-    Severity,
-    Source,
-    Waiver,
+from checks.models import Check, ReadinessRun, Severity
+from checks.services.attestations import attestation_record
+from checks.services.results import ci_result_record, tick_record
+from checks.services.waivers import waiver_grant
+from releases.models import ApiToken, Approval, Deployment, Environment, Project, Release, Webhook
+from releases.services.approvals import approval_record
+from releases.services.deployments import deployment_rollback
+from releases.services.locks import lock_release
+from releases.services.projects import (
+    environment_create,
+    environment_update,
+    member_set,
+    project_create,
 )
-from checks.services.runs import breakdown
-from checks.snapshots import Snapshot
-from releases.models import Approval, Deployment, Environment, Lock, Project, Release
-from releases.services.projects import environment_create, member_set, project_create
+from releases.services.releases import release_register
 from releases.services.tokens import token_issue
+
+from . import history, replay, repository
 
 CATALOG = Path(__file__).with_name("liquor-pos.catalog.yml")
 SLUG = "liquor-pos"
 LOADER = Actor.of_system("demo")
 REVIEW_DATE = "2026-01-05"
+REVIEW_DAYS_AGO = 10
 GAP_CODE = re.compile(r"^[A-Z]+-\d{3}$")
+STRENGTH_CODE = re.compile(r"^[A-Z]+-S\d+$")
 
 PEOPLE = (
     # username, role, what they do in the demo
@@ -54,6 +74,8 @@ PEOPLE = (
     ("vic", "viewer", "auditor: reads everything"),
 )
 
+# The environments as they stood at the review: nothing required approvals, nothing had to
+# pass an earlier environment first, nothing rolled back by itself.
 ENVIRONMENTS: tuple[dict[str, Any], ...] = (
     {
         "slug": "development",
@@ -67,142 +89,206 @@ ENVIRONMENTS: tuple[dict[str, Any], ...] = (
         "slug": "staging",
         "name": "Staging",
         "min_score": Decimal(70),
-        "required_approvals": 1,
-        "requires_previous": True,
+        "required_approvals": 0,
+        "requires_previous": False,
         "deploy_timeout": timedelta(minutes=20),
     },
     {
         "slug": "production",
         "name": "Production",
         "min_score": Decimal(80),
+        "required_approvals": 0,
+        "requires_previous": False,
+        "deploy_timeout": timedelta(minutes=30),
+    },
+)
+# What the team changed after the review (CI-003, DS-008, DS-011 and the approvals' lifetime).
+SETTINGS_FIXED: dict[str, dict[str, Any]] = {
+    "staging": {"required_approvals": 1, "requires_previous": True},
+    "production": {
         "required_approvals": 2,
         "requires_previous": True,
-        "deploy_timeout": timedelta(minutes=30),
         "auto_rollback": True,
         "approval_ttl": timedelta(days=7),
     },
-)
+}
+# The chat channel the team subscribed after the review (DS-009, BK-002). Its host does not
+# exist: deliveries to it fail, as they would to any receiver this machine cannot reach.
+WEBHOOK = {
+    "name": "store-ops chat",
+    "url": "https://chat.liquor-pos.example/hooks/preflight",
+    "slack_format": True,
+    "events": [
+        "deployment.finished",
+        "deployment.verification_failed",
+        "rollback.started",
+        "override.used",
+        "backup.failed",
+        "backup.stale",
+        "drill.failed",
+        "wal.failing",
+    ],
+}
+DATABASE_FIXED = {"retention_days": 35, "size_limit_bytes": 2_000_000_000}  # BK-006, BK-007
+PIPELINE = "github-actions"
 
-
-@dataclass(frozen=True)
-class Step:
-    """One deployment of the history: ``days`` ago, lasting ``minutes``."""
-
-    environment: str
-    days: float
-    status: str = "verified"
-    strategy: str = "rolling"
-    minutes: int = 6
-
-
-HISTORY: dict[str, tuple[float, str, tuple[Step, ...]]] = {
-    # version: (created days ago, notes, deployments)
-    "0.9.0": (
-        70,
-        "Florida excise tax tables; card reader driver update.",
-        (
-            Step("development", 69),
-            Step("staging", 67),
-            Step("production", 63, strategy="recreate", minutes=14),
-        ),
+# How 1.1.0 fixed the gaps a person judges: the notes of dana's ticks, and their links.
+FIXED_BY_HAND = {
+    "DS-002": (
+        "Blue-green in staging: the load balancer switched to the new backend without a dropped sale.",
+        "https://ops.liquor-pos.example/lb/staging/switch-1.1.0",
     ),
-    "0.9.1": (
-        49,
-        "Loyalty points at checkout.",
-        (
-            Step("development", 48),
-            Step("staging", 46),
-            Step("production", 42, status="verification_failed", strategy="recreate", minutes=12),
-        ),
+    "DS-005": (
+        "v1.1.0 is tagged on the release's commit; deploy.sh tags what it deploys.",
+        "https://git.liquor-pos.example/pos/tags/v1.1.0",
     ),
-    "0.9.2": (
-        35,
-        "Loyalty points fix: rounding of points on refunds.",
-        (
-            Step("development", 34),
-            Step("staging", 33),
-            Step("production", 30, strategy="recreate", minutes=11),
-        ),
+    "DS-006": (
+        'GET /health on the staging frontend answers 200 {"status": "ok"} from nginx itself.',
+        "https://ops.liquor-pos.example/probes/staging-frontend-health",
     ),
-    "0.9.3": (
-        21,
-        "Age verification prompt for spirits over 40% ABV.",
-        (
-            Step("development", 20.5, status="failed", minutes=4),
-            Step("development", 20),
-            Step("staging", 18),
-            Step("production", 16, strategy="recreate", minutes=10),
-        ),
+    "RB-004": (
+        "Rolled the frontend back alone in staging (SERVICES=frontend); the backend stayed on 1.1.0.",
+        "https://ops.liquor-pos.example/runbooks/partial-rollback-rehearsal",
     ),
-    "1.0.0": (
-        8,
-        "First release for all stores: inventory sync, audit log, nightly backups.",
-        (
-            Step("development", 7.5),
-            Step("staging", 7),
-        ),
-    ),
-    "1.1.0": (
-        2,
-        "Closes the readiness review's gaps: deploy.ps1, CI pipeline, blue-green, rollback SQL.",
-        (
-            Step("development", 1.8, strategy="blue-green"),
-            Step("staging", 1.2, strategy="blue-green"),
-        ),
+    "ENV-001": (
+        "The backend refuses to start without JWT_SECRET and names it in the log.",
+        "https://ops.liquor-pos.example/logs/backend-start-without-jwt-secret",
     ),
 }
+# Release 1.1.0 fixed the review's gaps, except two whose risk the release managers accepted.
+WAIVED = {
+    "DK-003": "Horizontal scaling is a next-quarter item in the review; one node per store carries the load.",
+    "BK-003": "This Preflight cannot reach the store databases; the DBA verified WAL archiving on each (ticket OPS-412).",
+}
+
+
+@dataclass
+class Demo:
+    """What the steps of the replay share."""
+
+    project: Project
+    now: datetime
+    people: dict[str, Any]
+    environments: dict[str, Environment]
+    repository: repository.Repository
+    database: Database
+    releases: dict[str, Release] = field(default_factory=dict)
+    pipeline: ApiToken | None = None
+    seeded_deployments: int = 0
+
+    def ago(self, days: float = 0, *, hours: float = 0) -> datetime:
+        return self.now - timedelta(days=days, hours=hours)
+
+    @property
+    def review_at(self) -> datetime:
+        return self.ago(REVIEW_DAYS_AGO)
+
+    def actor(self, username: str) -> Actor:
+        return Actor.of_user(self.people[username])
+
+    def check(self, code: str) -> Check:
+        return Check.objects.get(project=self.project, code=code)
 
 
 def load(*, password: str) -> Project | None:
     """Load the demo; None if it is already there."""
     if Project.objects.filter(slug=SLUG).exists():
         return None
-    now = timezone.now()
-    with transaction.atomic():
-        project = project_create(
-            actor=LOADER,
-            slug=SLUG,
-            name="Liquor POS",
-            description="Point of sale and store management for a chain of Florida liquor stores.",
-        )
-        people = _people(project, password)
-        environments = {
-            spec["slug"]: environment_create(actor=LOADER, project=project, position=i, **spec)
-            for i, spec in enumerate(ENVIRONMENTS)
-        }
-        import_catalog(actor=LOADER, project=project, text=CATALOG.read_text(), check_access=False)
-        checks = {
-            c.code: c for c in Check.objects.filter(project=project).select_related("category")
-        }
-        # The pipeline that reported 1.1.0's ci checks (its token itself is not kept anywhere).
-        people["pipeline"], _ = token_issue(actor=LOADER, name="github-actions", project=project)
-        releases = _history(project, environments, people, now)
-        _review_run(releases["1.0.0"], environments["production"], checks, people, now)
-        for env in ("staging", "production"):
-            _fixed_run(releases["1.1.0"], environments[env], checks, people, now)
-        _backups(project, now)
+    with transaction.atomic(), replay.health_endpoints():
+        demo = as_at_review(password=password)
+        review(demo)
+        after_review(demo)
+        fixed_release(demo)
+        history.wal_samples(demo.database, demo.now)
         audit.record(
             actor=LOADER,
             action="demo.loaded",
-            obj=project,
-            project_id=project.pk,
+            obj=demo.project,
+            project_id=demo.project.pk,
             after={
-                "releases": sorted(releases),
-                "checks": len(checks),
-                # Seeded history has no events of its own; this one accounts for it.
-                "seeded_deployments": Deployment.objects.filter(release__project=project).count(),
-                "seeded_approvals": Approval.objects.filter(release__project=project).count(),
+                "releases": sorted(demo.releases),
+                "checks": Check.objects.filter(project=demo.project).count(),
+                "repository": str(demo.repository.path),
+                # Written straight into the history, without events of their own: deploy.sh's
+                # deployments (imported) and the backup job's reports.
+                "seeded_deployments": demo.seeded_deployments,
+                "seeded_approvals": 0,
             },
         )
-    return project
+    return demo.project
+
+
+def repository_path() -> Path:
+    return Path(settings.VAR_DIR) / "demo" / f"{SLUG}.git"
+
+
+# 1. The project as it stood at the review.
+
+
+def review_catalog() -> str:
+    """The catalog as it was at the review: its gaps and strengths. The checklist items that
+    are not gaps of their own were added after it."""
+    data = yaml.safe_load(CATALOG.read_text())
+    data["checks"] = [
+        c for c in data["checks"] if GAP_CODE.match(c["code"]) or STRENGTH_CODE.match(c["code"])
+    ]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def as_at_review(*, password: str, now: datetime | None = None) -> Demo:
+    now = now or timezone.now()
+    project = project_create(
+        actor=LOADER,
+        slug=SLUG,
+        name="Liquor POS",
+        description="Point of sale and store management for a chain of Florida liquor stores.",
+    )
+    people = _people(project, password)
+    environments = {
+        spec["slug"]: environment_create(actor=LOADER, project=project, position=i, **spec)
+        for i, spec in enumerate(ENVIRONMENTS)
+    }
+    import_catalog(actor=LOADER, project=project, text=review_catalog(), check_access=False)
+    database = Database.objects.create(
+        project=project, name="pos-main", dsn_env="LIQUOR_POS_DATABASE_URL"
+    )
+    _admin_saved(people["admin"], database, created=True)
+    demo = Demo(
+        project=project,
+        now=now,
+        people=people,
+        environments=environments,
+        repository=repository.build(repository_path()),
+        database=database,
+    )
+    demo.releases = history.releases(project, people["dana"], now, demo.repository.commits)
+    # The backup job reported to Preflight before the review: unencrypted dumps on S3.
+    history.backups(
+        database, [n for n in history.nightly(now) if n < demo.review_at], encrypted=False
+    )
+    # The reviewer confirmed the strengths a person judges (the gaps are what the run shows).
+    for check in _manual_checks(demo, "production"):
+        if STRENGTH_CODE.match(check.code):
+            _tick(
+                demo,
+                "ana",
+                "1.0.0",
+                "production",
+                check,
+                f"Confirmed in the readiness review of {REVIEW_DATE}.",
+                demo.review_at - timedelta(minutes=30),
+            )
+    return demo
 
 
 def _people(project: Project, password: str) -> dict[str, Any]:
     User = get_user_model()
+    # They share the demo's password: hashing it once spares most of a second per person.
+    hashed = make_password(password)
     people = {}
     for username, role, _ in PEOPLE:
         user, _ = User.objects.get_or_create(username=username)
-        user.set_password(password)
+        user.password = hashed
         user.is_staff = user.is_superuser = role == "admin"
         user.save()
         member_set(actor=LOADER, project=project, user=user, role=role, check_access=False)
@@ -210,354 +296,229 @@ def _people(project: Project, password: str) -> dict[str, Any]:
     return people
 
 
-def _history(
-    project: Project, environments: dict[str, Environment], people: dict[str, Any], now: datetime
-) -> dict[str, Release]:
-    releases = {}
-    for number, (version, (created_days, notes, steps)) in enumerate(HISTORY.items()):
-        release = Release.objects.create(
-            project=project,
-            version=version,
-            git_sha=f"{0x3A1F9C2 + number * 0x1D4B7:07x}{version.replace('.', '')}e4c1b7d0a9f2",
-            notes=notes,
-            created_by=people["dana"],
-            created_at=now - timedelta(days=created_days),
+def _admin_saved(
+    admin: Any, obj: Any, *, created: bool = False, before: dict[str, Any] | None = None
+) -> None:
+    """Audited as the admin pages audit a change made there (releases.admin.AuditedAdmin)."""
+    values = {f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name != "id"}
+    audit.record(
+        actor=Actor.of_user(admin),
+        action=f"admin.{obj._meta.model_name}.{'added' if created else 'changed'}",
+        obj=obj,
+        project_id=obj.project_id,
+        before=before,
+        after=values if created else {k: values[k] for k in before or {}},
+    )
+
+
+def _manual_checks(demo: Demo, environment: str) -> list[Check]:
+    return list(
+        Check.objects.applicable(
+            demo.project.pk, demo.environments[environment], ReadinessRun.Kind.READINESS
         )
-        releases[version] = release
-        for step in steps:
-            _deploy(release, environments[step.environment], step, people, now)
-    return releases
-
-
-def _deploy(
-    release: Release, environment: Environment, step: Step, people: dict[str, Any], now: datetime
-) -> Deployment:
-    started = now - timedelta(days=step.days)
-    finished = started + timedelta(minutes=step.minutes)
-    failed_outright = step.status == "failed"
-    deployment = Deployment.objects.create(
-        release=release,
-        environment=environment,
-        strategy=step.strategy,
-        status=step.status,
-        status_detail={
-            "failed": "Migration 20251020_sales timed out on the inventory table.",
-            "verification_failed": "Post-deploy checks failed: POST-04 fail (checkout answered 502).",
-        }.get(step.status, "Post-deploy checks passed."),
-        started_by=people["dana"],
-        started_at=started,
-        finished_at=finished,
-        verified_at=None if failed_outright else finished + timedelta(minutes=2),
-        recorded_after_the_fact=True,
+        .filter(kind="manual")
+        .order_by("position", "code")
     )
-    if step.status == "verification_failed":
-        _rollback(deployment, people, finished + timedelta(minutes=3))
-    return deployment
-
-
-def _rollback(faulty: Deployment, people: dict[str, Any], at: datetime) -> None:
-    previous = (
-        Deployment.objects.filter(
-            environment=faulty.environment, status="verified", started_at__lt=faulty.started_at
-        )
-        .order_by("-started_at")
-        .first()
-    )
-    assert previous is not None
-    rollback = Deployment.objects.create(
-        release=previous.release,
-        environment=faulty.environment,
-        strategy=faulty.strategy,
-        status="verified",
-        status_detail="Automatic rollback: post-deploy verification failed.",
-        rollback_of=faulty,
-        started_at=at,
-        finished_at=at + timedelta(minutes=9),
-        verified_at=at + timedelta(minutes=11),
-        recorded_after_the_fact=True,
-    )
-    Lock.objects.create(
-        environment=faulty.environment,
-        reason=f"Rollback of {faulty.release.version} to {previous.release.version}: post-deploy verification failed.",
-        owner_label="system:auto-rollback",
-        deployment=rollback,
-        created_at=at,
-        released_at=at + timedelta(hours=20),
-        released_by_label=people["admin"].get_username(),
-    )
-
-
-def _finished_run(
-    release: Release, environment: Environment, at: datetime, requested_by: Any
-) -> ReadinessRun:
-    return ReadinessRun.objects.create(
-        release=release,
-        environment=environment,
-        status=ReadinessRun.Status.FINISHED,
-        attempts=1,
-        requested_by=requested_by,
-        created_at=at,
-        started_at=at,
-        heartbeat_at=at,
-        finished_at=at + timedelta(seconds=4),
-    )
-
-
-def _score(run: ReadinessRun) -> dict[str, Any]:
-    """Score the seeded run; returns the evidence an approval of it records."""
-    evaluation = evaluate(run)
-    run.score = evaluation.overall
-    run.breakdown = breakdown(evaluation)
-    run.save(update_fields=["score", "breakdown"])
-    snapshot = Snapshot.of(evaluation)
-    return {"score": snapshot.score, "evidence": dict(snapshot.statuses)}
 
 
 def _tick(
-    release: Release, environment: Environment, check: Check, who: Any, note: str, at: datetime
-) -> ManualTick:
-    return ManualTick.objects.create(
-        release=release,
-        environment=environment,
-        check_item=check,
-        ticked_by=who,
+    demo: Demo,
+    who: str,
+    version: str,
+    environment: str,
+    check: Check,
+    note: str,
+    at: datetime,
+    evidence_url: str = "",
+) -> None:
+    tick = tick_record(
+        actor=demo.actor(who),
+        release=demo.releases[version],
+        environment=demo.environments[environment],
+        check=check,
         note=note,
-        created_at=at,
+        evidence_url=evidence_url,
+    )
+    replay.backdate_row(tick, created_at=at)
+
+
+# 2. The review.
+
+
+def review_run(demo: Demo) -> ReadinessRun:
+    """1.0.0's production run at the review's moment, queued (the replay executes it at once;
+    a worker may take it instead)."""
+    return replay.start_run(
+        actor=demo.actor("ana"),
+        release=demo.releases["1.0.0"],
+        environment=demo.environments["production"],
+        at=demo.review_at,
     )
 
 
-def _review_run(
-    release: Release,
-    production: Environment,
-    checks: dict[str, Check],
-    people: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Release 1.0.0's production run reproduces the review: each gap fails with the review's
-    impact as its detail, each strength passes. Checklist items that are not gaps were added to
-    the catalog after the review, so this run does not cover them."""
-    at = now - timedelta(days=6)
-    reviewer = people["ana"]
-    run = _finished_run(release, production, at, reviewer)
-    for check in checks.values():
-        if check.phase not in READINESS_PHASES or not (
-            GAP_CODE.match(check.code) or "-S" in check.code
-        ):
-            continue
-        gap = bool(GAP_CODE.match(check.code))
-        ticked = not gap and check.kind == "manual"
-        CheckResult.objects.create(
-            run=run,
-            check_item=check,
-            category=check.category,
-            severity=check.severity,
-            status="fail" if gap else "pass",
-            detail=check.impact if gap else f"Confirmed by the readiness review of {REVIEW_DATE}.",
-            evaluated_at=at,
-            updated_at=at,
-            source=Source.PERSON if ticked else Source.WORKER,
-            source_user=reviewer if ticked else None,
-        )
-        if ticked:
-            _tick(
-                release,
-                production,
-                check,
-                reviewer,
-                f"Confirmed in the review of {REVIEW_DATE}.",
-                at,
-            )
-    evidence = _score(run)
-    Approval.objects.create(
-        release=release,
-        environment=production,
-        approver=people["ben"],
+def review(demo: Demo) -> ReadinessRun:
+    run = replay.execute(review_run(demo))
+    rejection = approval_record(
+        actor=demo.actor("ben"),
+        release=demo.releases["1.0.0"],
+        environment=demo.environments["production"],
         decision="reject",
         comment="Not ready: the readiness review found 7 critical blockers.",
         run=run,
-        created_at=at + timedelta(hours=2),
-        **evidence,
+    )
+    replay.backdate_row(rejection, created_at=demo.review_at + timedelta(hours=2))
+    return run
+
+
+# 3. The fixes.
+
+
+def after_review(demo: Demo) -> None:
+    fixed_at = demo.ago(REVIEW_DAYS_AGO - 0.5)
+    admin = demo.actor("admin")
+    for slug, changes in SETTINGS_FIXED.items():
+        demo.environments[slug] = environment_update(
+            actor=admin, environment=demo.environments[slug], **changes
+        )
+    import_catalog(actor=admin, project=demo.project, text=CATALOG.read_text())
+    webhook = Webhook.objects.create(project=demo.project, created_at=fixed_at, **WEBHOOK)
+    _admin_saved(demo.people["admin"], webhook, created=True)
+    before = {name: getattr(demo.database, name) for name in DATABASE_FIXED}
+    for name, value in DATABASE_FIXED.items():
+        setattr(demo.database, name, value)
+    demo.database.save(update_fields=list(DATABASE_FIXED))
+    _admin_saved(demo.people["admin"], demo.database, before=before)
+    demo.pipeline, _ = token_issue(actor=admin, name=PIPELINE, project=demo.project)
+    # The backup job encrypts from now on; the nights since the review before that did not.
+    nights = [n for n in history.nightly(demo.now) if n >= demo.review_at]
+    history.backups(demo.database, [n for n in nights if n < fixed_at], encrypted=False)
+    history.backups(demo.database, [n for n in nights if n >= fixed_at], encrypted=True)
+    demo.seeded_deployments = history.deployments(
+        demo.releases, demo.environments, demo.people["dana"], demo.people["admin"], demo.now
+    )
+    _rehearse_rollback(demo, demo.ago(6))
+    history.drill(demo.database, demo.ago(3))
+
+
+def _rehearse_rollback(demo: Demo, at: datetime) -> None:
+    """dana rolls 1.0.0 back in staging through Preflight; the post-deploy checks verify the
+    release it went back to; the admin unlocks staging once the rehearsal is written up."""
+    staging = demo.environments["staging"]
+    deployed = Deployment.objects.filter(
+        environment=staging, release=demo.releases["1.0.0"]
+    ).latest("started_at")
+    rollback = deployment_rollback(
+        actor=demo.actor("dana"),
+        deployment=deployed,
+        reason="Rehearsal before 1.1.0 (RB-001): roll staging back and let the smoke tests verify it.",
+    )
+    replay.backdate_row(rollback, started_at=at)
+    replay.backdate_lock(staging, at=at)
+    replay.finish(actor=demo.actor("dana"), deployment=rollback, at=at + timedelta(minutes=9))
+    lock = lock_release(actor=demo.actor("admin"), environment=staging)
+    replay.backdate_row(lock, released_at=at + timedelta(hours=1))
+
+
+# 4. Release 1.1.0.
+
+
+def fixed_release(demo: Demo) -> None:
+    assert demo.pipeline is not None
+    pipeline = Actor.of_token(demo.pipeline)
+    release, _ = release_register(
+        actor=demo.actor("dana"),
+        project=demo.project,
+        version="1.1.0",
+        git_sha=demo.repository.commits["1.1.0"],
+        notes="Closes the readiness review's gaps: deploy.ps1, CI pipeline, blue-green, rollback SQL.",
+    )
+    replay.backdate_row(release, created_at=demo.ago(2))
+    demo.releases["1.1.0"] = release
+    # The pipeline's jobs report the ci checks for each environment it may deploy to.
+    reported = demo.ago(1.95)
+    for environment in ("development", "staging", "production"):
+        for check in Check.objects.filter(project=demo.project, kind="ci").order_by("code"):
+            report = ci_result_record(
+                actor=pipeline,
+                release=release,
+                environment=demo.environments[environment],
+                check=check,
+                status="pass",
+                detail="Pipeline passed.",
+                url=f"https://ci.liquor-pos.example/pos/actions/runs/4412#{check.code.lower()}",
+            )
+            replay.backdate_row(report, created_at=reported)
+
+    _ready(demo, "development", demo.ago(1.9))
+    replay.deploy(
+        actor=pipeline,
+        release=release,
+        environment=demo.environments["development"],
+        at=demo.ago(1.8),
+        minutes=6,
+        strategy="blue-green",
+    )
+
+    staging = _ready(demo, "staging", demo.ago(1.3))
+    for code, reason in WAIVED.items():
+        waiver = waiver_grant(
+            actor=demo.actor("ana"),
+            release=release,
+            check=demo.check(code),
+            reason=reason,
+            expires_at=demo.now + timedelta(days=60),
+        )
+        replay.backdate_row(waiver, created_at=staging.created_at + timedelta(minutes=10))
+    _approve(demo, "staging", staging, staging.created_at + timedelta(minutes=20))
+    replay.deploy(
+        actor=pipeline,
+        release=release,
+        environment=demo.environments["staging"],
+        at=demo.ago(1.2),
+        minutes=7,
+        strategy="blue-green",
+    )
+
+    production = _ready(demo, "production", demo.ago(hours=3))
+    # Production waits for a second approver.
+    _approve(demo, "production", production, production.created_at + timedelta(minutes=20))
+
+
+def _ready(demo: Demo, environment: str, at: datetime) -> ReadinessRun:
+    """dana ticks 1.1.0's checklist for the environment (ben attests her critical ticks), then
+    runs its readiness checks."""
+    for check in _manual_checks(demo, environment):
+        note, link = FIXED_BY_HAND.get(check.code, ("In place.", ""))
+        _tick(demo, "dana", "1.1.0", environment, check, note, at - timedelta(minutes=30), link)
+        if check.severity == Severity.CRITICAL:
+            attestation = attestation_record(
+                actor=demo.actor("ben"),
+                release=demo.releases["1.1.0"],
+                environment=demo.environments[environment],
+                check=check,
+            )
+            replay.backdate_row(attestation, created_at=at - timedelta(minutes=20))
+    return replay.execute(
+        replay.start_run(
+            actor=demo.actor("dana"),
+            release=demo.releases["1.1.0"],
+            environment=demo.environments[environment],
+            at=at,
+        )
     )
 
 
-# Release 1.1.0 fixed the review's gaps, except two whose risk the release managers accepted.
-WAIVED = {
-    "DK-003": (
-        "pending",
-        "Waiting for someone to tick it.",
-        "Horizontal scaling is a next-quarter item in the review; one node per store carries the load.",
-    ),
-    "BK-003": (
-        "error",
-        "The environment variable LIQUOR_POS_DATABASE_URL (the database's connection string) is not set.",
-        "This Preflight cannot reach the store databases; the DBA verified WAL archiving on each (ticket OPS-412).",
-    ),
-}
-RECORDED = {  # what the 1.1.0 runs recorded for checks that probe live systems
-    "http": "answered 200 in 38 ms.",
-    "backup": "Restore drill passed 2 days ago (restored in 412.0 s).",
-    "repository": "Rule holds in preflight/demo/liquor-pos/1.1.0.",
-}
-
-
-def _fixed_run(
-    release: Release,
-    environment: Environment,
-    checks: dict[str, Check],
-    people: dict[str, Any],
-    now: datetime,
-) -> None:
-    at = now - timedelta(hours=3 if environment.slug == "production" else 28)
-    run = _finished_run(release, environment, at, people["dana"])
-    for check in checks.values():
-        if check.phase not in READINESS_PHASES:
-            continue
-        status, detail = "pass", RECORDED.get(check.kind, "")
-        source: dict[str, Any] = {"source": Source.WORKER}
-        if check.code in WAIVED:
-            status, detail, _ = WAIVED[check.code]
-        elif check.kind == "manual":
-            note = f"Fixed in {release.version}." if GAP_CODE.match(check.code) else "In place."
-            tick = _tick(
-                release, environment, check, people["dana"], note, at - timedelta(minutes=30)
-            )
-            detail = f"Ticked by dana: {note}"
-            source = {"source": Source.PERSON, "source_user": people["dana"]}
-            if check.severity == Severity.CRITICAL:
-                # dana registered the release: a second person attests the critical ticks.
-                Attestation.objects.create(
-                    tick=tick, attested_by=people["ben"], created_at=at - timedelta(minutes=20)
-                )
-                detail += " Attested by ben."
-                source["attested_by"] = people["ben"]
-        elif check.kind == "ci":
-            ReportedResult.objects.create(
-                release=release,
-                environment=environment,
-                check_item=check,
-                status="pass",
-                detail="Pipeline passed.",
-                reported_by_label="token:github-actions",
-                token=people["pipeline"],
-                created_at=at,
-            )
-            detail = "Pipeline passed."
-            source = {"source": Source.PIPELINE, "source_token": people["pipeline"]}
-        CheckResult.objects.create(
-            run=run,
-            check_item=check,
-            category=check.category,
-            severity=check.severity,
-            status=status,
-            detail=detail,
-            evaluated_at=at,
-            updated_at=at,
-            **source,
-        )
-    for code, (_, _, reason) in WAIVED.items():
-        Waiver.objects.get_or_create(
-            release=release,
-            check_item=checks[code],
-            revoked_at=None,
-            defaults={
-                "reason": reason,
-                "expires_at": now + timedelta(days=60),
-                "created_by": people["ana"],
-                "created_at": at - timedelta(minutes=10),
-            },
-        )
-    evidence = _score(run)
-    Approval.objects.create(
-        release=release,
-        environment=environment,
-        approver=people["ana"],
+def _approve(demo: Demo, environment: str, run: ReadinessRun, at: datetime) -> Approval:
+    approval = approval_record(
+        actor=demo.actor("ana"),
+        release=demo.releases["1.1.0"],
+        environment=demo.environments[environment],
         decision="approve",
         comment="Gaps closed; two accepted risks waived.",
         run=run,
-        created_at=at + timedelta(minutes=20),
-        **evidence,
     )
-
-
-def _backups(project: Project, now: datetime) -> None:
-    database = Database.objects.create(
-        project=project, name="pos-main", dsn_env="LIQUOR_POS_DATABASE_URL"
-    )
-    # Nightly at 02:00, the last one the most recent 02:00 that has finished: the demo starts
-    # with fresh backups whatever the time of day it is loaded.
-    last_night = (now - timedelta(minutes=10)).replace(hour=2, minute=0, second=0, microsecond=0)
-    if last_night > now - timedelta(minutes=10):
-        last_night -= timedelta(days=1)
-    for day in range(7, 0, -1):
-        started = last_night - timedelta(days=day - 1)
-        Backup.objects.create(
-            database=database,
-            kind=Backup.Kind.FULL,
-            started_at=started,
-            finished_at=started + timedelta(minutes=7),
-            size_bytes=1_180_000_000 + (7 - day) * 6_500_000,
-            sha256=f"{day:02d}" + "9f2c4e1a7b3d5f60" * 3 + "9f2c4e1a7b3d",
-            location=f"s3://liquor-pos-backups/pos-main/{started:%Y-%m-%d}.dump",
-            encrypted=True,
-            verified=True,
-            reported_by_label="token:nightly-backup",
-        )
-    drilled = now - timedelta(days=2)
-    drilled_backup = (
-        Backup.objects.filter(database=database, finished_at__lt=drilled)
-        .order_by("-started_at")
-        .first()
-    )
-    assert drilled_backup is not None
-    RestoreDrill.objects.create(
-        database=database,
-        backup=drilled_backup,
-        status=RestoreDrill.Status.PASSED,
-        requested_by_label="system:drill-schedule",
-        created_at=drilled,
-        started_at=drilled,
-        finished_at=drilled + timedelta(seconds=412),
-        restore_seconds=412.0,
-        data_age_seconds=(drilled - drilled_backup.started_at).total_seconds(),
-        validations=[{"name": "row counts match the manifest", "passed": True}],
-        attempts=1,
-    )
-    _wal_samples(database, now)
-
-
-def _wal_samples(database: Database, now: datetime) -> None:
-    """A day of hourly WAL archiving samples: healthy, but for an archive_command that failed
-    for two hours last night until someone fixed the bucket's permissions."""
-    archived, failed = 48_210, 0
-    last_failed: tuple[str, datetime] | None = None
-    for hours_ago in range(24, 0, -1):
-        taken = now - timedelta(hours=hours_ago)
-        segment = f"00000001000000A4000000{(0x40 + 24 - hours_ago):02X}"
-        failing = hours_ago in (9, 8)
-        if failing:
-            failed += 7
-            last_failed = (segment, taken)
-        else:
-            archived += 12
-        WalSample.objects.create(
-            database=database,
-            taken_at=taken,
-            state=WalSample.State.FAILING if failing else WalSample.State.HEALTHY,
-            message=(
-                f"archiving is failing: segment {segment} failed at {taken:%Y-%m-%d %H:%M:%S} UTC "
-                f"({failed} failures in all)."
-                if failing
-                else f"archiving healthy: {archived} segments archived, the last ({segment}) 41 s ago."
-            ),
-            archive_mode="on",
-            archive_command="pgbackrest --stanza=pos archive-push %p",
-            archived_count=archived,
-            failed_count=failed,
-            last_archived_wal=segment,
-            last_archived_at=taken - timedelta(seconds=41),
-            last_failed_wal=last_failed[0] if last_failed else "",
-            last_failed_at=last_failed[1] if last_failed else None,
-        )
+    replay.backdate_row(approval, created_at=at)
+    return approval
 
 
 def credentials() -> list[tuple[str, str, str]]:

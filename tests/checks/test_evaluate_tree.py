@@ -71,7 +71,7 @@ def test_the_demo_catalog_on_the_review_tree_lists_findings_and_fails():
     assert "        backend/prisma/migrations/20250915_products/migration.sql: no rollback" in out
     assert "FAIL  CI-001  No CI/CD pipeline exists" in out
     assert "PASS  MG-S1" in out
-    assert out.rstrip().splitlines()[-1].startswith("17 checks: ")
+    assert out.rstrip().splitlines()[-1] == "22 checks: 17 fail, 5 pass."
     assert "Traceback" not in result.stderr
 
 

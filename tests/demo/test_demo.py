@@ -5,6 +5,7 @@ breakdown; the generated report agrees with itself; loading twice changes nothin
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from io import StringIO
 
@@ -16,8 +17,11 @@ from audit.models import AuditEvent
 from checks.evaluation import evaluate
 from checks.gate import evaluate_gate
 from checks.models import Category, Check, CheckResult, ManualTick, ReadinessRun, Waiver
-from checks.report import build_report
+from checks.report import build_report, render_markdown
+from preflight.demo import loader
 from releases.models import Approval, Deployment, Environment, Lock, Project, Release
+
+from ..conftest import as_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -127,10 +131,13 @@ def test_the_production_run_of_1_0_0_reproduces_the_risk_summary(demo):
     assert rows == REVIEW_RISK_SUMMARY
     totals = report.section_risk.totals
     assert ("TOTAL", *totals.counts.values(), totals.total) == REVIEW_TOTALS
-    # Every gap fails with its own severity; everything else in the run passes.
-    failing = {r.check.code: r.severity for r in report.evaluation.results if r.status == "fail"}
-    assert failing == REVIEW_GAPS
-    assert {r.status for r in report.evaluation.results} == {"fail", "pass"}
+    # Every gap is not passing with its own severity (failing, not done, or unable to run);
+    # everything else in the run passes.
+    not_passing = {
+        r.check.code: r.severity for r in report.evaluation.results if r.status != "pass"
+    }
+    assert not_passing == REVIEW_GAPS
+    assert {r.status for r in report.evaluation.results} <= {"fail", "error", "pending", "pass"}
     assert [b.check.code for b in report.blockers] == [
         "DS-001",
         "DS-002",
@@ -140,6 +147,110 @@ def test_the_production_run_of_1_0_0_reproduces_the_risk_summary(demo):
         "CI-002",
         "CI-003",
     ]
+
+
+def test_the_review_run_was_evaluated_by_the_check_code_as_of_the_review(demo):
+    """Nothing in the review's run is written by the loader: it was started like any run and
+    executed by the worker's code, judging the records as they stood at the review."""
+    run = ReadinessRun.objects.get(release=demo["review"], environment=demo["production"])
+    loaded = AuditEvent.objects.get(action="demo.loaded").occurred_at
+    assert loaded - run.created_at > timedelta(days=loader.REVIEW_DAYS_AGO - 1)
+    assert (run.status, run.attempts, run.requested_by.username) == ("finished", 1, "ana")
+    assert AuditEvent.objects.filter(
+        action="run.finished", object_id=str(run.pk), actor="system:readiness-run"
+    ).exists()
+    results = {r.check_item.code: r for r in run.results.select_related("check_item")}
+    assert all(r.evaluated_at is not None for r in results.values())
+    # Each detail is what its kind found, naming files and lines, records and settings.
+    assert "deploy.sh:16: sleep 5 (5 s)" in results["DS-004"].detail
+    assert "rollback.sh:11: pm2" in results["RB-003"].detail
+    assert results["CI-003"].detail.startswith("Production requires 0 approvals")
+    assert results["BK-004"].detail.startswith("None of the 7 backups of pos-main")
+    assert results["DS-010"].status == "pending"  # deploy.sh's deployments were not recorded yet
+    assert results["DS-007"].detail == "Not reported by CI yet."
+    assert results["BK-001"].detail == "No restore drill of pos-main has run."
+    assert results["DS-002"].status == "pending"  # a person judges it; nobody had
+    assert results["MON-S1"].status == "pass"  # Preflight's own health endpoints answered
+    assert {results[code].source for code in results if code.startswith("DS-S")} >= {"person"}
+
+
+def test_at_least_33_gaps_are_judged_without_a_person_and_the_rest_say_why(demo):
+    gaps = Check.objects.filter(project=demo["project"], code__in=REVIEW_GAPS)
+    by_kind: dict[str, list[str]] = {}
+    for check in gaps:
+        by_kind.setdefault(check.kind, []).append(check.code)
+    judged_otherwise = sum(len(codes) for kind, codes in by_kind.items() if kind != "manual")
+    assert judged_otherwise >= 33, by_kind
+    assert set(by_kind) >= {"repository", "preflight", "ci", "backup", "postgres"}
+    manual = gaps.filter(kind="manual")
+    assert manual.count() == 41 - judged_otherwise
+    for check in manual:
+        assert len(check.manual_reason) > 40, check.code
+    # The ci checks take only the project's pipeline.
+    assert all(c.config["services"] == ["github-actions"] for c in gaps.filter(kind="ci"))
+
+
+def test_release_1_1_0_passes_what_1_0_0_failed(demo):
+    review = ReadinessRun.objects.get(release=demo["review"], environment=demo["production"])
+    fixed = ReadinessRun.objects.get(
+        release=demo["fixed"], environment=demo["production"], kind="readiness"
+    )
+    before = {r.check.code: r for r in evaluate(review).results}
+    after = {r.check.code: r for r in evaluate(fixed).results}
+    assert {code for code, r in before.items() if r.status != "pass"} == set(REVIEW_GAPS)
+    assert {code: after[code].status for code in REVIEW_GAPS if after[code].status != "pass"} == {
+        "DK-003": "waived",
+        "BK-003": "waived",
+    }
+    # The same checks, judged on 1.1.0's tree and on the records made since the review.
+    assert after["DS-001"].detail == "Found deploy.ps1."
+    assert after["CI-002"].detail.startswith("Every deploy job runs after tests")
+    assert after["CI-003"].detail.startswith("Production requires 2 approvals")
+    assert after["RB-001"].detail.startswith("Rollback #")
+    assert "verified by verification run #" in after["RB-001"].detail
+    assert after["BK-004"].detail.startswith(
+        "All 7 backups of pos-main in the last 7 days are encrypted"
+    )
+    assert after["DS-010"].detail.startswith("All 2 deployments to Staging")
+    assert after["DS-007"].result.source == "pipeline"
+    assert after["DS-002"].result.attested_by.username == "ben"
+
+
+def test_re_running_1_0_0_today_reports_the_gaps_preflights_configuration_closed(demo):
+    from checks.services.runs import run_execute, run_start
+    from preflight.demo import replay
+
+    with replay.health_endpoints():
+        run, _ = run_start(
+            actor=as_actor(demo["fixed"].created_by),
+            release=demo["review"],
+            environment=demo["production"],
+        )
+        run_execute(run.pk)
+    report = build_report(demo["review"], demo["production"])
+    assert report.run == run
+    first = ReadinessRun.objects.filter(release=demo["review"]).earliest("created_at")
+    assert report.first_run == first
+    closed = {gap.result.check.code: gap.was for gap in report.closed}
+    # The source is the same commit; what changed are Preflight's settings and records.
+    assert closed == {
+        "DS-008": "fail", "DS-009": "fail", "DS-010": "pending", "DS-011": "fail",
+        "RB-001": "fail", "BK-001": "fail", "BK-002": "fail", "BK-004": "fail",
+        "BK-005": "fail", "BK-006": "fail", "BK-007": "fail", "CI-003": "fail",
+        "MON-001": "fail",
+    }  # fmt: skip
+    assert all(gap.result.check.kind in ("preflight", "backup") for gap in report.closed)
+    markdown = render_markdown(report)
+    section = markdown.split("## CLOSED SINCE THE FIRST RUN", 1)[1].split("\n---\n", 1)[0]
+    assert f"the same as in its first readiness run for Production, #{first.pk}" in section
+    assert "13 of that run's gaps pass now" in section
+    rows = re.findall(
+        r"^\| \*\*([A-Z]+-\d{3})\*\* \| .* \| (fail|pending) \| pass: ", section, re.M
+    )
+    assert dict(rows) == closed
+    # The tree did not change: its gaps still fail.
+    still = {r.check.code for r in report.evaluation.results if r.status == "fail"}
+    assert {"DS-001", "MG-001", "DS-004"} <= still
 
 
 def test_the_stored_breakdown_of_the_run_equals_a_fresh_evaluation(demo):
@@ -197,7 +308,9 @@ def test_the_report_is_consistent_with_itself(demo):
 
     # The section tables list the same gaps the risk table counts.
     gap_rows = re.findall(
-        r"^\| \*\*([A-Z]+-\d{3})\*\* \| .*? \| ([A-Z]+) \| fail \|", markdown, re.M
+        r"^\| \*\*([A-Z]+-\d{3})\*\* \| .*? \| ([A-Z]+) \| (?:fail|error|pending) \|",
+        markdown,
+        re.M,
     )
     assert {code: severity.lower() for code, severity in gap_rows} == REVIEW_GAPS
     # The priority lists hold as many items as the totals say.
@@ -268,13 +381,41 @@ def test_loading_the_demo_twice_changes_nothing(demo):
 
 def test_the_audit_log_accounts_for_the_seeded_history(demo):
     loaded = AuditEvent.objects.get(action="demo.loaded")
-    assert loaded.after["seeded_deployments"] == Deployment.objects.count() > 0
-    assert loaded.after["seeded_approvals"] == Approval.objects.count() > 0
+    seeded = Deployment.objects.filter(recorded_after_the_fact=True)
+    assert loaded.after["seeded_deployments"] == seeded.count() > 0
+    # Everything else went through the services, each with its event.
+    assert loaded.after["seeded_approvals"] == 0
+    for approval in Approval.objects.all():
+        assert AuditEvent.objects.filter(
+            action="approval.recorded", object_id=str(approval.pk)
+        ).exists()
+    for deployment in Deployment.objects.filter(recorded_after_the_fact=False):
+        action = "rollback.started" if deployment.rollback_of_id else "deployment.started"
+        assert AuditEvent.objects.filter(action=action, object_id=str(deployment.pk)).exists()
 
 
-def test_the_seeded_deployments_are_marked_as_recorded_after_the_fact(demo):
-    # None of them went through the gate and lock: the history is written, not replayed.
-    assert not Deployment.objects.filter(recorded_after_the_fact=False).exists()
+def test_deploy_sh_history_is_recorded_after_the_fact_and_later_deployments_passed_the_gate(demo):
+    review_run = ReadinessRun.objects.get(release=demo["review"], environment=demo["production"])
+    before, since = [], []
+    for deployment in Deployment.objects.order_by("started_at"):
+        (before if deployment.started_at < review_run.created_at else since).append(deployment)
+    # deploy.sh's deployments, imported from its log: none went through the gate and lock.
+    assert before
+    assert all(d.recorded_after_the_fact for d in before)
+    # Since the review: a rollback rehearsed in staging and 1.1.0's way to staging, gated.
+    assert [
+        (d.release.version, d.environment.slug, d.status, bool(d.rollback_of_id)) for d in since
+    ] == [
+        ("0.9.3", "staging", "verified", True),
+        ("1.1.0", "development", "verified", False),
+        ("1.1.0", "staging", "verified", False),
+    ]
+    assert not any(d.recorded_after_the_fact or d.is_override for d in since)
+    started = AuditEvent.objects.filter(
+        action="deployment.started", object_id=str(since[-1].pk)
+    ).get()
+    assert started.after["gate_reasons"] == []
+    assert started.actor == "token:github-actions"
 
 
 def test_the_demos_evidence_says_where_it_comes_from(demo):
@@ -291,6 +432,7 @@ def test_the_demos_evidence_says_where_it_comes_from(demo):
         )
     assert by_kind["ci"] == {("pipeline", None, "github-actions")}
     assert by_kind["http"] == {("worker", None, None)}
+    assert by_kind["preflight"] == by_kind["repository"] == {("worker", None, None)}
     assert by_kind["manual"] <= {("person", "dana", None), ("worker", None, None)}
     # dana registered 1.1.0: ben attested her ticks of the critical checklist items.
     critical = [r for r in results if r.check_item.kind == "manual" and r.severity == "critical"]

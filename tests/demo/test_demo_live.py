@@ -35,7 +35,7 @@ def test_running_the_demo_checks_does_real_work(live_server, settings):
     run.refresh_from_db()
     statuses = dict(run.results.values_list("check_item__code", "status"))
     not_passing = {code: status for code, status in statuses.items() if status != "pass"}
-    assert not_passing == {"DK-003": "pending", "BK-003": "error"}  # the two waived risks
+    assert not_passing == {"DK-003": "fail", "BK-003": "error"}  # the two waived risks
     assert run.score == Decimal("100.0")
     http = run.results.filter(check_item__kind="http")
     assert http.exists()

@@ -1,8 +1,11 @@
-# Liquor POS rollback (Windows).
-$DbUser = if ($env:DB_USER) { $env:DB_USER } else { "postgres" }
-$answer = Read-Host "Roll back to the last backup? [y/N]"
-if ($answer -ne "y") { exit 1 }
-$latest = Get-ChildItem backups\*.dump | Sort-Object LastWriteTime -Descending | Select-Object -Skip 1 -First 1
-pg_restore -U $DbUser -d pos --clean $latest.FullName
-Invoke-WebRequest http://localhost/health | Out-Null
-Write-Host "rollback complete"
+# Liquor POS rollback (Windows): to a tagged version, service by service.
+param(
+  [Parameter(Mandatory)] [string] $TargetVersion,
+  [string[]] $Services = @("backend", "frontend")
+)
+$ErrorActionPreference = "Stop"
+if (-not $env:DB_USER -or -not $env:DB_HOST) { throw "DB_USER and DB_HOST must be set" }
+pg_dump -U $env:DB_USER -h $env:DB_HOST pos -Fc -f "backups\pre-rollback-$(Get-Date -UFormat %s).dump"
+pg_restore -U $env:DB_USER -h $env:DB_HOST -d pos --clean "backups\pre-deploy-$TargetVersion.dump"
+foreach ($service in $Services) { docker compose up -d --no-deps $service }
+& .\scripts\smoke-tests.ps1
