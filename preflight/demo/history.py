@@ -78,26 +78,22 @@ RELEASES: dict[str, tuple[float, str, tuple[Step, ...]]] = {
 }
 
 
-def fake_sha(number: int, version: str) -> str:
-    """A commit of the releases whose sources the demo does not ship (before 1.0.0)."""
-    return f"{0x3A1F9C2 + number * 0x1D4B7:07x}{version.replace('.', '')}e4c1b7d0a9f2"
-
-
 def releases(
     project: Project, creator: Any, now: datetime, shas: dict[str, str]
 ) -> dict[str, Release]:
-    """The releases registered before the review, with their own registration times."""
-    registered = {}
-    for number, (version, (days, notes, _)) in enumerate(RELEASES.items()):
-        registered[version] = Release.objects.create(
+    """The releases registered before the review, with their own registration times and their
+    commits in the demo's repository."""
+    return {
+        version: Release.objects.create(
             project=project,
             version=version,
-            git_sha=shas.get(version) or fake_sha(number, version),
+            git_sha=shas[version],
             notes=notes,
             created_by=creator,
             created_at=now - timedelta(days=days),
         )
-    return registered
+        for version, (days, notes, _) in RELEASES.items()
+    }
 
 
 def deployments(

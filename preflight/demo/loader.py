@@ -194,6 +194,7 @@ def load(*, password: str) -> Project | None:
     """Load the demo; None if it is already there."""
     if Project.objects.filter(slug=SLUG).exists():
         return None
+    repository_url()  # the settings can hold the demo's repository, or nothing is written
     with transaction.atomic(), replay.health_endpoints():
         demo = as_at_review(password=password)
         review(demo)
@@ -222,17 +223,37 @@ def repository_path() -> Path:
     return Path(settings.VAR_DIR) / "demo" / f"{SLUG}.git"
 
 
-# 1. The project as it stood at the review.
+def repository_url() -> str:
+    """The demo's repository as the catalog names a local one: its path under
+    PREFLIGHT_REPOSITORY_ROOT (``var/demo/liquor-pos.git`` with the settings of `make run`)."""
+    root = Path(settings.PREFLIGHT_REPOSITORY_ROOT).resolve()
+    path = repository_path().resolve()
+    if not path.is_relative_to(root):
+        raise DemoError(
+            f"The demo's git repository goes to {path}, which is not under "
+            f"PREFLIGHT_REPOSITORY_ROOT ({root}): set PREFLIGHT_VAR_DIR to a directory under it."
+        )
+    return path.relative_to(root).as_posix()
 
 
-def review_catalog() -> str:
-    """The catalog as it was at the review: its gaps and strengths. The checklist items that
-    are not gaps of their own were added after it."""
+class DemoError(Exception):
+    """The demo cannot be loaded with these settings."""
+
+
+def catalog(*, at_review: bool = False) -> str:
+    """The demo's catalog, naming the repository where this installation keeps it. At the
+    review it held the review's gaps and strengths; the checklist items that are not gaps of
+    their own were added after it."""
     data = yaml.safe_load(CATALOG.read_text())
-    data["checks"] = [
-        c for c in data["checks"] if GAP_CODE.match(c["code"]) or STRENGTH_CODE.match(c["code"])
-    ]
+    data["repository"]["url"] = repository_url()
+    if at_review:
+        data["checks"] = [
+            c for c in data["checks"] if GAP_CODE.match(c["code"]) or STRENGTH_CODE.match(c["code"])
+        ]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+# 1. The project as it stood at the review.
 
 
 def as_at_review(*, password: str, now: datetime | None = None) -> Demo:
@@ -248,7 +269,8 @@ def as_at_review(*, password: str, now: datetime | None = None) -> Demo:
         spec["slug"]: environment_create(actor=LOADER, project=project, position=i, **spec)
         for i, spec in enumerate(ENVIRONMENTS)
     }
-    import_catalog(actor=LOADER, project=project, text=review_catalog(), check_access=False)
+    sources = repository.build(repository_path())
+    import_catalog(actor=LOADER, project=project, text=catalog(at_review=True), check_access=False)
     database = Database.objects.create(
         project=project, name="pos-main", dsn_env="LIQUOR_POS_DATABASE_URL"
     )
@@ -258,7 +280,7 @@ def as_at_review(*, password: str, now: datetime | None = None) -> Demo:
         now=now,
         people=people,
         environments=environments,
-        repository=repository.build(repository_path()),
+        repository=sources,
         database=database,
     )
     demo.releases = history.releases(project, people["dana"], now, demo.repository.commits)
@@ -380,7 +402,7 @@ def after_review(demo: Demo) -> None:
         demo.environments[slug] = environment_update(
             actor=admin, environment=demo.environments[slug], **changes
         )
-    import_catalog(actor=admin, project=demo.project, text=CATALOG.read_text())
+    import_catalog(actor=admin, project=demo.project, text=catalog())
     webhook = Webhook.objects.create(project=demo.project, created_at=fixed_at, **WEBHOOK)
     _admin_saved(demo.people["admin"], webhook, created=True)
     before = {name: getattr(demo.database, name) for name in DATABASE_FIXED}

@@ -1,7 +1,8 @@
 """The Liquor POS sources as a real git repository: the sample trees shipped with the demo,
-committed as 1.0.0 and then 1.1.0 on ``main``. Only 1.1.0 is tagged (``v1.1.0``): the review
-found that 1.0.0 had no version tag (DS-005, "No deployment versioning/tagging"), and 1.1.0's
-deploy.sh and pipeline tag what they ship.
+committed in the order of the releases on ``main``. The 0.9 releases are the 1.0.0 tree as it
+grew, one migration at a time; 1.0.0 and 1.1.0 are the shipped trees. Only 1.1.0 is tagged
+(``v1.1.0``): the review found that releases carried no version tag (DS-005, "No deployment
+versioning/tagging"), and 1.1.0's deploy.sh and pipeline tag what they ship.
 
 The repository is written with ``git fast-import`` from a stream built here, with fixed authors,
 dates and file modes, so the same shipped files always give the same commits: loading the demo
@@ -21,21 +22,66 @@ from pathlib import Path
 TREES = Path(__file__).with_name("liquor-pos")
 BRANCH = "main"
 AUTHOR = "Dana Diaz <dana@liquor-pos.example>"
-# (version, commit time (Unix, UTC), message, tagged): around the review of 2026-01-05, in order.
+MIGRATIONS = "backend/prisma/migrations/"
+
+
+@dataclass(frozen=True)
+class Commit:
+    version: str
+    when: int  # Unix time, UTC
+    message: str
+    tree: str  # the shipped tree it is made of
+    # Migrations the release did not have yet (it is the tree as it was before them).
+    without: tuple[str, ...] = ()
+    tagged: bool = False
+
+    def holds(self, path: str) -> bool:
+        return not any(path.startswith(MIGRATIONS + m + "/") for m in self.without)
+
+
 COMMITS = (
-    (
+    Commit(
+        "0.9.0",
+        1759507200,  # 2025-10-03 16:00 UTC
+        "Liquor POS 0.9.0: Florida excise tax tables; card reader driver update",
+        "1.0.0",
+        without=("20251001_inventory", "20251020_sales", "20251110_audit_log"),
+    ),
+    Commit(
+        "0.9.1",
+        1761321600,  # 2025-10-24 16:00 UTC
+        "Liquor POS 0.9.1: loyalty points at checkout",
+        "1.0.0",
+        without=("20251020_sales", "20251110_audit_log"),
+    ),
+    Commit(
+        "0.9.2",
+        1762531200,  # 2025-11-07 16:00 UTC
+        "Liquor POS 0.9.2: round loyalty points on refunds",
+        "1.0.0",
+        without=("20251020_sales", "20251110_audit_log"),
+    ),
+    Commit(
+        "0.9.3",
+        1763740800,  # 2025-11-21 16:00 UTC
+        "Liquor POS 0.9.3: age verification prompt for spirits over 40% ABV",
+        "1.0.0",
+        without=("20251110_audit_log",),
+    ),
+    Commit(
         "1.0.0",
         1767196800,  # 2025-12-31 16:00 UTC
         "Liquor POS 1.0.0: inventory sync, audit log, nightly backups",
-        False,
+        "1.0.0",
     ),
-    (
+    Commit(
         "1.1.0",
         1768561200,  # 2026-01-16 11:00 UTC
         "Liquor POS 1.1.0: close the readiness review's gaps\n\n"
         "deploy.ps1, a CI pipeline that tests before it deploys, blue-green deployment, rollback\n"
         "SQL for every migration, Docker secrets and resource limits, smoke tests.",
-        True,
+        "1.1.0",
+        tagged=True,
     ),
 )
 # The file that records which stream built the repository (the stream's sha256).
@@ -60,40 +106,43 @@ def _data(payload: bytes) -> bytes:
 
 
 def fast_import_stream() -> bytes:
-    """The whole history as a fast-import stream: every file of each shipped tree, as it is."""
+    """The whole history as a fast-import stream: every file of each commit's tree, as shipped."""
     out: list[bytes] = []
     marks: dict[bytes, int] = {}
     trees: list[list[tuple[str, str, int]]] = []
-    for version, *_ in COMMITS:
-        root = TREES / version
+    for commit in COMMITS:
+        root = TREES / commit.tree
         entries = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            relative = path.relative_to(root).as_posix()
+            if not commit.holds(relative):
+                continue
             content = path.read_bytes()
             mark = marks.get(content)
             if mark is None:
                 mark = marks[content] = len(marks) + 1
                 out.append(b"blob\nmark :%d\n" % mark + _data(content))
-            entries.append((_mode(path), path.relative_to(root).as_posix(), mark))
+            entries.append((_mode(path), relative, mark))
         trees.append(entries)
-    commit_mark = 1_000_000
-    for (version, when, message, tagged), entries in zip(COMMITS, trees, strict=True):
-        commit_mark += 1
-        identity = f"{AUTHOR} {when} +0000".encode()
+    first = 1_000_000
+    for number, (commit, entries) in enumerate(zip(COMMITS, trees, strict=True)):
+        mark = first + number
+        identity = f"{AUTHOR} {commit.when} +0000".encode()
         out.append(
             b"commit refs/heads/%s\nmark :%d\nauthor %s\ncommitter %s\n"
-            % (BRANCH.encode(), commit_mark, identity, identity)
+            % (BRANCH.encode(), mark, identity, identity)
         )
-        out.append(_data(message.encode()))
-        if commit_mark > 1_000_001:
-            out.append(b"from :%d\n" % (commit_mark - 1))
+        out.append(_data(commit.message.encode()))
+        if number:
+            out.append(b"from :%d\n" % (mark - 1))
         out.append(b"deleteall\n")
-        out.extend(b"M %s :%d %s\n" % (m.encode(), mark, p.encode()) for m, p, mark in entries)
+        out.extend(b"M %s :%d %s\n" % (m.encode(), blob, p.encode()) for m, p, blob in entries)
         out.append(b"\n")
-        if tagged:
+        if commit.tagged:
             out.append(
-                b"tag v%s\nfrom :%d\ntagger %s\n" % (version.encode(), commit_mark, identity)
+                b"tag v%s\nfrom :%d\ntagger %s\n" % (commit.version.encode(), mark, identity)
             )
-            out.append(_data(f"Liquor POS {version}".encode()))
+            out.append(_data(f"Liquor POS {commit.version}".encode()))
     return b"".join(out)
 
 
@@ -118,7 +167,7 @@ def _git(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> str
 
 def _commits(path: Path) -> dict[str, str]:
     shas = _git("--git-dir", str(path), "rev-list", "--reverse", BRANCH).split()
-    return {version: sha for (version, *_), sha in zip(COMMITS, shas, strict=True)}
+    return {commit.version: sha for commit, sha in zip(COMMITS, shas, strict=True)}
 
 
 def build(path: Path) -> Repository:

@@ -28,7 +28,10 @@ class Command(PreflightCommand):
         if not settings.DEBUG and password is None:
             raise CommandError("Production settings: give the demo users a --password of your own.")
         password = password or DEFAULT_PASSWORD
-        project = loader.load(password=password)
+        try:
+            project = loader.load(password=password)
+        except loader.DemoError as exc:
+            raise CommandError(str(exc)) from None
         if project is None:
             self.stdout.write(f"The demo project {loader.SLUG} is already loaded.")
         else:
