@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.template.loader import render_to_string
 
 from audit.models import AuditEvent
 from checks.evaluation import evaluate
@@ -248,6 +249,10 @@ def test_re_running_1_0_0_today_reports_the_gaps_preflights_configuration_closed
         r"^\| \*\*([A-Z]+-\d{3})\*\* \| .* \| (fail|pending) \| pass: ", section, re.M
     )
     assert dict(rows) == closed
+    html = render_to_string("checks/report.html", {"report": report, "standalone": True})
+    closed_html = html.split('id="review-closed-since-first-run"', 1)[1].split("</section>", 1)[0]
+    assert "Closed Since the First Run" in closed_html
+    assert closed_html.count("<td>pass: ") == len(closed)
     # The tree did not change: its gaps still fail.
     still = {r.check.code for r in report.evaluation.results if r.status == "fail"}
     assert {"DS-001", "MG-001", "DS-004"} <= still
