@@ -232,7 +232,7 @@ def test_re_running_1_0_0_today_reports_the_gaps_preflights_configuration_closed
     assert report.run == run
     first = ReadinessRun.objects.filter(release=demo["review"]).earliest("created_at")
     assert report.first_run == first
-    closed = {gap.result.check.code: gap.was for gap in report.closed}
+    closed = {item.check.code: was for item, was in report.closed}
     # The source is the same commit; what changed are Preflight's settings and records.
     assert closed == {
         "DS-008": "fail", "DS-009": "fail", "DS-010": "pending", "DS-011": "fail",
@@ -240,7 +240,7 @@ def test_re_running_1_0_0_today_reports_the_gaps_preflights_configuration_closed
         "BK-005": "fail", "BK-006": "fail", "BK-007": "fail", "CI-003": "fail",
         "MON-001": "fail",
     }  # fmt: skip
-    assert all(gap.result.check.kind in ("preflight", "backup") for gap in report.closed)
+    assert all(item.check.kind in ("preflight", "backup") for item, _ in report.closed)
     markdown = render_markdown(report)
     section = markdown.split("## CLOSED SINCE THE FIRST RUN", 1)[1].split("\n---\n", 1)[0]
     assert f"the same as in its first readiness run for Production, #{first.pk}" in section
