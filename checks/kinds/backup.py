@@ -38,7 +38,9 @@ def evaluate(ctx: CheckContext) -> Outcome:
     database = Database.objects.filter(project__slug=ctx.project_slug, name=name).first()
     if database is None:
         return Outcome("pending", f"No backups of {name} are tracked yet.")
-    now = timezone.now()
+    # A run judges its moment: a drill recorded after it does not count (the demo's replay of
+    # its review, a run taken over by another worker).
+    now = ctx.as_of or timezone.now()
     require = ctx.config.get("require", "both")
     problems, notes = [], []
 
@@ -53,7 +55,7 @@ def evaluate(ctx: CheckContext) -> Outcome:
 
     if require in ("drill", "both"):
         drill = (
-            RestoreDrill.objects.filter(database=database, finished_at__isnull=False)
+            RestoreDrill.objects.filter(database=database, finished_at__lte=now)
             .order_by("-finished_at")
             .first()
         )

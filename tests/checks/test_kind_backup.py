@@ -119,3 +119,23 @@ def test_the_newest_backup_counts_even_when_an_older_one_has_no_finish_time(data
     backup(database, 72, finished_at=None)
     backup(database, 1)
     assert probe("backup").status == "pass"
+
+
+def test_a_run_for_a_past_moment_does_not_count_a_later_drill(database):
+    backup(database, hours_ago=2)
+    drill(database, days_ago=1)
+    config = {"database": "main", "require": "drill"}
+    before = evaluate(
+        context(
+            "backup",
+            config,
+            project_slug="shop",
+            as_of=timezone.now() - timedelta(days=3),
+        )
+    )
+    assert (before.status, before.detail) == ("fail", "No restore drill of main has run.")
+    then = evaluate(
+        context("backup", config, project_slug="shop", as_of=timezone.now() - timedelta(hours=1))
+    )
+    assert then.status == "pass"
+    assert then.detail.startswith("Restore drill passed 23\xa0hours ago")
