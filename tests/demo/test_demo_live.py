@@ -3,6 +3,7 @@ endpoints (a live server), repository checks over the sample trees."""
 
 from __future__ import annotations
 
+import urllib.request
 from decimal import Decimal
 from io import StringIO
 
@@ -25,6 +26,9 @@ def test_running_the_demo_checks_does_real_work(live_server, settings):
     from checks.services.runs import run_execute, run_start
 
     settings.PREFLIGHT_BASE_URL = live_server.url
+    # Its first request loads the site; the checks' latency budgets should time the endpoints.
+    with urllib.request.urlopen(f"{live_server.url}/health/live", timeout=30) as answer:
+        assert answer.status == 200
     call_command("load_demo", password="demo-pw", stdout=StringIO())
     project = Project.objects.get(slug="liquor-pos")
     staging = Environment.objects.get(project=project, slug="staging")

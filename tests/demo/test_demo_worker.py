@@ -4,6 +4,8 @@ review's moment, reproduce the review's risk summary."""
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from checks.evaluation import evaluate
@@ -26,6 +28,9 @@ def test_a_worker_running_the_review_reproduces_its_risk_summary(
 ):
     # The worker's http checks probe Preflight's own health endpoints, served by this test.
     monkeypatch.setenv("PREFLIGHT_BASE_URL", live_server.url)
+    # Its first request loads the site; the checks' latency budgets should time the endpoints.
+    with urllib.request.urlopen(f"{live_server.url}/health/live", timeout=30) as answer:
+        assert answer.status == 200
     demo = loader.as_at_review(password="demo-pw")
     workers()
     run = loader.review_run(demo)  # queued when it commits, for the review's moment
