@@ -15,8 +15,8 @@ person or a pipeline would use and the check code a worker runs:
 
 The review's date (2026-01-05) is replayed as ``REVIEW_DAYS_AGO`` days before loading, so the
 dashboards show a recent past. The sources are a real git repository built from the shipped
-trees (``repository.py``); until runs read commits from git, the repository checks read the
-shipped trees by version."""
+trees (``repository.py``) under the var directory; the catalog names it, so each run fetches its
+release's commit and the repository checks judge that commit's tree."""
 
 from __future__ import annotations
 
