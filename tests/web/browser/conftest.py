@@ -49,6 +49,9 @@ def login(live_server, page):  # type: ignore[no-untyped-def]
         p.get_by_label("Username").fill(user.username)
         p.get_by_label("Password").fill(PASSWORD)
         p.get_by_role("button", name="Log in").click()
+        # Keyboard journeys start with the first Tab: it must land on the page logged into.
+        p.wait_for_url(lambda url: "/login/" not in url)
+        p.wait_for_load_state()
         return p
 
     return do
