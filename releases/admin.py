@@ -341,8 +341,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     actions = ["redeliver_selected"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Needed for the action; every field stays read-only.
-        return bool(request.user.is_staff)
+        # Needed for the action (for those Django lets change deliveries); fields stay read-only.
+        return super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]

@@ -73,6 +73,7 @@ PEOPLE = (
     ("dana", "deployer", "developer: registers releases, deploys"),
     ("vic", "viewer", "auditor: reads everything"),
 )
+AUDITORS = {"vic"}
 
 # The environments as they stood at the review: nothing required approvals, nothing had to
 # pass an earlier environment first, nothing rolled back by itself.
@@ -311,7 +312,10 @@ def _people(project: Project, password: str) -> dict[str, Any]:
     for username, role, _ in PEOPLE:
         user, _ = User.objects.get_or_create(username=username)
         user.password = hashed
-        user.is_staff = user.is_superuser = role == "admin"
+        user.is_superuser = role == "admin"
+        # The auditor is staff so the audit log also lists what belongs to no project (sign-ins,
+        # refused requests, exports); staff without model permissions can change nothing.
+        user.is_staff = role == "admin" or username in AUDITORS
         user.save()
         member_set(actor=LOADER, project=project, user=user, role=role, check_access=False)
         people[username] = user
