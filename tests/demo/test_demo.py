@@ -445,12 +445,12 @@ def test_the_demos_evidence_says_where_it_comes_from(demo):
     assert all(r.status == "pass" and r.attested_by.username == "ben" for r in critical)
 
 
-
 def test_the_auditor_reads_the_whole_audit_log_and_changes_nothing_in_the_admin(demo, client):
     from django.contrib.auth import get_user_model
 
     vic = get_user_model().objects.get(username="vic")
-    assert vic.is_staff and not vic.is_superuser
+    assert vic.is_staff
+    assert not vic.is_superuser
     client.force_login(vic)  # a sign-in: an event of no project
     sign_in = AuditEvent.objects.filter(action="auth.login", project_id__isnull=True).latest("seq")
     page = client.get("/audit/")
