@@ -380,6 +380,16 @@ def _parse_checks(
                 "position": index,
             }
         )
+    for name, kind_def in sorted(REGISTRY.items()):
+        if kind_def.validate_catalog is None:
+            continue
+        of_kind = [(c["code"], c["config"]) for c in parsed if c["kind"] == name]
+        positions = {c["code"]: c["position"] for c in parsed}
+        if of_kind:
+            for code, key, message in kind_def.validate_catalog(
+                of_kind, has_repository=has_repository
+            ):
+                errors.append(f"checks[{positions[code]}] ({code}) field config.{key}: {message}")
     return parsed
 
 

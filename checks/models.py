@@ -454,3 +454,60 @@ class GateState(models.Model):
 
     def __str__(self) -> str:
         return f"gate of {self.release} for {self.environment.slug}: {'open' if self.is_open else 'closed'}"
+
+
+class MigrationRehearsal(models.Model):
+    """A release's migrations rehearsed on a restored copy of a database's newest verified
+    backup, for one run: shared by every check of the run that names an aspect of it.
+
+    running → passed | failed | error. A running rehearsal whose worker died is taken up
+    again by the next check that asks (the worker's lock on it is gone), running once more."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"  # applied, assertions held, rolled back to the same schema
+        FAILED = "failed"  # something of that did not hold: see its parts
+        ERROR = "error"  # it could not be done (no backup, restore failed, a limit ran out)
+
+    run = models.ForeignKey(ReadinessRun, on_delete=models.CASCADE, related_name="rehearsals")
+    database = models.ForeignKey(
+        "backups.Database", on_delete=models.CASCADE, related_name="rehearsals"
+    )
+    backup = models.ForeignKey(
+        "backups.Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    settings = models.JSONField(default=dict, blank=True, help_text="What it ran with.")
+    pending_source = models.CharField(
+        max_length=300, blank=True, help_text="How the migrations to apply were chosen."
+    )
+    migrations = models.JSONField(default=list, blank=True)
+    assertions = models.JSONField(default=list, blank=True)
+    row_counts = models.JSONField(default=list, blank=True)
+    schema_diff = models.TextField(blank=True)
+    rollback_ok = models.BooleanField(null=True, blank=True)
+    restore_seconds = models.FloatField(null=True, blank=True)
+    migrate_seconds = models.FloatField(null=True, blank=True)
+    rollback_seconds = models.FloatField(null=True, blank=True)
+    total_seconds = models.FloatField(null=True, blank=True)
+    scratch_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    stage = models.CharField(max_length=20, blank=True, help_text="Where an error stopped it.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "database"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "database"], name="one_rehearsal_per_run_and_database"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"migration rehearsal #{self.pk} of {self.database_id} in run #{self.run_id}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status != self.Status.RUNNING

@@ -12,15 +12,10 @@ serving as the lease: a worker that lost its drill to another cannot write the r
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,7 +29,7 @@ from audit import services as audit
 from audit.actors import Actor
 from releases.access import Permission, require
 
-from .. import alerts, crypto, pg, storage
+from .. import alerts, pg, restoring, storage
 from ..models import Alert, Backup, Database, RestoreDrill
 from ..wal import DsnError, describe_failure, dsn_from_env, safe_error
 from .taking import backup_take_now
@@ -236,17 +231,28 @@ def _run(drill: RestoreDrill, outcome: Outcome) -> None:
     backup = outcome.backup = _backup_for(drill)
     if backup.deleted_at is not None:
         raise DrillFailed(f"Backup #{backup.pk} was deleted by retention.")
-    _drop_leftovers(dsn, drill.pk)
+    restoring.drop_leftovers(dsn, SCRATCH_PREFIX, drill.pk)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(
-        dir=settings.PREFLIGHT_BACKUP_WORK_DIR or None, prefix=f"drill-{drill.pk}-"
-    ) as tmp:
-        stored = _fetch_verified(backup, Path(tmp), outcome)
-        dump = _decrypted(backup, stored, Path(tmp))
-        scratch = f"{SCRATCH_PREFIX}{drill.pk}_{secrets.token_hex(4)}"
+    with restoring.work_dir(f"drill-{drill.pk}-") as tmp:
+        try:
+            stored, checksum = restoring.fetch_verified(backup, tmp)
+        except restoring.RestoreFailed as exc:
+            if exc.checksum:
+                outcome.validations.append(exc.checksum)
+            raise DrillFailed(str(exc)) from None
+        outcome.checksum_ok = True
+        outcome.validations.append(checksum.as_validation())
+        try:
+            dump = restoring.decrypted(backup, stored, tmp)
+        except restoring.RestoreFailed as exc:
+            raise DrillFailed(str(exc)) from None
+        scratch = restoring.scratch_name(SCRATCH_PREFIX, drill.pk)
         try:
             pg.create_database(dsn, scratch)
-            _restore(dsn, scratch, dump)
+            try:
+                restoring.restore(dsn, scratch, dump)
+            except restoring.RestoreFailed as exc:
+                raise DrillFailed(str(exc)) from None
             outcome.restore_seconds = time.monotonic() - started
             outcome.data_age_seconds = (timezone.now() - backup.started_at).total_seconds()
             with psycopg.connect(pg.dsn_for(dsn, scratch), connect_timeout=10) as conn:
@@ -257,12 +263,6 @@ def _run(drill: RestoreDrill, outcome: Outcome) -> None:
                 pg.drop_database(dsn, scratch)
             except psycopg.Error as exc:  # the watch drops it (scratch_leftovers_drop)
                 log.error("could not drop scratch database %s: %s", scratch, safe_error(exc, dsn))
-
-
-def _drop_leftovers(dsn: str, drill_id: int) -> None:
-    """Scratch databases of an earlier attempt at this drill whose worker died mid-way."""
-    for name in pg.databases_like(dsn, f"{SCRATCH_PREFIX}{drill_id}_"):
-        pg.drop_database(dsn, name)
 
 
 def scratch_leftovers_drop(dsn: str) -> list[str]:
@@ -283,84 +283,6 @@ def scratch_leftovers_drop(dsn: str) -> list[str]:
             pg.drop_database(dsn, name)
             dropped.append(name)
     return dropped
-
-
-def _fetch_verified(backup: Backup, tmp: Path, outcome: Outcome) -> Path:
-    """The backup as a local file whose sha256 matches the recorded one. Local files are read
-    in place; remote ones are downloaded and hashed on the way."""
-    if not backup.sha256:
-        outcome.note("checksum", False, "The backup has no recorded sha256.")
-        raise DrillFailed(f"Backup #{backup.pk} has no recorded sha256: it cannot be verified.")
-    try:
-        path = storage.local_path(backup.location)
-        digest = hashlib.sha256()
-        if path is None:
-            path = tmp / "stored"
-            with path.open("wb") as handle:
-                for block in storage.chunks(backup.location):
-                    digest.update(block)
-                    handle.write(block)
-        else:
-            for block in storage.chunks(backup.location):
-                digest.update(block)
-    except storage.StorageError as exc:
-        outcome.note("checksum", False, str(exc))
-        raise DrillFailed(str(exc)) from None
-    actual = digest.hexdigest()
-    if actual != backup.sha256:
-        detail = f"Checksum mismatch: the stored file's sha256 is {actual}, {backup.sha256} was recorded."
-        outcome.note("checksum", False, detail, expected=backup.sha256, actual=actual)
-        raise DrillFailed(f"{detail} The backup is damaged or was altered; nothing was restored.")
-    outcome.checksum_ok = True
-    outcome.note(
-        "checksum", True, "sha256 matches the recorded one.", expected=actual, actual=actual
-    )
-    return path
-
-
-def _decrypted(backup: Backup, stored: Path, tmp: Path) -> Path:
-    if not backup.encrypted:
-        return stored
-    plain = tmp / "decrypted"
-    try:
-        key = crypto.load_key()
-        with stored.open("rb") as source, plain.open("wb") as target:
-            crypto.decrypt_stream(source, target, key)
-    except (crypto.BackupKeyError, crypto.DecryptionFailed) as exc:
-        raise DrillFailed(f"Cannot decrypt backup #{backup.pk}: {exc}") from None
-    if stored.parent == tmp:
-        stored.unlink()  # a downloaded copy; the decrypted one is all that is needed now
-    return plain
-
-
-def _restore(dsn: str, scratch: str, dump: Path) -> None:
-    conninfo, env = pg.client_args(dsn, dbname=scratch)
-    try:
-        result = subprocess.run(  # noqa: S603 - fixed program, arguments not from a shell
-            [
-                pg.program("pg_restore"),
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--no-password",
-                f"--jobs={settings.PREFLIGHT_DRILL_RESTORE_JOBS}",
-                f"--dbname={conninfo}",
-                str(dump),
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-            timeout=pg.tool_timeout(),
-        )
-    except subprocess.TimeoutExpired:
-        raise DrillFailed(
-            f"pg_restore did not finish within {pg.tool_timeout():.0f} seconds."
-        ) from None
-    if result.returncode != 0:
-        detail = pg.failure_detail(result.stderr.decode(errors="replace"), result.returncode, env)
-        raise DrillFailed(f"pg_restore failed: {detail}")
 
 
 def _validate_rows(

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 class ConfigError(ValueError):
@@ -75,6 +75,12 @@ class CheckContext:
         }
 
 
+class CatalogRule(Protocol):
+    def __call__(
+        self, checks: Sequence[tuple[str, Mapping[str, Any]]], *, has_repository: bool
+    ) -> list[tuple[str, str, str]]: ...
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -84,6 +90,16 @@ class Kind:
     io_bound: bool
     validate: Callable[[Mapping[str, Any]], dict[str, Any]]
     evaluate: Callable[[CheckContext], Outcome]
+    # Seconds a run gives one check of the kind (its config validated), when that is not
+    # PREFLIGHT_CHECK_TIMEOUT_SECONDS: a kind that works for minutes keeps its own limit.
+    timeout: Callable[[Mapping[str, Any]], float] | None = None
+    # Rules over all of a catalog's checks of the kind at once, (code, validated config) each,
+    # knowing whether the catalog names the project's repository: the problems, as (code,
+    # field, message).
+    validate_catalog: CatalogRule | None = None
+
+    def timeout_for(self, config: Mapping[str, Any], default: float) -> float:
+        return default if self.timeout is None else self.timeout(config)
 
 
 REGISTRY: dict[str, Kind] = {}

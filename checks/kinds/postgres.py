@@ -116,12 +116,18 @@ def _sql(dsn: str, config: Mapping[str, Any], timeout: float) -> Outcome:
         conn.rollback()
     if row is None:
         return Outcome("fail", config.get("message") or "The assertion returned no row.")
-    if row[0] is True or (
-        not isinstance(row[0], bool) and bool(row[0]) and row[0] not in ("f", "false")
-    ):
+    if assertion_holds(row[0]):
         return Outcome("pass", f"Assertion held ({row[0]!r}).")
     return Outcome(
         "fail", config.get("message") or f"Assertion failed: the query returned {row[0]!r}."
+    )
+
+
+def assertion_holds(value: Any) -> bool:
+    """Whether an assertion's first value holds: true, or a truthy value that is not the text
+    of false."""
+    return value is True or (
+        not isinstance(value, bool) and bool(value) and value not in ("f", "false")
     )
 
 

@@ -227,7 +227,9 @@ def _context(
         git_sha=run.release.git_sha,
         environment_id=run.environment_id,
         environment_slug=run.environment.slug,
-        timeout=float(settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS),
+        timeout=get_kind(check.kind).timeout_for(
+            check.config, float(settings.PREFLIGHT_CHECK_TIMEOUT_SECONDS)
+        ),
         as_of=run.created_at,
         severity=check.severity,
         created_by_id=run.release.created_by_id,

@@ -13,7 +13,9 @@ Where the tree comes from:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,28 +64,53 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def evaluate(ctx: CheckContext) -> Outcome:
+class TreeUnavailable(Exception):
+    """The release's tree cannot be read; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class ReleaseTree:
+    """A directory of the release's tree (``tree``), and the top of that tree (``top``: the
+    commit's root, or the directory under PREFLIGHT_REPOSITORY_ROOT) that git's paths are
+    relative to."""
+
+    tree: SourceTree
+    top: Path
+
+
+@contextmanager
+def release_tree(ctx: CheckContext, path: str | None) -> Iterator[ReleaseTree]:
+    """The release's source tree for a check: the commit fetched from the project's repository
+    (``path`` a directory of it, default ``.``), or ``path`` under PREFLIGHT_REPOSITORY_ROOT.
+    Held open (a commit's tree cannot be evicted) while the caller reads it."""
     if ctx.repository:
-        return _evaluate_commit(ctx)
-    if "path" not in ctx.config:
-        return Outcome(
-            "error",
-            "No source tree: name the project's repository in the catalog, or the tree's path under PREFLIGHT_REPOSITORY_ROOT.",
+        with _commit_tree(ctx, path or ".") as opened:
+            yield opened
+        return
+    if path is None:
+        raise TreeUnavailable(
+            "No source tree: name the project's repository in the catalog, or the tree's path under PREFLIGHT_REPOSITORY_ROOT."
         )
+    yield plain_tree(ctx, path)
+
+
+def plain_tree(ctx: CheckContext, path: str) -> ReleaseTree:
+    """``path`` (placeholders filled from ``ctx``) under PREFLIGHT_REPOSITORY_ROOT."""
     root = Path(settings.PREFLIGHT_REPOSITORY_ROOT).resolve()
-    relative = fill(ctx.config["path"], ctx)
+    relative = fill(path, ctx)
     tree = (root / relative).resolve()
     if not tree.is_relative_to(root):
-        return Outcome("error", f"{relative} leads outside the repository root.")
+        raise TreeUnavailable(f"{relative} leads outside the repository root.")
     if not tree.is_dir():
-        return Outcome("error", f"No source tree at {relative} (under PREFLIGHT_REPOSITORY_ROOT).")
-    return RULES[ctx.config["rule"]].evaluate(SourceTree(tree), ctx.config)
+        raise TreeUnavailable(f"No source tree at {relative} (under PREFLIGHT_REPOSITORY_ROOT).")
+    return ReleaseTree(SourceTree(tree), tree)
 
 
-def _evaluate_commit(ctx: CheckContext) -> Outcome:
-    """Judge the release's commit, fetched from the project's repository (once per run)."""
+@contextmanager
+def _commit_tree(ctx: CheckContext, path: str) -> Iterator[ReleaseTree]:
+    """The release's commit, fetched from the project's repository (once per run)."""
     assert ctx.repository is not None
-    relative = fill(str(ctx.config.get("path", ".")), ctx)
+    relative = fill(path, ctx)
     try:
         fetched = source.checkout(
             project=ctx.project_slug,
@@ -103,14 +130,22 @@ def _evaluate_commit(ctx: CheckContext) -> Outcome:
             top = root.resolve()
             tree = (top / relative).resolve()
             if not tree.is_relative_to(top):
-                return Outcome("error", f"{relative} leads outside the commit's tree.")
+                raise TreeUnavailable(f"{relative} leads outside the commit's tree.")
             if not tree.is_dir():
-                return Outcome(
-                    "error", f"No directory {relative} in commit {ctx.git_sha[:12]}'s tree."
+                raise TreeUnavailable(
+                    f"No directory {relative} in commit {ctx.git_sha[:12]}'s tree."
                 )
-            return RULES[ctx.config["rule"]].evaluate(SourceTree(tree, commit=commit), ctx.config)
+            yield ReleaseTree(SourceTree(tree, commit=commit), top)
     except source.SourceError as exc:
         log.warning("check %s: %s", ctx.code, exc)
+        raise TreeUnavailable(str(exc)) from None
+
+
+def evaluate(ctx: CheckContext) -> Outcome:
+    try:
+        with release_tree(ctx, ctx.config.get("path")) as opened:
+            return RULES[ctx.config["rule"]].evaluate(opened.tree, ctx.config)
+    except TreeUnavailable as exc:
         return Outcome("error", str(exc))
 
 

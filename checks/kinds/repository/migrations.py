@@ -84,7 +84,7 @@ def _file(tree: SourceTree, path: Path, undo: dict[str, list[Path]]) -> Migratio
     if flyway:
         if flyway.group(1) != "V":
             return None
-        candidates = undo.get(_version(flyway.group(2)), [])
+        candidates = undo.get(flyway_version(flyway.group(2)), [])
         return _judge(
             tree,
             name.removesuffix(".sql"),
@@ -114,7 +114,7 @@ def _file(tree: SourceTree, path: Path, undo: dict[str, list[Path]]) -> Migratio
     return Migration(migration, relative, None, ((relative, line),), "a -- migrate:down section")
 
 
-def _version(text: str) -> str:
+def flyway_version(text: str) -> str:
     """Flyway's version: 1.1, 1_1 and 01.1.0 are the same."""
     parts = [int(p) for p in re.split(r"[._]", text)]
     while len(parts) > 1 and parts[-1] == 0:
@@ -127,7 +127,7 @@ def _flyway_undo(tree: SourceTree) -> dict[str, list[Path]]:
     for path in tree.files(["**/U*__*.sql"]):
         match = FLYWAY.match(path.name)
         if match and match.group(1) == "U":
-            undo.setdefault(_version(match.group(2)), []).append(path)
+            undo.setdefault(flyway_version(match.group(2)), []).append(path)
     return undo
 
 
