@@ -60,6 +60,7 @@ benchmarks: $(VENV)/.synced
 	$(BIN)/python -m benchmarks.api
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/audit_log.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/drill.py
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/rehearsal.py
 
 # var/ holds the SQLite database and, with it, the audit anchors and their key (one store per
 # installation: a new database must not be checked against the old one's anchors).

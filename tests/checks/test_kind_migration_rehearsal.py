@@ -16,8 +16,11 @@ from audit.models import AuditEvent
 from backups import pg
 from backups.models import Backup, Database
 from backups.services.taking import backup_take_now
-from checks.models import MigrationRehearsal
+from checks.catalog import CatalogInvalid, import_catalog
+from checks.models import Check, MigrationRehearsal
+from checks.services.runs import run_execute, run_start
 from releases.models import Release
+from tests.conftest import as_actor
 from tests.factories import DeploymentFactory, ReleaseFactory
 
 from .rehearsals import (
@@ -26,6 +29,9 @@ from .rehearsals import (
     INIT_SQL,
     ORDERS,
     create_app_database,
+    evaluate,
+    make_checks,
+    new_run,
     prisma_tree,
     rehearse,
     scratch_databases,
@@ -626,3 +632,133 @@ def test_a_finished_rehearsal_is_reused_by_the_runs_later_checks(
     assert AuditEvent.objects.filter(action="rehearsal.finished").count() == 1
     assert the_rehearsal(run).attempts == 1
     assert first["MG-001"].data["rehearsal"] == first["MG-002"].data["rehearsal"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_checks_of_a_run_evaluated_at_once_share_one_rehearsal(
+    release, environments, deployer, backup, trees
+):
+    prisma_tree(trees, release.version, {"20250601000000_loyalty": ADD_POINTS})
+    make_checks(
+        release.project,
+        configs(
+            rollback={},
+            dry_run={},
+            assertions={"assertions": [POINTS_ARE_POSITIVE]},
+            duration={"budget_seconds": 600, "total_budget_seconds": 900},
+        ),
+    )
+    run, _ = run_start(
+        actor=as_actor(deployer), release=release, environment=environments["production"]
+    )
+
+    run_execute(run.pk)
+
+    statuses = dict(run.results.values_list("check_item__code", "status"))
+    assert statuses == dict.fromkeys(("MG-001", "MG-002", "MG-003", "MG-005"), "pass")
+    rehearsal = MigrationRehearsal.objects.get()
+    assert rehearsal.run_id == run.pk
+    assert rehearsal.attempts == 1
+    assert AuditEvent.objects.filter(action="rehearsal.finished").count() == 1
+    assert {r.data["rehearsal"] for r in run.results.all()} == {rehearsal.pk}
+    assert scratch_databases() == []
+
+
+def test_a_rehearsal_left_running_by_a_dead_worker_is_taken_up_and_its_leftovers_dropped(
+    release, environments, backup, trees
+):
+    prisma_tree(trees, release.version, {"20250601000000_loyalty": ADD_POINTS})
+    checks = make_checks(release.project, configs(dry_run={}))
+    run = new_run(release, environments["production"], checks)
+    dead = MigrationRehearsal.objects.create(run=run, database=backup.database, attempts=1)
+    leftover = f"preflight_rehearsal_{dead.pk}_deadbeef"
+    pg.create_database(server_dsn(), leftover)
+
+    outcomes = evaluate(run, checks)
+
+    assert outcomes["MG-002"].status == "pass", outcomes["MG-002"].detail
+    dead.refresh_from_db()
+    assert dead.status == MigrationRehearsal.Status.PASSED
+    assert dead.attempts == 2
+    assert scratch_databases() == []
+
+
+CATALOG = """
+version: 1
+project: shop
+categories:
+  - {{key: migrations, name: Database Migrations, weight: 100}}
+checks:
+  - code: MG-001
+    title: Every migration rolls back
+    category: migrations
+    severity: critical
+    kind: migration_rehearsal
+    config: {{database: main, aspect: rollback, layout: prisma, path: "checkouts/{{git_sha}}"}}
+  - code: MG-005
+    title: Migrations within budget
+    category: migrations
+    severity: high
+    kind: migration_rehearsal
+    config: {{database: main, aspect: duration, {second}}}
+"""
+
+
+def test_the_catalog_takes_rehearsal_checks_that_state_the_shared_settings_once(project, admin):
+    summary = import_catalog(
+        text=CATALOG.format(second="budget_seconds: 30, over_budget: fail"),
+        project=project,
+        actor=as_actor(admin),
+    )
+
+    assert summary.created == ["MG-001", "MG-005"]
+    duration = Check.objects.get(code="MG-005").config
+    assert duration == {
+        "database": "main",
+        "aspect": "duration",
+        "budget_seconds": 30.0,
+        "total_budget_seconds": 300.0,
+        "over_budget": "fail",
+    }
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            "layout: flyway",
+            "checks[1] (MG-005) field config.layout: MG-001 rehearses main with layout 'prisma'",
+        ),
+        (
+            "row_counts: exact",
+            "field config.row_counts: is a setting of aspect assertions, not duration",
+        ),
+        ("budget_seconds: -1", "field config.budget_seconds: must be between"),
+        ("timeout_minutes: 600", "field config.timeout_minutes: must be between"),
+    ],
+)
+def test_the_catalog_refuses_rehearsal_checks_that_disagree_or_misplace_a_setting(
+    project, admin, second, message
+):
+    with pytest.raises(CatalogInvalid) as refused:
+        import_catalog(text=CATALOG.format(second=second), project=project, actor=as_actor(admin))
+
+    assert any(message in error for error in refused.value.errors), refused.value.errors
+
+
+def test_the_catalog_needs_the_layout_and_without_a_repository_the_path(project, admin):
+    text = (
+        CATALOG.format(second="budget_seconds: 30")
+        .replace('layout: prisma, path: "checkouts/{git_sha}"', "aspect_note: 1")
+        .replace(", aspect_note: 1", "")
+    )
+
+    with pytest.raises(CatalogInvalid) as refused:
+        import_catalog(text=text, project=project, actor=as_actor(admin))
+
+    assert refused.value.errors == [
+        "checks[0] (MG-001) field config.path: is required on one of the checks of main: where "
+        "the release's tree is under PREFLIGHT_REPOSITORY_ROOT (or name the project's repository)",
+        "checks[0] (MG-001) field config.layout: is required on one of the checks of main: one "
+        "of prisma, flyway, numbered",
+    ]
