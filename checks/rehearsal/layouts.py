@@ -188,7 +188,7 @@ def applied(conn: psycopg.Connection[Any], layout: str) -> tuple[set[str], str] 
         [table],
     ).fetchone()
     if row is None:
-        return set(), f"no {table} table (nothing applied yet)"
+        return set(), f"{table}, which it lacks (nothing applied yet)"
     name = sql.Identifier(str(row[0]), table)
     if layout == "prisma":
         query = sql.SQL(

@@ -17,12 +17,14 @@ from backups import pg
 from backups.models import Backup, Database
 from backups.services.taking import backup_take_now
 from checks.catalog import CatalogInvalid, import_catalog
+from checks.kinds.repository.source.config import validate_repository
 from checks.models import Check, MigrationRehearsal
 from checks.services.runs import run_execute, run_start
 from releases.models import Release
 from tests.conftest import as_actor
 from tests.factories import DeploymentFactory, ReleaseFactory
 
+from .git_repos import Origin
 from .rehearsals import (
     APP_ENV,
     CUSTOMERS,
@@ -762,3 +764,43 @@ def test_the_catalog_needs_the_layout_and_without_a_repository_the_path(project,
         "checks[0] (MG-001) field config.layout: is required on one of the checks of main: one "
         "of prisma, flyway, numbered",
     ]
+
+
+def test_numbered_migrations_of_a_git_commit_are_those_added_since_the_verified_release(
+    project, environments, backup, trees, settings, tmp_path
+):
+    settings.PREFLIGHT_GIT_CACHE_DIR = tmp_path / "git-cache"
+    origin = Origin(trees)
+    first = origin.commit(
+        {"db/0001_init.up.sql": INIT_SQL, "db/0001_init.down.sql": "DROP TABLE customers;\n"}
+    )
+    second = origin.commit(
+        {"db/0002_points.up.sql": ADD_POINTS[0], "db/0002_points.down.sql": ADD_POINTS[1]}
+    )
+    project.repository = validate_repository({"url": str(origin.bare)})
+    project.save(update_fields=["repository"])
+    production = environments["production"]
+    earlier = ReleaseFactory(project=project, version="0.9.0", git_sha=first)
+    DeploymentFactory(release=earlier, environment=production, status="verified")
+    release = ReleaseFactory(project=project, version="1.1.0", git_sha=second)
+
+    run, outcomes = rehearse(
+        release,
+        production,
+        {
+            "MG-001": {
+                "database": "main",
+                "aspect": "rollback",
+                "layout": "numbered",
+                "migrations": "db",
+            }
+        },
+    )
+
+    assert outcomes["MG-001"].status == "pass", outcomes["MG-001"].detail
+    rehearsal = the_rehearsal(run)
+    assert [(m["name"], m["file"]) for m in rehearsal.migrations] == [
+        ("0002_points", "db/0002_points.up.sql")
+    ]
+    assert rehearsal.pending_source == "the migrations added since 0.9.0 (verified in production)"
+    assert scratch_databases() == []

@@ -61,7 +61,7 @@ def add_rehearsals(run, project, names: list[str], migrations: int) -> None:  # 
             database=database,
             backup=backup,
             status="failed",
-            pending_source="the database's own history (public._prisma_migrations)",
+            pending_source="the database's own history table public._prisma_migrations",
             migrations=[migration(n + 1) for n in range(migrations - 1)]
             + [
                 migration(
