@@ -239,6 +239,16 @@ def evaluate(ctx: CheckContext) -> Outcome:
     got = rehearsals.rehearsal_obtain(ctx)
     if isinstance(got, Outcome):
         return got
+    for key in SHARED:
+        if key in ctx.config and got.settings.get(key) != ctx.config[key]:
+            # The catalog refuses such checks; one edited since (in the admin) is told so.
+            return Outcome(
+                "error",
+                f"This check rehearses {ctx.config['database']} with {key} "
+                f"{ctx.config[key]!r}, the run's rehearsal of it used {got.settings.get(key)!r}: "
+                "the checks of one database share one rehearsal, state it once.",
+                data={"rehearsal": got.pk},
+            )
     return judge(ctx.config, got)
 
 

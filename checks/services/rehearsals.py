@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -46,7 +47,10 @@ _LOCK_CLASS = 0x4D52  # "MR": advisory locks on migration rehearsals, keyed by (
 WAIT_POLL_SECONDS = 0.5
 NEW_STATUSES = ("added", "renamed", "copied")
 
-_thread_locks: dict[tuple[int, int], threading.Lock] = {}
+# The thread locks of rehearsals still likely to be asked for; older ones are forgotten (the
+# advisory lock alone keeps a forgotten one's late askers apart).
+THREAD_LOCKS_KEPT = 256
+_thread_locks: OrderedDict[tuple[int, int], threading.Lock] = OrderedDict()
 _thread_locks_guard = threading.Lock()
 
 
@@ -108,6 +112,9 @@ def _locked(run_id: int, database_id: int, deadline: float) -> Iterator[bool]:
     False when the wait ran out."""
     with _thread_locks_guard:
         local = _thread_locks.setdefault((run_id, database_id), threading.Lock())
+        _thread_locks.move_to_end((run_id, database_id))
+        while len(_thread_locks) > THREAD_LOCKS_KEPT:
+            _thread_locks.popitem(last=False)
     if not local.acquire(timeout=max(0.0, deadline - time.monotonic())):
         yield False
         return

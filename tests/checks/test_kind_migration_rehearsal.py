@@ -804,3 +804,30 @@ def test_numbered_migrations_of_a_git_commit_are_those_added_since_the_verified_
     ]
     assert rehearsal.pending_source == "the migrations added since 0.9.0 (verified in production)"
     assert scratch_databases() == []
+
+
+def test_a_check_edited_to_disagree_with_the_runs_rehearsal_is_told_so(
+    release, environments, backup, trees
+):
+    prisma_tree(trees, release.version, {"20250601000000_loyalty": ADD_POINTS})
+    checks = make_checks(release.project, configs(rollback={}, dry_run={}))
+    # The catalog refuses this; an edit in the admin does not go through the catalog.
+    Check.objects.filter(code="MG-002").update(
+        config={
+            "database": "main",
+            "aspect": "dry_run",
+            "blocking_locks": "warn",
+            "lock_min_rows": 10000,
+            "layout": "flyway",
+        }
+    )
+    checks[1].refresh_from_db()
+    run = new_run(release, environments["production"], checks)
+
+    outcomes = evaluate(run, checks)
+
+    assert outcomes["MG-001"].status == "pass", outcomes["MG-001"].detail
+    assert outcomes["MG-002"].status == "error"
+    assert (
+        "with layout 'flyway', the run's rehearsal of it used 'prisma'" in outcomes["MG-002"].detail
+    )
