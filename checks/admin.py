@@ -18,6 +18,7 @@ from .models import (
     CheckResult,
     GateState,
     ManualTick,
+    MigrationRehearsal,
     ReadinessRun,
     ReportedResult,
     ReviewBaseline,
@@ -136,3 +137,10 @@ class ReviewBaselineAdmin(ReadOnlyAdmin):
 
     list_display = ("project", "date", "score", "title")
     list_select_related = ("project",)
+
+
+@admin.register(MigrationRehearsal)
+class MigrationRehearsalAdmin(ReadOnlyAdmin):
+    list_display = ("id", "run", "database", "status", "backup", "total_seconds", "started_at")
+    list_filter = ("status", "database__project")
+    list_select_related = ("run__release", "run__environment", "database__project", "backup")

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from backups import restoring, storage
+from backups import pg, restoring, storage
 from backups.models import Backup, Database
 from backups.wal import DsnError, describe_failure, dsn_from_env
 
@@ -243,6 +243,7 @@ def _prepare_and_run(
     backup = _backup(database)
     MigrationRehearsal.objects.filter(pk=rehearsal.pk).update(backup=backup)
     restoring.drop_leftovers(dsn, SCRATCH_PREFIX, rehearsal.pk)
+    _sweep_finished(dsn)
     with restoring.work_dir(f"rehearsal-{rehearsal.pk}-") as tmp:
         try:
             stored, _checksum = restoring.fetch_verified(backup, tmp)
@@ -264,6 +265,22 @@ def _prepare_and_run(
             max_scratch_bytes=int(float(settings["max_scratch_mb"]) * 2**20),
         )
         return engine.rehearse(plan), backup
+
+
+def _sweep_finished(dsn: str) -> list[str]:
+    """Drop the server's scratch databases of rehearsals that are over (a worker that died
+    mid-way, in a run nobody evaluated again). Names this Preflight does not know are left."""
+    dropped = []
+    for name in pg.databases_like(dsn, SCRATCH_PREFIX):
+        owner = name.removeprefix(SCRATCH_PREFIX).split("_")[0]
+        if owner.isdigit() and (
+            MigrationRehearsal.objects.filter(pk=int(owner))
+            .exclude(status=MigrationRehearsal.Status.RUNNING)
+            .exists()
+        ):
+            pg.drop_database(dsn, name)
+            dropped.append(name)
+    return dropped
 
 
 def _release_migrations(

@@ -831,3 +831,21 @@ def test_a_check_edited_to_disagree_with_the_runs_rehearsal_is_told_so(
     assert (
         "with layout 'flyway', the run's rehearsal of it used 'prisma'" in outcomes["MG-002"].detail
     )
+
+
+def test_a_rehearsal_drops_the_scratch_databases_finished_rehearsals_left_behind(
+    release, environments, backup, trees
+):
+    prisma_tree(trees, release.version, {"20250601000000_loyalty": ADD_POINTS})
+    earlier_run = new_run(release, environments["staging"], [])
+    over = MigrationRehearsal.objects.create(
+        run=earlier_run, database=backup.database, status="error", attempts=3
+    )
+    pg.create_database(server_dsn(), f"preflight_rehearsal_{over.pk}_0dd1ab1e")
+    pg.create_database(server_dsn(), "preflight_rehearsal_elsewhere")
+
+    _run, outcomes = rehearse(release, environments["production"], configs(dry_run={}))
+
+    assert outcomes["MG-002"].status == "pass", outcomes["MG-002"].detail
+    assert scratch_databases() == ["preflight_rehearsal_elsewhere"]
+    pg.drop_database(server_dsn(), "preflight_rehearsal_elsewhere")
