@@ -7,8 +7,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backups", "0006_database_retention_default"),
-        ("checks", "0005_reviewbaseline"),
+        ("backups", "0007_database_schedules"),
+        ("checks", "0006_check_manual_reason"),
     ]
 
     operations = [
