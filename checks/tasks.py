@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .services.rechecks import result_recheck
 from .services.runs import run_execute, runs_reap
 
 
@@ -13,3 +14,10 @@ def execute_run(run_id: int) -> None:
 @shared_task(name="checks.tasks.reap_runs")
 def reap_runs() -> int:
     return len(runs_reap())
+
+
+@shared_task(name="checks.tasks.recheck_result")
+def recheck_result(run_id: int, result_id: int, lease: str, tick: int) -> None:
+    """One more evaluation of a check that asked for it (a verification watching metrics).
+    Safe to deliver twice: only the evaluation the result waits for writes it."""
+    result_recheck(run_id=run_id, result_id=result_id, lease=lease, tick=tick)

@@ -26,6 +26,9 @@ class Outcome:
     user_id: int | None = None
     token_id: int | None = None
     attested_by_id: int | None = None
+    # Not known yet: evaluate the check again in this many seconds (a verification watching
+    # a release's metrics for a while). The run stays open until the check gives a final answer.
+    recheck_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,10 @@ class VerifiedRelease:
 
     version: str
     git_sha: str
+    # When it ran alone in the environment: from its deployment's end until the next
+    # deployment there started (None: it still does). Baselines are measured over this span.
+    live_from: datetime | None = None
+    live_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,10 @@ class CheckContext:
     # The project's ``repository:`` block (checks/kinds/repository/source/config.py), if any.
     repository: Mapping[str, Any] | None = None
     verified: VerifiedRelease | None = None
+    run_kind: str = "readiness"  # or "verification": after a deployment, of what it deployed
+    # The result's data from the check's previous evaluation in this run, if it asked to be
+    # evaluated again (Outcome.recheck_after): what it has seen so far.
+    previous: Mapping[str, Any] | None = None
 
     def placeholders(self) -> dict[str, str]:
         from django.conf import settings
@@ -98,6 +109,9 @@ class Kind:
     # knowing whether the catalog names the project's repository: the problems, as (code,
     # field, message).
     validate_catalog: CatalogRule | None = None
+
+    # Compares the release with the one last verified in the environment (CheckContext.verified).
+    compares_releases: bool = False
 
     def timeout_for(self, config: Mapping[str, Any], default: float) -> float:
         return default if self.timeout is None else self.timeout(config)

@@ -164,10 +164,13 @@ class _Pending:
     result_id: int
     context: CheckContext
     kind: str
+    tick: int = 1  # which evaluation of the check in this run (more than one: a recheck)
 
 
 def run_execute(run_id: int) -> ReadinessRun | None:
     """Execute a run (the Celery task calls this). Safe to call twice or concurrently."""
+    from . import rechecks
+
     now = timezone.now()
     lease = _claim(run_id, now)
     if lease is None:
@@ -183,19 +186,29 @@ def run_execute(run_id: int) -> ReadinessRun | None:
             f"Gave up after {MAX_ATTEMPTS} attempts: the worker running it stopped each time.",
         )
 
-    # Git rules compare the release with what the environment runs; asked once per run.
+    unevaluated = list(
+        CheckResult.objects.filter(run_id=run_id, evaluated_at__isnull=True).select_related(
+            "check_item"
+        )
+    )
+    # Git rules and baselines compare the release with what the environment runs; asked once
+    # per run.
     verified = (
         last_verified_release(run.release, run.environment)
         if run.release.project.repository
+        or any(get_kind(r.check_item.kind).compares_releases for r in unevaluated)
         else None
     )
+    # A check that asked to be evaluated again (a watch) is taken up where it was: a worker
+    # taking the run over continues it rather than starting it afresh.
     todo = [
         _Pending(
-            result_id=r.pk, context=_context(run, r.check_item, verified), kind=r.check_item.kind
+            result_id=r.pk,
+            context=_context(run, r.check_item, verified, previous=r.data or None),
+            kind=r.check_item.kind,
+            tick=rechecks.tick_of(r.data) + 1,
         )
-        for r in CheckResult.objects.filter(
-            run_id=run_id, evaluated_at__isnull=True
-        ).select_related("check_item")
+        for r in unevaluated
     ]
     local = [p for p in todo if not get_kind(p.kind).io_bound]
     remote = [p for p in todo if get_kind(p.kind).io_bound]
@@ -211,11 +224,16 @@ def run_execute(run_id: int) -> ReadinessRun | None:
         return run_fail(
             run_id, f"The run stopped on an unexpected error: {type(exc).__name__}: {exc}"
         )
+    if rechecks.schedule(run_id, lease):
+        return run  # some check answers later; its last evaluation finishes the run
     return run_finish(run_id, lease)
 
 
 def _context(
-    run: ReadinessRun, check: Check, verified: VerifiedRelease | None = None
+    run: ReadinessRun,
+    check: Check,
+    verified: VerifiedRelease | None = None,
+    previous: dict[str, Any] | None = None,
 ) -> CheckContext:
     return CheckContext(
         check_id=check.pk,
@@ -236,6 +254,8 @@ def _context(
         run_id=run.pk,
         repository=run.release.project.repository or None,
         verified=verified,
+        run_kind=run.kind,
+        previous=previous,
     )
 
 
@@ -299,22 +319,32 @@ def _record(lease: _Lease, item: _Pending, evaluated: tuple[Outcome, int]) -> bo
     """Write one result, only while the run is still ours (one statement: the lease is checked
     in the UPDATE itself), and beat the heart when due. False if the run is no longer ours."""
     outcome, duration_ms = evaluated
-    now = timezone.now()
     written = CheckResult.objects.filter(
         pk=item.result_id, run__lease=lease.id, run__status=ReadinessRun.Status.RUNNING
-    ).update(
-        status=outcome.status,
-        detail=outcome.detail[:5000],
-        evidence_url=outcome.evidence_url[:500],
-        data=stored_data(outcome),
-        duration_ms=duration_ms,
-        evaluated_at=now,
-        updated_at=now,
-        **provenance(outcome),
-    )
+    ).update(**result_columns(outcome, duration_ms, tick=item.tick))
     if written:
         metrics.check_evaluated(kind=item.kind, status=outcome.status, seconds=duration_ms / 1000)
     return bool(written) and lease.beat_if_due()
+
+
+def result_columns(outcome: Outcome, duration_ms: int, *, tick: int) -> dict[str, Any]:
+    """What a result's row says after an evaluation. One that asks to be evaluated again stays
+    unevaluated (``evaluated_at`` empty: the run is not done with it) and notes its tick, so
+    only the next evaluation it scheduled may write it."""
+    now = timezone.now()
+    data = stored_data(outcome)
+    if outcome.recheck_after is not None:
+        data = {**data, "recheck": {"tick": tick, "after": outcome.recheck_after}}
+    return {
+        "status": outcome.status,
+        "detail": outcome.detail[:5000],
+        "evidence_url": outcome.evidence_url[:500],
+        "data": data,
+        "duration_ms": duration_ms,
+        "evaluated_at": None if outcome.recheck_after is not None else now,
+        "updated_at": now,
+        **provenance(outcome),
+    }
 
 
 # A result keeps at most this many findings (file, line, message): the report's "files requiring

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from django.db.models import OuterRef, Subquery
+
 from releases.models import Deployment, DeploymentStatus, Environment, Release
 
 from ..kinds.base import VerifiedRelease
@@ -20,7 +22,13 @@ SHOWN_CHANGES = 20
 
 def last_verified_release(release: Release, environment: Environment) -> VerifiedRelease | None:
     """The release whose deployment to ``environment`` was verified last, other than
-    ``release`` itself: what the environment is known to run. One query."""
+    ``release`` itself: what the environment is known to run, and since when it ran there
+    alone (until the next deployment there started). One query."""
+    next_started = (
+        Deployment.objects.filter(environment=environment, started_at__gt=OuterRef("started_at"))
+        .order_by("started_at", "id")
+        .values("started_at")[:1]
+    )
     deployment = (
         Deployment.objects.filter(
             environment=environment,
@@ -29,12 +37,18 @@ def last_verified_release(release: Release, environment: Environment) -> Verifie
         )
         .exclude(release_id=release.pk)
         .select_related("release")
+        .annotate(replaced_at=Subquery(next_started))
         .order_by("-verified_at", "-started_at", "-id")
         .first()
     )
     if deployment is None:
         return None
-    return VerifiedRelease(version=deployment.release.version, git_sha=deployment.release.git_sha)
+    return VerifiedRelease(
+        version=deployment.release.version,
+        git_sha=deployment.release.git_sha,
+        live_from=deployment.finished_at or deployment.started_at,
+        live_until=deployment.replaced_at,
+    )
 
 
 @dataclass(frozen=True)
