@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -201,3 +202,33 @@ def approved(project, release, environments, deployer, approver, approver2) -> A
     assert gate.allowed, gate.reasons
     assert gate.score == Decimal("100.0")
     return Approved(run=run, environment=staging, checks=checks, pipeline=pipeline, waiver=waiver)
+
+
+@pytest.fixture(scope="session")
+def _prometheus_and_exporter() -> Iterator[tuple[Any, Any]]:
+    """A real Prometheus (Debian's binary) scraping a test exporter every second."""
+    from scripts.prometheus_server import PrometheusServer, binary
+
+    from .metrics_exporter import Exporter
+
+    if binary() is None:
+        pytest.fail("prometheus is not installed: apt-get install prometheus (.ci/run does)")
+    exporter = Exporter()
+    try:
+        with PrometheusServer([exporter.target]) as prometheus:
+            yield prometheus, exporter
+    finally:
+        exporter.stop()
+
+
+@pytest.fixture
+def prometheus(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
+    return _prometheus_and_exporter[0]
+
+
+@pytest.fixture
+def metrics(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
+    """This test's series in the exporter Prometheus scrapes (see metrics_exporter.Scope)."""
+    from .metrics_exporter import Scope
+
+    return Scope(_prometheus_and_exporter[1], _prometheus_and_exporter[0])

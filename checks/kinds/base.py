@@ -109,7 +109,6 @@ class Kind:
     # knowing whether the catalog names the project's repository: the problems, as (code,
     # field, message).
     validate_catalog: CatalogRule | None = None
-
     # Compares the release with the one last verified in the environment (CheckContext.verified).
     compares_releases: bool = False
 

@@ -37,6 +37,7 @@ from ..gate import GateDecision, evaluate_gate
 from ..models import Attestation, Check, ManualTick, Phase, ReadinessRun, ResultStatus, Waiver
 from ..services.sources import release_changes
 from ..snapshots import Snapshot, if_status, stale_if
+from .objectives import objective_panels
 
 # How the page names each kind of gate reason, and the order blockers are listed in: what only
 # a fix can clear first, then what people decide, then what holds the environment.
@@ -560,6 +561,12 @@ def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
             "percent": round(100 * progress[0] / progress[1]) if progress[1] else 0,
         },
         "checklists": checklists(page, history),
+        "objectives": objective_panels(
+            page.release.pk,
+            page.environment.pk,
+            page.run,
+            [r.result for r in evaluation.results] if evaluation else [],
+        ),
         "approvals": approval_panel(page, history),
         "deploy": deploy_panel(page),
         "deployments": deployments(page),

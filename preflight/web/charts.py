@@ -180,3 +180,95 @@ def size(value: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"
+
+
+# Line charts: series over time (a check's metrics), drawn by templates/_line_chart.html.
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    css: str
+    points: str  # an SVG polyline's "x,y x,y …"
+    dots: list[tuple[float, float]]  # a lone sample draws no line: it gets a dot
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal line at a threshold, with its label."""
+
+    y: float
+    label: str
+    css: str
+
+
+@dataclass
+class LineChart:
+    summary: str
+    lines: list[Line] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    ticks: list[Tick] = field(default_factory=list)
+    x_labels: list[XLabel] = field(default_factory=list)
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    baseline: float = HEIGHT - BOTTOM
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+
+def line_chart(
+    series: Sequence[tuple[Series, Sequence[tuple[float, float | None]]]],
+    *,
+    summary: str,
+    rules: Sequence[tuple[float, str, str]] = (),
+    fmt: Callable[[float], str] = lambda v: f"{v:.3g}",
+    x_fmt: Callable[[float], str] = hours,
+) -> LineChart:
+    """Each series' (x, y) points as a line (a y of None is a gap in the data: skipped), on a
+    y axis from zero — or from the lowest value, if below — to a round maximum that also holds
+    every rule (threshold, label, css)."""
+    chart = LineChart(summary=summary)
+    drawn = [(s, [(x, y) for x, y in points if y is not None]) for s, points in series]
+    drawn = [(s, points) for s, points in drawn if points]
+    if not drawn:
+        return chart
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+    ys = [y for _, points in drawn for _, y in points] + [value for value, _, _ in rules]
+    xs = [x for _, points in drawn for x, _ in points]
+    low = min(0.0, min(ys))
+    top = nice_ceiling(max(ys) - low) + low if max(ys) > low else low + 1
+    x_low, x_high = min(xs), max(xs)
+    x_span = (x_high - x_low) or 1.0
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            round(LEFT + plot_width * (x - x_low) / x_span, 2),
+            round(chart.baseline - plot_height * (y - low) / (top - low), 2),
+        )
+
+    for s, points in drawn:
+        placed = [at(x, y) for x, y in points]
+        chart.lines.append(
+            Line(
+                name=s.name,
+                css=s.css,
+                points=" ".join(f"{x},{y}" for x, y in placed),
+                dots=placed if len(placed) == 1 else [],
+            )
+        )
+    chart.rules = [Rule(y=at(x_low, value)[1], label=label, css=css) for value, label, css in rules]
+    chart.ticks = [
+        Tick(y=round(chart.baseline - plot_height * f, 2), label=fmt(low + (top - low) * f))
+        for f in (0, 0.5, 1)
+    ]
+    labels = 4
+    chart.x_labels = [
+        _x_label(LEFT + plot_width * n / labels, x_fmt(x_low + x_span * n / labels))
+        for n in range(labels + 1)
+    ]
+    return chart

@@ -61,33 +61,3 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL or "",
         **extra,
     }
-
-
-@pytest.fixture(scope="session")
-def _prometheus_and_exporter() -> Iterator[tuple[Any, Any]]:
-    """A real Prometheus (Debian's binary) scraping a test exporter every second."""
-    from scripts.prometheus_server import PrometheusServer, binary
-
-    from .metrics_exporter import Exporter
-
-    if binary() is None:
-        pytest.fail("prometheus is not installed: apt-get install prometheus (.ci/run does)")
-    exporter = Exporter()
-    try:
-        with PrometheusServer([exporter.target]) as prometheus:
-            yield prometheus, exporter
-    finally:
-        exporter.stop()
-
-
-@pytest.fixture
-def prometheus(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
-    return _prometheus_and_exporter[0]
-
-
-@pytest.fixture
-def metrics(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
-    """This test's series in the exporter Prometheus scrapes (see metrics_exporter.Scope)."""
-    from .metrics_exporter import Scope
-
-    return Scope(_prometheus_and_exporter[1], _prometheus_and_exporter[0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from preflight.web import charts
-from preflight.web.charts import Point, Series, bar_chart, hours, nice_ceiling, size
+from preflight.web.charts import Point, Series, bar_chart, hours, line_chart, nice_ceiling, size
 
 ONE = [Series("count", "pass")]
 
@@ -86,3 +86,35 @@ def test_the_last_weekly_label_is_anchored_to_the_right_edge() -> None:
     )
     assert chart.x_labels[-1].anchor == "end"
     assert chart.x_labels[-1].extent[1] <= chart.width
+
+
+def test_a_line_chart_draws_each_series_and_its_thresholds_on_one_scale():
+
+    chart = line_chart(
+        [
+            (Series("this release", "info"), [(0, 0.1), (10, None), (20, 0.3)]),
+            (Series("baseline", "neutral"), [(0, 0.2), (20, 0.2)]),
+        ],
+        summary="latency",
+        rules=[(0.45, "pass threshold", "pass")],
+    )
+    assert [line.name for line in chart.lines] == ["this release", "baseline"]
+    # The gap (None) is left out; the axis runs from 0 to 0.5, which holds the threshold.
+    first = [tuple(map(float, p.split(","))) for p in chart.lines[0].points.split()]
+    assert len(first) == 2
+    assert first[0][0] == chart.left
+    assert first[1][0] == chart.right
+    assert [t.label for t in chart.ticks] == ["0", "0.25", "0.5"]
+    assert chart.rules[0].y < first[1][1]  # 0.45 is drawn above 0.3
+    assert chart.lines[0].dots == []
+    for label in chart.x_labels:  # the time axis stays inside the chart
+        start, end = label.extent
+        assert start >= 0
+        assert end <= chart.width
+
+
+def test_a_lone_sample_is_a_dot_and_no_samples_is_an_empty_chart():
+
+    lone = line_chart([(Series("x", "info"), [(5, 1.0)])], summary="one")
+    assert len(lone.lines[0].dots) == 1
+    assert line_chart([(Series("x", "info"), [(5, None)])], summary="none").empty
