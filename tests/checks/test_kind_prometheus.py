@@ -371,3 +371,20 @@ def test_a_readiness_window_ends_when_the_run_was_started(server_env, metrics):
     outcome = evaluate(canary_config(metrics), as_of=as_of)
     assert outcome.status == "error"
     assert outcome.data["window"]["end"] == as_of.isoformat()
+
+
+def test_the_documented_examples_are_valid_configs():
+    import re
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings
+
+    docs = (Path(settings.BASE_DIR) / "docs" / "readiness.md").read_text()
+    section = docs.split("### prometheus")[1].split("\n### ")[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    checks = [check for block in blocks for check in yaml.safe_load(block)]
+    assert [c["code"] for c in checks] == ["OBS-001", "OBS-002", "OBS-003"]
+    for check in checks:
+        assert check["kind"] == "prometheus"
+        get_kind("prometheus").validate(check["config"])
