@@ -388,3 +388,9 @@ def test_the_documented_examples_are_valid_configs():
     for check in checks:
         assert check["kind"] == "prometheus"
         get_kind("prometheus").validate(check["config"])
+
+
+def test_a_fractional_timeout_reaches_prometheus_as_it_reads_one(server_env, metrics):
+    shaped(metrics, canary_errors=0.0, canary_latency=0.2)
+    outcome = evaluate(canary_config(metrics, timeout_seconds=2.5))
+    assert outcome.status == "pass", outcome.detail

@@ -110,7 +110,7 @@ class Server:
                 "start": f"{start.timestamp():.3f}",
                 "end": f"{end.timestamp():.3f}",
                 "step": f"{step:g}",
-                "timeout": f"{timeout:g}s",
+                "timeout": _seconds(timeout),
             },
             timeout,
         )
@@ -126,7 +126,7 @@ class Server:
     def query(self, query: str, *, at: datetime, timeout: float) -> list[Series]:
         data = self._post(
             "query",
-            {"query": query, "time": f"{at.timestamp():.3f}", "timeout": f"{timeout:g}s"},
+            {"query": query, "time": f"{at.timestamp():.3f}", "timeout": _seconds(timeout)},
             timeout,
         )
         kind = data.get("resultType")
@@ -207,3 +207,9 @@ def _reason(reason: object) -> str:
     text = str(reason)
     # "[Errno 111] Connection refused" reads better without the errno.
     return re.sub(r"^\[Errno -?\d+\]\s*", "", text) or type(reason).__name__
+
+
+def _seconds(value: float) -> str:
+    """A duration as the API reads it: a number of seconds ("9.5"); a unit string such as
+    "9.5s" would be refused, Prometheus's duration syntax having no fractions."""
+    return f"{value:.3f}"
