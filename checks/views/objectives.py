@@ -6,6 +6,7 @@ them). Costs one query whatever the number of checks."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Subquery
@@ -119,8 +120,20 @@ def _row(item: dict[str, Any], data: dict[str, Any]) -> ObjectiveRow:
         criteria=criteria or "not judged",
         reason=item.get("reason", ""),
         samples=item.get("samples"),
-        chart=line_chart(series, summary=summary, rules=rules),
+        chart=line_chart(series, summary=summary, rules=rules, x_range=_span(data)),
     )
+
+
+def _span(data: dict[str, Any]) -> tuple[float, float] | None:
+    """The window the series were measured over, in seconds from its start (the x axis)."""
+    window = data.get("window") or {}
+    try:
+        start = datetime.fromisoformat(window["start"])
+        end = datetime.fromisoformat(window["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    seconds = (end - start).total_seconds()
+    return (0.0, seconds) if seconds > 0 else None
 
 
 def _points(raw: Any) -> list[tuple[float, float | None]]:

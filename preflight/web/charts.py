@@ -227,6 +227,7 @@ def line_chart(
     rules: Sequence[tuple[float, str, str]] = (),
     fmt: Callable[[float], str] = lambda v: f"{v:.3g}",
     x_fmt: Callable[[float], str] = hours,
+    x_range: tuple[float, float] | None = None,
 ) -> LineChart:
     """Each series' (x, y) points as a line (a y of None is a gap in the data: skipped), on a
     y axis from zero — or from the lowest value, if below — to a round maximum that also holds
@@ -242,7 +243,8 @@ def line_chart(
     xs = [x for _, points in drawn for x, _ in points]
     low = min(0.0, min(ys))
     top = nice_ceiling(max(ys) - low) + low if max(ys) > low else low + 1
-    x_low, x_high = min(xs), max(xs)
+    # The x axis spans the data, or ``x_range`` (a whole window, even where it had no data).
+    x_low, x_high = x_range or (min(xs), max(xs))
     x_span = (x_high - x_low) or 1.0
 
     def at(x: float, y: float) -> tuple[float, float]:

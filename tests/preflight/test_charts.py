@@ -118,3 +118,12 @@ def test_a_lone_sample_is_a_dot_and_no_samples_is_an_empty_chart():
     lone = line_chart([(Series("x", "info"), [(5, 1.0)])], summary="one")
     assert len(lone.lines[0].dots) == 1
     assert line_chart([(Series("x", "info"), [(5, None)])], summary="none").empty
+
+
+def test_a_line_chart_can_span_a_whole_window_where_data_began_late():
+    chart = line_chart(
+        [(Series("x", "info"), [(20, 1.0), (40, 1.0)])], summary="late", x_range=(0, 40)
+    )
+    first = float(chart.lines[0].points.split()[0].split(",")[0])
+    assert first == (chart.left + chart.right) / 2
+    assert [x.label for x in chart.x_labels] == ["0 s", "10 s", "20 s", "30 s", "40 s"]
