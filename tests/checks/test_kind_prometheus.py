@@ -394,3 +394,26 @@ def test_a_fractional_timeout_reaches_prometheus_as_it_reads_one(server_env, met
     shaped(metrics, canary_errors=0.0, canary_latency=0.2)
     outcome = evaluate(canary_config(metrics, timeout_seconds=2.5))
     assert outcome.status == "pass", outcome.detail
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
+    monkeypatch, token_server, metrics
+):
+    import base64
+
+    monkeypatch.setenv(URL_ENV, token_server.replace("http://", "http://pos:s3cr%40t@"))
+    outcome = evaluate(canary_config(metrics))
+    assert outcome.detail == f"Prometheus ({URL_ENV}) refused the request (401): check its token."
+    assert _Recorder.seen[-1] == "Basic " + base64.b64encode(b"pos:s3cr@t").decode()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://promhost:port/", "ftp://promhost/", "http://prom\nhost:1/"]
+)
+def test_a_url_that_cannot_be_used_is_an_error_that_does_not_quote_it(monkeypatch, metrics, url):
+    monkeypatch.setenv(URL_ENV, url)
+    outcome = evaluate(canary_config(metrics))
+    assert outcome.status == "error"
+    assert URL_ENV in outcome.detail
+    assert "host" not in outcome.detail
+    assert "::1" not in outcome.detail

@@ -6,6 +6,7 @@ message names the variable instead."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -69,7 +70,11 @@ class Server:
             raise Unreachable(
                 f"The environment variable {url_env}, which names the Prometheus server, is not set."
             )
-        parts = urllib.parse.urlsplit(raw)
+        try:
+            parts = urllib.parse.urlsplit(raw)
+            port = parts.port  # reading it validates it
+        except ValueError:  # its message may quote the URL
+            raise Unreachable(f"{url_env} must hold the Prometheus server's http(s) URL.") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Unreachable(f"{url_env} must hold the Prometheus server's http(s) URL.")
         headers = {"Accept": "application/json", "User-Agent": "Preflight"}
@@ -82,7 +87,8 @@ class Server:
             pair = base64.b64encode(f"{user}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {pair}"
             secrets += [s for s in (parts.username, parts.password, user, password) if s]
-            netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            netloc = host + (f":{port}" if port else "")
             parts = parts._replace(netloc=netloc)
         if token_env:
             token = os.environ.get(token_env, "").strip()
@@ -155,6 +161,12 @@ class Server:
         except TimeoutError:
             raise Unreachable(
                 f"Prometheus ({self.name}) did not answer within {timeout:g} s."
+            ) from None
+        except ValueError:  # a URL urllib cannot send; its message would quote the URL
+            raise Unreachable(f"{self.name} does not hold a URL that can be sent.") from None
+        except http.client.HTTPException as exc:  # a broken answer: its text is the server's
+            raise Unreachable(
+                f"Prometheus ({self.name}) gave a broken answer: {type(exc).__name__}."
             ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
