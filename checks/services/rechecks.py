@@ -22,7 +22,7 @@ from django.utils import timezone
 from preflight.observability import metrics
 
 from ..kinds import get_kind
-from ..models import CheckResult, ReadinessRun
+from ..models import CheckResult, ReadinessRun, ResultStatus
 from .sources import last_verified_release
 
 
@@ -34,7 +34,10 @@ def tick_of(data: Any) -> int:
 
 def schedule(run_id: int, lease: uuid.UUID) -> bool:
     """Schedule the next evaluation of each check of the run that asked for one. False when
-    none did (the run can finish)."""
+    none did, or when the run's outcome is decided anyway: it can finish."""
+    if _decided(run_id):
+        _stop_watches(run_id, lease)
+        return False
     waiting = [
         (pk, data)
         for pk, data in CheckResult.objects.filter(
@@ -106,5 +109,35 @@ def result_recheck(*, run_id: int, result_id: int, lease: str, tick: int) -> Non
     metrics.check_evaluated(kind=check.kind, status=outcome.status, seconds=duration_ms / 1000)
     if outcome.recheck_after is not None:
         _enqueue(run_id, result_id, lease, tick + 1, outcome.recheck_after)
-    elif not CheckResult.objects.filter(run_id=run_id, evaluated_at__isnull=True).exists():
+    elif _decided(run_id):
+        _stop_watches(run_id, lease)
         run_finish(run_id, uuid.UUID(lease))
+
+
+def _decided(run_id: int) -> bool:
+    """Whether the run's outcome is known: nothing is still to come, or — in a verification —
+    a check has failed already. Verification fails then whatever the watches would say, and the
+    rollback must not wait for them (a failed key objective is meant to act at once)."""
+    results = CheckResult.objects.filter(run_id=run_id)
+    if not results.filter(evaluated_at__isnull=True).exists():
+        return True
+    return (
+        ReadinessRun.objects.filter(pk=run_id, kind=ReadinessRun.Kind.VERIFICATION).exists()
+        and results.filter(
+            evaluated_at__isnull=False, status__in=(ResultStatus.FAIL, ResultStatus.ERROR)
+        ).exists()
+    )
+
+
+def _stop_watches(run_id: int, lease: uuid.UUID | str) -> None:
+    """Watches the run no longer waits for stay ``pending`` and say why; their scheduled
+    evaluations find the run finished and write nothing."""
+    CheckResult.objects.filter(
+        run_id=run_id,
+        run__lease=lease,
+        run__status=ReadinessRun.Status.RUNNING,
+        evaluated_at__isnull=True,
+    ).update(
+        detail="Not watched to the end: the verification had failed on another check.",
+        updated_at=timezone.now(),
+    )

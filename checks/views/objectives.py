@@ -78,7 +78,7 @@ def panel(run: ReadinessRun, result: CheckResult) -> ObjectivePanel:
         run=run,
         status=result.status,
         detail=result.detail,
-        watching="recheck" in data,
+        watching="recheck" in data and not run.is_done,
         baseline=baseline.get("describe") or baseline.get("missing") or "",
         rows=[_row(item, data) for item in data["objectives"]],
     )

@@ -31,11 +31,14 @@ def staging(environments, monkeypatch, prometheus):  # type: ignore[no-untyped-d
     return environments["staging"]
 
 
-def watching_check(project, metrics, *, interval: str = "30s", duration: str = "1h"):  # type: ignore[no-untyped-def]
+def watching_check(  # type: ignore[no-untyped-def]
+    project, metrics, *, interval: str = "30s", duration: str = "1h", code: str = "OBS-001"
+):
     return CheckFactory(
         project=project,
-        category=CategoryFactory(project=project, key="runtime", weight=100),
-        code="OBS-001",
+        category=project.categories.first()
+        or CategoryFactory(project=project, key="runtime", weight=100),
+        code=code,
         phase="post",
         kind="prometheus",
         severity="critical",
@@ -211,3 +214,58 @@ def test_the_baseline_of_a_verification_is_the_release_verified_before_and_its_s
         earlier + timedelta(minutes=3),
         replaced.started_at,
     )
+
+
+def test_a_verification_that_failed_already_does_not_wait_for_its_watches(
+    release, staging, deployer, metrics, http_server, django_capture_on_commit_callbacks
+):
+    from checks.kinds.http import validate as http_config
+
+    metrics.set(release.version, errors=0.001)
+    watching = watching_check(release.project, metrics)
+    CheckFactory(
+        project=release.project,
+        category=watching.category,
+        code="SMOKE-01",
+        phase="post",
+        kind="http",
+        config=http_config({"url": http_server.url("/status/502")}),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
+    assert run.status == "finished"  # at once, not in an hour
+    watched = CheckResult.objects.get(run=run, check_item=watching)
+    assert watched.status == "pending"
+    assert watched.detail == "Not watched to the end: the verification had failed on another check."
+    run.deployment.refresh_from_db()
+    assert run.deployment.status == "verification_failed"
+    assert (
+        run.deployment.status_detail == "Post-deploy checks failed: OBS-001 pending, SMOKE-01 fail."
+    )
+
+
+def test_a_failed_key_objective_ends_the_verification_while_other_watches_go_on(
+    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+):
+    metrics.set(release.version, errors=0.001)
+    metrics.wait_for_samples(release.version, 4)
+    calm = watching_check(release.project, metrics)
+    strict = watching_check(release.project, metrics, code="OBS-002")
+    objective = {**strict.config["objectives"][0], "pass": "< 0.0001"}
+    strict.config = {**strict.config, "objectives": [objective]}
+    strict.save()
+    run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
+    assert run.status == "running"
+    # Time passes: there is data since the deployment, and OBS-002's next evaluation comes.
+    ReadinessRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(seconds=6))
+    failing = CheckResult.objects.get(run=run, check_item=strict)
+    with django_capture_on_commit_callbacks(execute=True):
+        result_recheck(run_id=run.pk, result_id=failing.pk, lease=str(run.lease), tick=1)
+    run.refresh_from_db()
+    assert run.status == "finished"
+    failing.refresh_from_db()
+    assert failing.status == "fail"
+    assert failing.detail.startswith("Key objective error rate failed: 0.001 misses < 0.0001.")
+    assert CheckResult.objects.get(run=run, check_item=calm).status == "pending"
+    run.deployment.refresh_from_db()
+    assert run.deployment.status == "verification_failed"
