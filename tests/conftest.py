@@ -227,7 +227,7 @@ def prometheus(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
 
 
 @pytest.fixture
-def metrics(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
+def service_metrics(_prometheus_and_exporter: tuple[Any, Any]) -> Any:
     """This test's series in the exporter Prometheus scrapes (see metrics_exporter.Scope)."""
     from .metrics_exporter import Scope
 

@@ -29,7 +29,7 @@ def server_env(monkeypatch, prometheus):  # type: ignore[no-untyped-def]
     return prometheus
 
 
-def canary_config(metrics, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def canary_config(service_metrics, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Error rate (key, absolute) and latency (relative to the stable version, same time)."""
     return {
         "url_env": URL_ENV,
@@ -40,14 +40,14 @@ def canary_config(metrics, **extra: Any) -> dict[str, Any]:  # type: ignore[no-u
         "objectives": [
             {
                 "name": "error rate",
-                "query": f"max(pos_error_ratio{{{metrics.selector()}}})",
+                "query": f"max(pos_error_ratio{{{service_metrics.selector()}}})",
                 "pass": "< 0.01",
                 "warning": "< 0.05",
                 "key": True,
             },
             {
                 "name": "latency",
-                "query": f"max(pos_latency_seconds{{{metrics.selector()}}})",
+                "query": f"max(pos_latency_seconds{{{service_metrics.selector()}}})",
                 "pass": "<= +10%",
                 "warning": "<= +25%",
             },
@@ -68,16 +68,18 @@ def evaluate(config: dict[str, Any], **extra: Any):  # type: ignore[no-untyped-d
     return get_kind("prometheus").evaluate(ctx)
 
 
-def shaped(metrics, *, canary_errors: float, canary_latency: float, samples: int = 3) -> None:  # type: ignore[no-untyped-def]
-    metrics.set("1.0.0", errors=0.002, latency=0.200)
-    metrics.set("1.1.0", errors=canary_errors, latency=canary_latency)
-    metrics.wait_for_samples("1.0.0", samples, "pos_latency_seconds")
-    metrics.wait_for_samples("1.1.0", samples, "pos_latency_seconds")
+def shaped(
+    service_metrics, *, canary_errors: float, canary_latency: float, samples: int = 3
+) -> None:  # type: ignore[no-untyped-def]
+    service_metrics.set("1.0.0", errors=0.002, latency=0.200)
+    service_metrics.set("1.1.0", errors=canary_errors, latency=canary_latency)
+    service_metrics.wait_for_samples("1.0.0", samples, "pos_latency_seconds")
+    service_metrics.wait_for_samples("1.1.0", samples, "pos_latency_seconds")
 
 
-def test_a_canary_within_its_objectives_passes(server_env, metrics):
-    shaped(metrics, canary_errors=0.003, canary_latency=0.205)
-    outcome = evaluate(canary_config(metrics))
+def test_a_canary_within_its_objectives_passes(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.003, canary_latency=0.205)
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.status == "pass", outcome.detail
     error_rate, latency = outcome.data["objectives"]
     assert (error_rate["verdict"], error_rate["value"]) == ("pass", 0.003)
@@ -94,22 +96,22 @@ def test_a_canary_within_its_objectives_passes(server_env, metrics):
     assert 'Baseline: version="1.0.0" over the same window.' in outcome.detail
 
 
-def test_a_slower_canary_warns_and_a_much_slower_one_fails(server_env, metrics):
-    shaped(metrics, canary_errors=0.003, canary_latency=0.230)
-    outcome = evaluate(canary_config(metrics))
+def test_a_slower_canary_warns_and_a_much_slower_one_fails(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.003, canary_latency=0.230)
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.status == "warn", outcome.detail
     assert outcome.data["objectives"][1]["verdict"] == "warn"
 
-    metrics.set("1.1.0", latency=0.400)
-    metrics.wait_for_samples("1.1.0", 6, "pos_latency_seconds")
-    outcome = evaluate(canary_config(metrics, window="2s", min_samples=2))
+    service_metrics.set("1.1.0", latency=0.400)
+    service_metrics.wait_for_samples("1.1.0", 6, "pos_latency_seconds")
+    outcome = evaluate(canary_config(service_metrics, window="2s", min_samples=2))
     assert outcome.status == "fail", outcome.detail
     assert outcome.detail.startswith("latency failed")
 
 
-def test_a_failed_key_objective_fails_the_check_whatever_the_others(server_env, metrics):
-    shaped(metrics, canary_errors=0.2, canary_latency=0.2)
-    config = canary_config(metrics, total_score={"pass": 50, "warning": 25})
+def test_a_failed_key_objective_fails_the_check_whatever_the_others(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.2, canary_latency=0.2)
+    config = canary_config(service_metrics, total_score={"pass": 50, "warning": 25})
     config["objectives"] += [
         {"name": f"spare {n}", "query": "vector(1)", "pass": "= 1"} for n in range(3)
     ]
@@ -118,18 +120,18 @@ def test_a_failed_key_objective_fails_the_check_whatever_the_others(server_env, 
     assert outcome.detail.startswith("Key objective error rate failed: 0.2 misses < 0.01.")
 
 
-def test_too_few_samples_is_an_error_never_a_pass(server_env, metrics):
-    metrics.set("1.1.0", errors=0.0, latency=0.1)
-    metrics.set("1.0.0", errors=0.0, latency=0.1)
-    metrics.wait_for_samples("1.1.0", 1, "pos_latency_seconds")
-    outcome = evaluate(canary_config(metrics, window="30s", min_samples=25))
+def test_too_few_samples_is_an_error_never_a_pass(server_env, service_metrics):
+    service_metrics.set("1.1.0", errors=0.0, latency=0.1)
+    service_metrics.set("1.0.0", errors=0.0, latency=0.1)
+    service_metrics.wait_for_samples("1.1.0", 1, "pos_latency_seconds")
+    outcome = evaluate(canary_config(service_metrics, window="30s", min_samples=25))
     assert outcome.status == "error"
     assert "not enough data:" in outcome.detail
     assert "25 needed" in outcome.detail
 
 
-def test_a_query_without_data_is_an_error(server_env, metrics):
-    config = canary_config(metrics)
+def test_a_query_without_data_is_an_error(server_env, service_metrics):
+    config = canary_config(service_metrics)
     config["objectives"] = [
         {"name": "nothing", "query": 'max(pos_error_ratio{scope="none"})', "pass": "< 1"}
     ]
@@ -138,26 +140,26 @@ def test_a_query_without_data_is_an_error(server_env, metrics):
     assert outcome.detail.startswith("nothing: not enough data: 0 samples in the window")
 
 
-def test_an_unreachable_prometheus_is_an_error_in_one_clear_line(monkeypatch, metrics):
+def test_an_unreachable_prometheus_is_an_error_in_one_clear_line(monkeypatch, service_metrics):
     port = free_port()  # nothing listens there
     monkeypatch.setenv(URL_ENV, f"http://127.0.0.1:{port}")
-    outcome = evaluate(canary_config(metrics))
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.status == "error"
     assert outcome.detail == f"Prometheus ({URL_ENV}) is unreachable: Connection refused."
     assert str(port) not in outcome.detail
 
 
-def test_an_unset_url_variable_is_an_error_naming_it(monkeypatch, metrics):
+def test_an_unset_url_variable_is_an_error_naming_it(monkeypatch, service_metrics):
     monkeypatch.delenv(URL_ENV, raising=False)
-    outcome = evaluate(canary_config(metrics))
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.status == "error"
     assert outcome.detail == (
         f"The environment variable {URL_ENV}, which names the Prometheus server, is not set."
     )
 
 
-def test_a_query_prometheus_refuses_is_an_error_with_its_reason(server_env, metrics):
-    config = canary_config(metrics)
+def test_a_query_prometheus_refuses_is_an_error_with_its_reason(server_env, service_metrics):
+    config = canary_config(service_metrics)
     config["objectives"] = [{"name": "broken", "query": "sum(rate(", "pass": "< 1"}]
     outcome = evaluate(config)
     assert outcome.status == "error"
@@ -165,13 +167,13 @@ def test_a_query_prometheus_refuses_is_an_error_with_its_reason(server_env, metr
     assert "parse error" in outcome.detail
 
 
-def test_several_series_must_be_aggregated_to_one(server_env, metrics):
-    shaped(metrics, canary_errors=0.0, canary_latency=0.2, samples=1)
-    config = canary_config(metrics)
+def test_several_series_must_be_aggregated_to_one(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.0, canary_latency=0.2, samples=1)
+    config = canary_config(service_metrics)
     config["objectives"] = [
         {
             "name": "per version",
-            "query": f'pos_error_ratio{{scope="{metrics.name}"}}',
+            "query": f'pos_error_ratio{{scope="{service_metrics.name}"}}',
             "pass": "< 1",
         }
     ]
@@ -181,16 +183,16 @@ def test_several_series_must_be_aggregated_to_one(server_env, metrics):
     assert "aggregate them to one" in outcome.detail
 
 
-def test_the_baseline_can_be_the_previous_release_over_its_own_window(server_env, metrics):
+def test_the_baseline_can_be_the_previous_release_over_its_own_window(server_env, service_metrics):
     """1.0.0 ran at 0.2 s until 1.1.0 was deployed; it has been faster since (0.1 s, say, on
     less traffic): the canary's 0.21 s is judged against 0.2, what 1.0.0 did in its window."""
     live_from = timezone.now()
-    metrics.set("1.0.0", latency=0.200)
-    metrics.set("1.1.0", latency=0.210)
-    metrics.wait_for_samples("1.0.0", 4, "pos_latency_seconds")
+    service_metrics.set("1.0.0", latency=0.200)
+    service_metrics.set("1.1.0", latency=0.210)
+    service_metrics.wait_for_samples("1.0.0", 4, "pos_latency_seconds")
     live_until = timezone.now()
-    metrics.set("1.0.0", latency=0.100)
-    metrics.wait_for_samples("1.1.0", 6, "pos_latency_seconds")
+    service_metrics.set("1.0.0", latency=0.100)
+    service_metrics.wait_for_samples("1.1.0", 6, "pos_latency_seconds")
     config = {
         "url_env": URL_ENV,
         "window": "30s",
@@ -200,7 +202,7 @@ def test_the_baseline_can_be_the_previous_release_over_its_own_window(server_env
         "objectives": [
             {
                 "name": "latency",
-                "query": f"max(pos_latency_seconds{{{metrics.selector()}}})",
+                "query": f"max(pos_latency_seconds{{{service_metrics.selector()}}})",
                 "pass": "<= +10%",
             }
         ],
@@ -217,29 +219,33 @@ def test_the_baseline_can_be_the_previous_release_over_its_own_window(server_env
     assert "1.0.0, the release verified in production before" in outcome.detail
 
 
-def test_without_a_release_verified_before_relative_criteria_are_an_error(server_env, metrics):
-    shaped(metrics, canary_errors=0.0, canary_latency=0.2)
-    outcome = evaluate(canary_config(metrics), verified=None)
+def test_without_a_release_verified_before_relative_criteria_are_an_error(
+    server_env, service_metrics
+):
+    shaped(service_metrics, canary_errors=0.0, canary_latency=0.2)
+    outcome = evaluate(canary_config(service_metrics), verified=None)
     assert outcome.status == "error"
     assert "no baseline: no release has been verified in production before 1.1.0" in outcome.detail
 
 
-def test_if_missing_skip_judges_by_the_absolute_criteria_alone(server_env, metrics):
-    shaped(metrics, canary_errors=0.0, canary_latency=0.2)
-    config = canary_config(metrics)
+def test_if_missing_skip_judges_by_the_absolute_criteria_alone(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.0, canary_latency=0.2)
+    config = canary_config(service_metrics)
     config["baseline"]["if_missing"] = "skip"
     outcome = evaluate(config, verified=None)
     assert outcome.status == "pass", outcome.detail
     assert [o["verdict"] for o in outcome.data["objectives"]] == ["pass", "info"]
 
 
-def test_instant_objectives_are_measured_by_the_server_at_the_windows_end(server_env, metrics):
-    shaped(metrics, canary_errors=0.004, canary_latency=0.2)
-    config = canary_config(metrics)
+def test_instant_objectives_are_measured_by_the_server_at_the_windows_end(
+    server_env, service_metrics
+):
+    shaped(service_metrics, canary_errors=0.004, canary_latency=0.2)
+    config = canary_config(service_metrics)
     config["objectives"] = [
         {
             "name": "error rate",
-            "query": f"max_over_time(pos_error_ratio{{{metrics.selector()}}}[{{window}}])",
+            "query": f"max_over_time(pos_error_ratio{{{service_metrics.selector()}}}[{{window}}])",
             "pass": "< 0.01",
             "aggregate": "instant",
         }
@@ -281,10 +287,10 @@ def token_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_the_token_is_sent_as_a_bearer_and_never_shown(monkeypatch, token_server, metrics):
+def test_the_token_is_sent_as_a_bearer_and_never_shown(monkeypatch, token_server, service_metrics):
     monkeypatch.setenv(URL_ENV, token_server)
     monkeypatch.setenv("SHOP_PROMETHEUS_TOKEN", "wrong-token")
-    config = canary_config(metrics, token_env="SHOP_PROMETHEUS_TOKEN")
+    config = canary_config(service_metrics, token_env="SHOP_PROMETHEUS_TOKEN")
     refused = evaluate(config)
     assert refused.detail == (f"Prometheus ({URL_ENV}) refused the request (401): check its token.")
     monkeypatch.setenv("SHOP_PROMETHEUS_TOKEN", "right-token")
@@ -365,10 +371,10 @@ def test_the_verification_interval_stays_within_its_limits():
     )
 
 
-def test_a_readiness_window_ends_when_the_run_was_started(server_env, metrics):
-    shaped(metrics, canary_errors=0.0, canary_latency=0.2)
+def test_a_readiness_window_ends_when_the_run_was_started(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.0, canary_latency=0.2)
     as_of = timezone.now() - timedelta(minutes=30)  # before this test's series existed
-    outcome = evaluate(canary_config(metrics), as_of=as_of)
+    outcome = evaluate(canary_config(service_metrics), as_of=as_of)
     assert outcome.status == "error"
     assert outcome.data["window"]["end"] == as_of.isoformat()
 
@@ -390,19 +396,19 @@ def test_the_documented_examples_are_valid_configs():
         get_kind("prometheus").validate(check["config"])
 
 
-def test_a_fractional_timeout_reaches_prometheus_as_it_reads_one(server_env, metrics):
-    shaped(metrics, canary_errors=0.0, canary_latency=0.2)
-    outcome = evaluate(canary_config(metrics, timeout_seconds=2.5))
+def test_a_fractional_timeout_reaches_prometheus_as_it_reads_one(server_env, service_metrics):
+    shaped(service_metrics, canary_errors=0.0, canary_latency=0.2)
+    outcome = evaluate(canary_config(service_metrics, timeout_seconds=2.5))
     assert outcome.status == "pass", outcome.detail
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
-    monkeypatch, token_server, metrics
+    monkeypatch, token_server, service_metrics
 ):
     import base64
 
     monkeypatch.setenv(URL_ENV, token_server.replace("http://", "http://pos:s3cr%40t@"))
-    outcome = evaluate(canary_config(metrics))
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.detail == f"Prometheus ({URL_ENV}) refused the request (401): check its token."
     assert _Recorder.seen[-1] == "Basic " + base64.b64encode(b"pos:s3cr@t").decode()
 
@@ -410,9 +416,11 @@ def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
 @pytest.mark.parametrize(
     "url", ["http://[::1", "http://promhost:port/", "ftp://promhost/", "http://prom\nhost:1/"]
 )
-def test_a_url_that_cannot_be_used_is_an_error_that_does_not_quote_it(monkeypatch, metrics, url):
+def test_a_url_that_cannot_be_used_is_an_error_that_does_not_quote_it(
+    monkeypatch, service_metrics, url
+):
     monkeypatch.setenv(URL_ENV, url)
-    outcome = evaluate(canary_config(metrics))
+    outcome = evaluate(canary_config(service_metrics))
     assert outcome.status == "error"
     assert URL_ENV in outcome.detail
     assert "host" not in outcome.detail

@@ -42,7 +42,7 @@ def staging(environments, project):  # type: ignore[no-untyped-def]
     return staging
 
 
-def deploying(project, staging, metrics, *, duration: str):  # type: ignore[no-untyped-def]
+def deploying(project, staging, service_metrics, *, duration: str):  # type: ignore[no-untyped-def]
     """1.1.0 being deployed to staging, watched by a post-deploy prometheus check."""
     CheckFactory(
         project=project,
@@ -62,14 +62,14 @@ def deploying(project, staging, metrics, *, duration: str):  # type: ignore[no-u
                 "objectives": [
                     {
                         "name": "error rate",
-                        "query": f"max(pos_error_ratio{{{metrics.selector()}}})",
+                        "query": f"max(pos_error_ratio{{{service_metrics.selector()}}})",
                         "pass": "< 0.05",
                         "aggregate": "max",
                         "key": True,
                     },
                     {
                         "name": "error rate against 1.0.0",
-                        "query": f"max(pos_error_ratio{{{metrics.selector()}}})",
+                        "query": f"max(pos_error_ratio{{{service_metrics.selector()}}})",
                         "pass": "<= +50%",
                         "warning": "<= +100%",
                     },
@@ -78,8 +78,8 @@ def deploying(project, staging, metrics, *, duration: str):  # type: ignore[no-u
             }
         ),
     )
-    metrics.set("1.0.0", errors=0.010)
-    metrics.set("1.1.0", errors=0.011)
+    service_metrics.set("1.0.0", errors=0.010)
+    service_metrics.set("1.1.0", errors=0.011)
     release = ReleaseFactory(project=project, version="1.1.0")
     return DeploymentFactory(
         release=release, environment=staging, status="in_progress", started_at=timezone.now()
@@ -101,9 +101,9 @@ def result_of(deployment):  # type: ignore[no-untyped-def]
 
 
 def test_a_canary_within_its_objectives_is_verified_when_the_watch_ends(
-    worker, project, staging, metrics, deployer
+    worker, project, staging, service_metrics, deployer
 ):
-    canary = deploying(project, staging, metrics, duration="4s")
+    canary = deploying(project, staging, service_metrics, duration="4s")
     deployment_finish(actor=as_actor(deployer), deployment=canary, status="succeeded")
     wait_for(
         lambda: Deployment.objects.filter(
@@ -124,13 +124,13 @@ def test_a_canary_within_its_objectives_is_verified_when_the_watch_ends(
 
 
 def test_a_canary_whose_error_rate_rises_fails_its_key_objective_and_is_rolled_back(
-    worker, project, staging, metrics, deployer
+    worker, project, staging, service_metrics, deployer
 ):
-    canary = deploying(project, staging, metrics, duration="2m")  # it fails long before
+    canary = deploying(project, staging, service_metrics, duration="2m")  # it fails long before
     deployment_finish(actor=as_actor(deployer), deployment=canary, status="succeeded")
     # A couple of healthy evaluations, then the new release starts failing requests.
     wait_for(lambda: len(result_of(canary).data.get("evaluations", [])) >= 2, seconds=30)
-    metrics.set("1.1.0", errors=0.300)
+    service_metrics.set("1.1.0", errors=0.300)
     # The deployment fails verification, then (a transaction later) the rollback starts.
     wait_for(lambda: Deployment.objects.filter(rollback_of=canary).exists(), seconds=30)
     result = result_of(canary)

@@ -32,7 +32,7 @@ def staging(environments, monkeypatch, prometheus):  # type: ignore[no-untyped-d
 
 
 def watching_check(  # type: ignore[no-untyped-def]
-    project, metrics, *, interval: str = "30s", duration: str = "1h", code: str = "OBS-001"
+    project, service_metrics, *, interval: str = "30s", duration: str = "1h", code: str = "OBS-001"
 ):
     return CheckFactory(
         project=project,
@@ -51,7 +51,7 @@ def watching_check(  # type: ignore[no-untyped-def]
                 "objectives": [
                     {
                         "name": "error rate",
-                        "query": f"max(pos_error_ratio{{{metrics.selector()}}})",
+                        "query": f"max(pos_error_ratio{{{service_metrics.selector()}}})",
                         "pass": "< 0.05",
                         "key": True,
                     }
@@ -81,10 +81,10 @@ def result_of(run):  # type: ignore[no-untyped-def]
 
 
 def test_a_watch_keeps_the_verification_run_open_without_holding_a_worker(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
-    metrics.set(release.version, errors=0.001)
-    watching_check(release.project, metrics)
+    service_metrics.set(release.version, errors=0.001)
+    watching_check(release.project, service_metrics)
     before = timezone.now()
     run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
     assert run.status == "running"  # run_execute returned: the next look is a scheduled task
@@ -99,10 +99,10 @@ def test_a_watch_keeps_the_verification_run_open_without_holding_a_worker(
 
 
 def test_only_the_evaluation_the_result_waits_for_writes_it(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
-    metrics.set(release.version, errors=0.001)
-    watching_check(release.project, metrics)
+    service_metrics.set(release.version, errors=0.001)
+    watching_check(release.project, service_metrics)
     run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
     result = result_of(run)
     lease = str(run.lease)
@@ -120,10 +120,10 @@ def test_only_the_evaluation_the_result_waits_for_writes_it(
 
 
 def test_a_worker_taking_the_run_over_continues_the_watch(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
-    metrics.set(release.version, errors=0.001)
-    watching_check(release.project, metrics)
+    service_metrics.set(release.version, errors=0.001)
+    watching_check(release.project, service_metrics)
     run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
     result = result_of(run)
     old_lease = str(run.lease)
@@ -145,11 +145,11 @@ def test_a_worker_taking_the_run_over_continues_the_watch(
 
 
 def test_the_last_evaluation_finishes_the_run_and_concludes_the_verification(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
-    metrics.set(release.version, errors=0.001)
-    metrics.wait_for_samples(release.version, 4)
-    watching_check(release.project, metrics, interval="1s", duration="5s")
+    service_metrics.set(release.version, errors=0.001)
+    service_metrics.wait_for_samples(release.version, 4)
+    watching_check(release.project, service_metrics, interval="1s", duration="5s")
     run = verify(release, staging, deployer, django_capture_on_commit_callbacks)
     result = result_of(run)
     # The watch began a while ago (time passes between evaluations): its duration is over.
@@ -168,13 +168,13 @@ def test_the_last_evaluation_finishes_the_run_and_concludes_the_verification(
 
 
 def test_a_readiness_run_evaluates_the_check_once(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
     from checks.services.runs import run_start
 
-    metrics.set(release.version, errors=0.001)
-    metrics.wait_for_samples(release.version, 2)
-    check = watching_check(release.project, metrics)
+    service_metrics.set(release.version, errors=0.001)
+    service_metrics.wait_for_samples(release.version, 2)
+    check = watching_check(release.project, service_metrics)
     check.phase = "pre-deploy-day"
     check.save()
     with django_capture_on_commit_callbacks(execute=True):
@@ -188,7 +188,7 @@ def test_a_readiness_run_evaluates_the_check_once(
 
 
 def test_the_baseline_of_a_verification_is_the_release_verified_before_and_its_span(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
     """previous_release compares with 1.0.0 over the time it ran alone in staging: from its
     deployment's end until 1.1.0's deployment started."""
@@ -217,12 +217,12 @@ def test_the_baseline_of_a_verification_is_the_release_verified_before_and_its_s
 
 
 def test_a_verification_that_failed_already_does_not_wait_for_its_watches(
-    release, staging, deployer, metrics, http_server, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, http_server, django_capture_on_commit_callbacks
 ):
     from checks.kinds.http import validate as http_config
 
-    metrics.set(release.version, errors=0.001)
-    watching = watching_check(release.project, metrics)
+    service_metrics.set(release.version, errors=0.001)
+    watching = watching_check(release.project, service_metrics)
     CheckFactory(
         project=release.project,
         category=watching.category,
@@ -245,12 +245,12 @@ def test_a_verification_that_failed_already_does_not_wait_for_its_watches(
 
 
 def test_a_failed_key_objective_ends_the_verification_while_other_watches_go_on(
-    release, staging, deployer, metrics, django_capture_on_commit_callbacks
+    release, staging, deployer, service_metrics, django_capture_on_commit_callbacks
 ):
-    metrics.set(release.version, errors=0.001)
-    metrics.wait_for_samples(release.version, 4)
-    calm = watching_check(release.project, metrics)
-    strict = watching_check(release.project, metrics, code="OBS-002")
+    service_metrics.set(release.version, errors=0.001)
+    service_metrics.wait_for_samples(release.version, 4)
+    calm = watching_check(release.project, service_metrics)
+    strict = watching_check(release.project, service_metrics, code="OBS-002")
     objective = {**strict.config["objectives"][0], "pass": "< 0.0001"}
     strict.config = {**strict.config, "objectives": [objective]}
     strict.save()

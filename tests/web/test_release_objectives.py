@@ -24,13 +24,13 @@ PAGE = "/projects/shop/releases/1.0.0/production/"
 
 
 @pytest.fixture
-def measured(monkeypatch, prometheus, metrics):  # type: ignore[no-untyped-def]
+def measured(monkeypatch, prometheus, service_metrics):  # type: ignore[no-untyped-def]
     """A real evaluation: 1.0.0's latency against 0.9.0's at the same time."""
     monkeypatch.setenv(URL_ENV, prometheus.url)
-    metrics.set("0.9.0", latency=0.200)
-    metrics.set("1.0.0", latency=0.210)
-    metrics.wait_for_samples("0.9.0", 3, "pos_latency_seconds")
-    metrics.wait_for_samples("1.0.0", 3, "pos_latency_seconds")
+    service_metrics.set("0.9.0", latency=0.200)
+    service_metrics.set("1.0.0", latency=0.210)
+    service_metrics.wait_for_samples("0.9.0", 3, "pos_latency_seconds")
+    service_metrics.wait_for_samples("1.0.0", 3, "pos_latency_seconds")
     config = get_kind("prometheus").validate(
         {
             "url_env": URL_ENV,
@@ -41,7 +41,7 @@ def measured(monkeypatch, prometheus, metrics):  # type: ignore[no-untyped-def]
             "objectives": [
                 {
                     "name": "p95 latency",
-                    "query": f"max(pos_latency_seconds{{{metrics.selector()}}})",
+                    "query": f"max(pos_latency_seconds{{{service_metrics.selector()}}})",
                     "pass": "<= +10%",
                     "warning": "<= +25%",
                     "key": True,
