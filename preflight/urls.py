@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from . import health
 from .observability import exposition
+from .web import csp
 from .web.docs import doc
 from .web.login import LoginView
 
@@ -27,6 +28,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("docs/<str:name>", doc, name="docs"),
+    path("csp-report", csp.report, name="csp-report"),
     path("", include("releases.urls")),
     path("", include("checks.urls")),
     path("", include("backups.urls")),

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from .docs import RedocView, SwaggerView
 from .errors import not_found
 from .views.approvals import ApprovalsView
 from .views.audit_events import AuditEventsView
@@ -38,6 +39,7 @@ urlpatterns = [
     path("drills/<int:id>/", DrillView.as_view(), name="drill"),
     path("projects/<str:project>/audit-events/", AuditEventsView.as_view(), name="audit-events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/redoc/", RedocView.as_view(url_name="api:schema"), name="redoc"),
     re_path(r"^.*$", not_found),
 ]

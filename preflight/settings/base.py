@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.utils.csp import CSP
+
 from preflight.config import SettingsError, env_bool, env_int, env_str
 from preflight.observability.logs import logging_config
 
@@ -41,6 +43,8 @@ MIDDLEWARE = [
     # Inside the request id, outside the rest: every request is counted and logged once, refused
     # ones included (preflight/observability/middleware.py).
     "preflight.observability.middleware.RequestObservabilityMiddleware",
+    # Outside the request guard and WhiteNoise, so their answers carry the policy too.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Before anything reads the body, the path or the session: oversized and malformed requests
     # are answered here (preflight/limits.py).
     "preflight.limits.RequestLimitsMiddleware",
@@ -77,6 +81,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "preflight.web.context_processors.navigation",
@@ -118,6 +123,22 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Every answer carries this Content-Security-Policy (docs/security.md): scripts and styles come
+# only from Preflight's own static files, so a page holds no inline <script>, <style>, style=
+# attribute or event handler, and htmx never evaluates attribute text (allowEval is off in
+# base.html). Images may be data: URIs, which the API docs' stylesheet uses for its icons. The
+# browser posts what it refused to /csp-report (preflight/web/csp.py), which logs it.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "report-uri": "/csp-report",
+}
 
 # How many reverse proxies stand in front of the web process; the client's address is taken from
 # X-Forwarded-For only that many hops deep, so a client cannot forge the address in the audit log.

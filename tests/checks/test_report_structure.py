@@ -202,9 +202,7 @@ def test_markdown_and_html_have_the_same_sections_and_numbers(reviewed, project)
     ReviewBaseline.objects.create(project=project, date=date(2026, 1, 5), score=Decimal("54.5"))
     report = build_report(reviewed["new"], reviewed["staging"])
     markdown = _markdown_sections(render_markdown(report))
-    page = _html_sections(
-        render_to_string("checks/report.html", {"report": report, "standalone": True})
-    )
+    page = _html_sections(render_to_string("checks/report.html", {"report": report}))
     assert list(markdown) == list(page)
     assert "resolved" not in " ".join(markdown)  # the resolved gaps are inside their sections
     assert list(markdown)[:3] == ["executive summary", "1. deployment scripts", "2. backups"]

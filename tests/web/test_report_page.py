@@ -46,7 +46,7 @@ def test_the_report_page_is_in_the_layout_with_print_and_markdown(client_of, vie
     assert "{#" not in html
     assert "<strong>Overall Readiness Score:</strong> <strong>100.0/100</strong>" in html
     assert 'href="?format=markdown"' in html
-    assert "window.print()" in html
+    assert '<button type="button" class="primary" data-print>Print</button>' in html
 
 
 def test_the_markdown_download_is_the_same_review(client_of, viewer, passing_run):  # type: ignore[no-untyped-def]
@@ -101,7 +101,7 @@ def test_the_standalone_review_still_renders_for_the_command_line(
 
     html = render_to_string(
         "checks/report.html",
-        {"report": build_report(release, environments["production"]), "standalone": True},
+        {"report": build_report(release, environments["production"])},
     )
     assert html.startswith("<!doctype html>")
     assert "<strong>Overall Readiness Score:</strong> <strong>100.0/100</strong>" in html

@@ -36,7 +36,7 @@ class Command(PreflightCommand):
         report = build_report(release, env)
         text: str
         if options["format"] == "html":
-            text = render_to_string("checks/report.html", {"report": report, "standalone": True})
+            text = render_to_string("checks/report.html", {"report": report})
         else:
             text = render_markdown(report)
         if options["output"]:
