@@ -555,11 +555,7 @@ def context(page: ReleasePage, **extra: Any) -> dict[str, Any]:
         "shown_checks": sum(len(row.items) for row in rows),
         "filtered": page.filters.is_valid() and any(page.filters.cleaned_data.values()),
         "weight_total": evaluation.score.weight_total if evaluation else 0,
-        "progress": {
-            "done": progress[0],
-            "total": progress[1],
-            "percent": round(100 * progress[0] / progress[1]) if progress[1] else 0,
-        },
+        "progress": {"done": progress[0], "total": progress[1]},
         "checklists": checklists(page, history),
         "objectives": objective_panels(
             page.release.pk,

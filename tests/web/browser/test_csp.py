@@ -10,6 +10,7 @@ also listens to the console, where Chromium says "Refused to…", and to uncaugh
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from playwright.sync_api import Page, expect
 
 from backups.models import Database
+from checks.models import ManualTick
 from preflight.demo import loader
-from releases.models import Environment
+from releases.models import Environment, Release
+from tests.factories import RunFactory
 
 pytestmark = [
     pytest.mark.browser,
@@ -221,7 +224,9 @@ def test_no_page_breaks_the_content_security_policy(watched, demo, caplog) -> No
     assert [r.getMessage() for r in caplog.records if r.name == "preflight.csp"] == []
 
 
-def test_htmx_swaps_a_partial_under_the_policy(watched, demo) -> None:  # type: ignore[no-untyped-def]
+def test_htmx_swaps_polls_and_posts_under_the_policy(watched, demo) -> None:  # type: ignore[no-untyped-def]
+    """A filter swapping a list, a running readiness run polling its page (with its progress
+    bar), and a checklist tick posted with the CSRF header from <body>'s hx-headers."""
     page, watch = watched
     page.goto(f"{demo}{reverse('login')}")
     _log_in(page, demo, "admin")
@@ -238,6 +243,34 @@ def test_htmx_swaps_a_partial_under_the_policy(watched, demo) -> None:  # type: 
     expect(page.locator("h2#metrics-title")).to_have_text(
         f"Delivery metrics · {ENVIRONMENT.title()}"
     )
+    assert watch.problems(page) == []
+
+    release = Release.objects.get(project__slug=loader.SLUG, version=RELEASE)
+    development = Environment.objects.get(project__slug=loader.SLUG, slug="development")
+    RunFactory(release=release, environment=development, status="running", finished_at=None)
+    page.goto(f"{demo}{reverse('release', args=[loader.SLUG, RELEASE, 'development'])}")
+    expect(page.locator("progress.progress")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+    swapped = "new Promise(done => document.body.addEventListener('htmx:afterSwap', () => done(true), {once: true}))"
+    assert page.evaluate(swapped) is True  # the next poll's answer, swapped in
+    assert page.evaluate("window.__sameDocument") is True
+    expect(page.locator("progress.progress")).to_be_visible()
+    assert watch.problems(page) == []
+
+    page.goto(f"{demo}{reverse('release', args=[loader.SLUG, RELEASE, ENVIRONMENT])}")
+    page.evaluate("window.__sameDocument = true")
+    unticked = page.locator("#checklists .tick-list > li").filter(
+        has=page.locator("summary", has_text=re.compile(r"^Tick "))
+    )
+    # By its id: once ticked, its summary says "Untick".
+    item = page.locator(f"#{unticked.first.get_attribute('id')}")
+    code = item.locator("summary").inner_text().removeprefix("Tick ").strip()
+    ticks = ManualTick.objects.count()
+    item.locator("summary").click()
+    item.get_by_role("button", name="Mark done").click()
+    expect(item.get_by_role("status")).to_have_text(f"{code} ticked.")
+    assert page.evaluate("window.__sameDocument") is True
+    assert ManualTick.objects.count() == ticks + 1
     assert watch.problems(page) == []
 
 
