@@ -126,13 +126,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Every answer carries this Content-Security-Policy (docs/security.md): scripts and styles come
 # only from Preflight's own static files, so a page holds no inline <script>, <style>, style=
 # attribute or event handler, and htmx never evaluates attribute text (allowEval is off in
-# base.html). Images may be data: URIs, which the API docs' stylesheet uses for its icons. The
-# browser posts what it refused to /csp-report (preflight/web/csp.py), which logs it.
+# base.html). The API docs pages add what they need to it (preflight/api/docs.py). The browser
+# posts what it refused to /csp-report (preflight/web/csp.py), which logs it.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "frame-ancestors": [CSP.NONE],

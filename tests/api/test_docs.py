@@ -10,8 +10,17 @@ import pytest
 from django.test import Client
 
 from preflight.api.docs import REDOC_LOGO, REDOC_STYLE_HASHES
+from tests.preflight.test_csp import POLICY
 
 pytestmark = pytest.mark.django_db
+
+
+def _directives_of(policy: str) -> dict[str, str]:
+    return dict(part.split(" ", 1) for part in policy.split("; "))
+
+
+def _directives(answer) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return _directives_of(answer["Content-Security-Policy"])
 
 
 def _tags(html: str, name: str) -> list[str]:
@@ -32,6 +41,8 @@ def test_swagger_ui_has_no_inline_script_or_style(
     assert " style=" not in html
     assert '<script src="/api/v1/docs/?script=">' in scripts
     assert '/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"' in html
+    # The site's policy, and data: images for the icons in Swagger UI's stylesheet.
+    assert _directives(page) == {**_directives_of(POLICY), "img-src": "'self' data:"}
 
 
 def test_swagger_uis_init_script_is_a_script_of_its_own(
