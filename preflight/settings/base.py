@@ -123,7 +123,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Every answer carries this Content-Security-Policy (docs/security.md): scripts and styles come
+# Every answer carries this Content-Security-Policy (docs/operations.md): scripts and styles come
 # only from Preflight's own static files, so a page holds no inline <script>, <style>, style=
 # attribute or event handler, and htmx never evaluates attribute text (allowEval is off in
 # base.html). The API docs pages add what they need to it (preflight/api/docs.py). The browser
