@@ -53,8 +53,11 @@ document.addEventListener("securitypolicyviolation", (event) => {
 # The URL parameters of the demo's pages, by name; "docs/<name>" names a document instead.
 RELEASE, ENVIRONMENT = "1.1.0", "production"
 PARAMETERS_OF = {"docs": {"name": "operations.md"}}
-# A signed-in admin is sent away from the login page: it is visited signed out, first.
-SIGNED_OUT = {"login"}
+# Named URLs not asked for as a signed-in admin, and why.
+NOT_ASKED = {
+    "login": "a signed-in admin is sent away from it; it is visited signed out, first",
+    "metrics": "Prometheus's text for its token, a 404 page while no token is set",
+}
 
 
 @dataclass
@@ -123,7 +126,7 @@ def _pages_of_the_urlconf(client: Client) -> list[str]:
     parameters = _demo_parameters()
     pages = []
     for name, pattern in _named_patterns(get_resolver().url_patterns):
-        if name in SIGNED_OUT:
+        if name in NOT_ASKED:
             continue
         wanted = pattern.pattern.converters.keys()
         given = PARAMETERS_OF.get(name) or {
