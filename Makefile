@@ -61,6 +61,7 @@ benchmarks: $(VENV)/.synced
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/audit_log.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/drill.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/rehearsal.py
+	$(BIN)/python -m scripts.throwaway -- $(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
 
 # var/ holds the SQLite database and, with it, the audit anchors and their key (one store per
 # installation: a new database must not be checked against the old one's anchors).
