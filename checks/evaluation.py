@@ -114,13 +114,14 @@ def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation
 def evaluate_runs(
     runs: Sequence[ReadinessRun], *, now: datetime | None = None
 ) -> dict[int, RunEvaluation]:
-    """Several runs of one project's releases (one per environment, say) in the queries of
-    one."""
+    """Several runs (one per environment, say; of one project's releases or of several
+    projects') in the queries of one."""
     now = now or timezone.now()
     if not runs:
         return {}
-    project_id = runs[0].release.project_id
-    categories = tuple(Category.objects.filter(project_id=project_id).order_by("position", "key"))
+    by_project: dict[int, list[Category]] = {run.release.project_id: [] for run in runs}
+    for category in Category.objects.filter(project_id__in=by_project).order_by("position", "key"):
+        by_project[category.project_id].append(category)
     by_run: dict[int, list[CheckResult]] = {run.pk: [] for run in runs}
     for result in (
         CheckResult.objects.filter(run__in=[run.pk for run in runs])
@@ -136,9 +137,10 @@ def evaluate_runs(
             expires_at__gt=now,
         )
     }
-    infos = [scoring.CategoryInfo(key=c.key, name=c.name, weight=c.weight) for c in categories]
     evaluations = {}
     for run in runs:
+        categories = tuple(by_project[run.release.project_id])
+        infos = [scoring.CategoryInfo(key=c.key, name=c.name, weight=c.weight) for c in categories]
         effective = tuple(
             EffectiveResult(
                 result=r,

@@ -36,7 +36,7 @@ from releases.models import (
     Release,
 )
 from releases.models.deployments import GOOD_STATUSES
-from releases.services.locks import Hold, environment_holds
+from releases.services.locks import Hold, environment_holds, holds_of
 
 from . import scoring
 from .evaluation import EffectiveResult, RunEvaluation, evaluate, evaluate_runs
@@ -154,13 +154,14 @@ def evaluate_gates(
     *,
     now: datetime | None = None,
 ) -> dict[tuple[int, int], GateDecision]:
-    """The gate for every (release, environment) pair of one project, in a fixed number of
-    queries however many releases there are (a page showing many gates at once): the same
-    rules as ``evaluate_gate``, over inputs loaded together."""
+    """The gate for every (release, environment) pair of the same project, in a fixed number
+    of queries however many releases, environments and projects there are (a page showing many
+    gates at once): the same rules as ``evaluate_gate``, over inputs loaded together. A release
+    is paired only with its own project's environments."""
     now = now or timezone.now()
     if not releases or not environments:
         return {}
-    project_id = releases[0].project_id
+    project_ids = {release.project_id for release in releases}
     runs = {
         (run.release_id, run.environment_id): run
         for run in ReadinessRun.objects.filter(
@@ -180,26 +181,34 @@ def evaluate_gates(
         .latest_per_person()
         .select_related("approver")
     )
-    roles = dict(
-        Membership.objects.filter(
-            project_id=project_id, user_id__in={a.approver_id for a in latest}
-        ).values_list("user_id", "role")
-    )
+    roles: dict[int, dict[int, str]] = {project_id: {} for project_id in project_ids}
+    for project_id, user_id, role in Membership.objects.filter(
+        project_id__in=project_ids, user_id__in={a.approver_id for a in latest}
+    ).values_list("project_id", "user_id", "role"):
+        roles[project_id][user_id] = role
     decisions: dict[tuple[int, int], list[Approval]] = {}
     for approval in latest:
         decisions.setdefault((approval.release_id, approval.environment_id), []).append(approval)
-    ordered = list(Environment.objects.filter(project_id=project_id).order_by("position"))
-    previous_of = {env.pk: before for before, env in zip([None, *ordered], ordered, strict=False)}
+    # Each environment's previous one in its project's promotion order.
+    previous_of: dict[int, Environment | None] = {}
+    last: dict[int, Environment] = {}
+    for env in Environment.objects.filter(project_id__in=project_ids).order_by(
+        "project_id", "position"
+    ):
+        previous_of[env.pk] = last.get(env.project_id)
+        last[env.project_id] = env
     reached = set(
         Deployment.objects.filter(release__in=releases, status__in=GOOD_STATUSES).values_list(
             "release_id", "environment_id"
         )
     )
-    holds = {environment.pk: environment_holds(environment, now) for environment in environments}
+    holds = holds_of(environments, now)
     gates = {}
     for environment in environments:
         previous = previous_of.get(environment.pk) if environment.requires_previous else None
         for release in releases:
+            if release.project_id != environment.project_id:
+                continue
             found = runs.get((release.pk, environment.pk))
             evaluation = evaluations.get(found.pk) if found is not None else None
             gates[release.pk, environment.pk] = decide(
@@ -211,7 +220,7 @@ def evaluate_gates(
                     release,
                     environment,
                     decisions.get((release.pk, environment.pk), []),
-                    roles,
+                    roles[release.project_id],
                     evaluation,
                     now,
                 ),

@@ -125,9 +125,11 @@ def _after(one: Deployment, other: Deployment) -> bool:
 def states_for(
     releases: Iterable[Release], environments: Iterable[Environment]
 ) -> dict[tuple[int, int], EnvironmentState]:
-    """(release id, environment id) → state, in one query: the deployments in those
-    environments from the oldest of the releases' first deployments on (a later deployment of
-    any release may have rolled one of them back or replaced it)."""
+    """(release id, environment id) → state, in one query, for each release with its own
+    project's environments (the releases may be of several projects): the deployments in those
+    environments from the oldest of the project's releases' first deployments on (a later
+    deployment of any release may have rolled one of them back or replaced it)."""
+    releases = list(releases)
     release_ids = [r.pk for r in releases]
     environments = list(environments)
     if not release_ids or not environments:
@@ -136,7 +138,11 @@ def states_for(
         Deployment.objects.filter(environment__in=environments)
         .filter(
             started_at__gte=models.Subquery(
-                Deployment.objects.filter(release_id__in=release_ids, environment__in=environments)
+                Deployment.objects.filter(
+                    release_id__in=release_ids,
+                    environment__in=environments,
+                    environment__project_id=models.OuterRef("environment__project_id"),
+                )
                 .order_by("started_at")
                 .values("started_at")[:1]
             )
@@ -148,7 +154,8 @@ def states_for(
     for row in rows:
         by_environment[row.environment_id].append(row)
     return {
-        (release_id, environment.pk): state_of(release_id, by_environment[environment.pk])
-        for release_id in release_ids
+        (release.pk, environment.pk): state_of(release.pk, by_environment[environment.pk])
+        for release in releases
         for environment in environments
+        if release.project_id == environment.project_id
     }

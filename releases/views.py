@@ -5,6 +5,7 @@ environment's stage re-rendered in place, and a plain form post with a redirect 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from checks.gate import GateDecision, evaluate_gate, evaluate_gates
+from checks.gate import GateDecision, evaluate_gates
 from preflight.errors import PreflightError
 from preflight.web.access import ProjectAccess, project_for
 from preflight.web.forms import add_service_errors
@@ -35,6 +36,7 @@ from .services.locks import (
     environment_holds,
     freeze_create,
     freeze_delete,
+    holds_of,
     lock_acquire,
     lock_release,
 )
@@ -49,6 +51,12 @@ PAST_FREEZES_SHOWN = timedelta(days=14)
 def environments_with_versions(project: Project) -> list[Environment]:
     """The project's environments in promotion order, each annotated with the version deployed
     there and the one being deployed (two subqueries, whatever the history's length)."""
+    return environments_with_versions_of([project])
+
+
+def environments_with_versions_of(projects: Sequence[Project]) -> list[Environment]:
+    """``environments_with_versions`` of several projects at once (in one query), by project
+    then promotion order."""
     # A deployment that was rolled back is not what runs there, whatever its status says.
     good = Deployment.objects.filter(
         environment=OuterRef("pk"), status__in=GOOD_STATUSES, rollbacks__isnull=True
@@ -57,14 +65,14 @@ def environments_with_versions(project: Project) -> list[Environment]:
         environment=OuterRef("pk"), status=DeploymentStatus.IN_PROGRESS
     )
     return list(
-        Environment.objects.filter(project=project)
+        Environment.objects.filter(project__in=projects)
         .annotate(
             deployed_version=Subquery(
                 good.order_by("-started_at", "-id").values("release__version")[:1]
             ),
             deploying_version=Subquery(running.values("release__version")[:1]),
         )
-        .order_by("position")
+        .order_by("project_id", "position")
     )
 
 
@@ -91,7 +99,8 @@ class ProjectCard:
 
 # The overview evaluates the gate of each project's latest release in each environment: cards
 # past this many are fetched one request each as the page loads, so the page's own cost stays
-# the same however many projects a person is in.
+# the same however many projects a person is in. The first cards are built together (see
+# _cards), in the same number of queries however many projects and environments they have.
 EAGER_CARDS = 6
 
 
@@ -102,7 +111,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     memberships = list(
         request.user.memberships.select_related("project").order_by("project__name")  # type: ignore[union-attr]
     )
-    cards = [_card(m.project, m.role) for m in memberships[:EAGER_CARDS]]
+    cards = _cards([(m.project, m.role) for m in memberships[:EAGER_CARDS]])
     later = [m.project for m in memberships[EAGER_CARDS:]]
     return TemplateResponse(request, "releases/overview.html", {"cards": cards, "later": later})
 
@@ -111,23 +120,47 @@ def overview(request: HttpRequest) -> HttpResponse:
 def overview_card(request: HttpRequest, slug: str) -> HttpResponse:
     """One project's card of the overview, fetched by the page for projects past the first few."""
     access = project_for(request, slug, Permission.VIEW)
-    card = _card(access.project, access.role)
+    [card] = _cards([(access.project, access.role)])
     return TemplateResponse(request, "releases/overview.html#card", {"card": card})
 
 
-def _card(project: Project, role: str) -> ProjectCard:
-    latest = project.releases.order_by("-created_at", "-id").first()
-    card = ProjectCard(project=project, role=role, latest=latest)
-    environments = environments_with_versions(project)
-    states = states_for([latest], environments) if latest is not None else {}
-    for environment in environments:
-        if latest is not None:
-            gate = evaluate_gate(latest, environment)
-            state = states[latest.pk, environment.pk]
-            card.rows.append(EnvironmentRow(environment, list(gate.holds), gate, state))
-        else:
-            card.rows.append(EnvironmentRow(environment, environment_holds(environment)))
-    return card
+def _cards(projects: Sequence[tuple[Project, str]]) -> list[ProjectCard]:
+    """The cards of these projects (each with the user's role there), in the same number of
+    queries however many projects and environments: one page shows many at once, and a query
+    per card (or per environment) is what made a large organisation's overview slow."""
+    if not projects:
+        return []
+    now = timezone.now()
+    latest_of = {
+        release.project_id: release
+        for release in Release.objects.filter(project__in=[p for p, _ in projects])
+        .order_by("project_id", "-created_at", "-id")
+        .distinct("project_id")
+    }
+    environments: dict[int, list[Environment]] = {project.pk: [] for project, _ in projects}
+    for environment in environments_with_versions_of([p for p, _ in projects]):
+        environments[environment.project_id].append(environment)
+    latest = list(latest_of.values())
+    every = [environment for each in environments.values() for environment in each]
+    gated = [env for env in every if env.project_id in latest_of]
+    states = states_for(latest, gated)
+    gates = evaluate_gates(latest, gated, now=now)
+    # A project with no release yet has no gate to show, only what holds its environments.
+    ungated = [env for env in every if env.project_id not in latest_of]
+    holds = holds_of(ungated, now) if ungated else {}
+    cards = []
+    for project, role in projects:
+        release = latest_of.get(project.pk)
+        card = ProjectCard(project=project, role=role, latest=release)
+        for environment in environments[project.pk]:
+            if release is not None:
+                gate = gates[release.pk, environment.pk]
+                state = states[release.pk, environment.pk]
+                card.rows.append(EnvironmentRow(environment, list(gate.holds), gate, state))
+            else:
+                card.rows.append(EnvironmentRow(environment, holds[environment.pk]))
+        cards.append(card)
+    return cards
 
 
 @dataclass

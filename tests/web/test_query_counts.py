@@ -299,3 +299,148 @@ def test_the_release_page_costs_the_same_with_few_and_many_releases(
     _releases_with_history(project, environments, [approver2], 1, 30)
     many = queries(client, path)
     assert many == few
+
+
+def _project_in_every_state(n: int, member, approver, creator):  # type: ignore[no-untyped-def]
+    """A project (2 to 5 environments, by ``n``) whose latest release is, across its
+    environments, in every state, with runs finished and running, approvals, a lock and a
+    freeze; ``member`` and ``approver`` are members."""
+    from releases.models import Lock, Membership, Project
+
+    project = Project.objects.create(slug=f"every-{n}", name=f"Every {n}")
+    Membership.objects.create(project=project, user=member, role="viewer")
+    Membership.objects.create(project=project, user=approver, role="approver")
+    envs = [
+        Environment.objects.create(
+            project=project,
+            slug=f"e{position}",
+            name=f"E{position}",
+            position=position,
+            required_approvals=1,
+            requires_previous=position > 0,
+            min_score=50,
+        )
+        for position in range(2 + n % 4)
+    ]
+    category = CategoryFactory(project=project, key="all", weight=100)
+    check = Check.objects.create(
+        project=project, category=category, code=f"E-{n}", title="t", severity="low"
+    )
+    older = Release.objects.create(
+        project=project,
+        version="1.0",
+        git_sha="abcdef1",
+        created_by=creator,
+        created_at=timezone.now() - timedelta(days=2),
+    )
+    latest = Release.objects.create(
+        project=project, version="2.0", git_sha="abcdef2", created_by=creator
+    )
+    hours = iter(range(100, 0, -1))
+
+    def deploy(release, env, status, **extra):  # type: ignore[no-untyped-def]
+        return Deployment.objects.create(
+            release=release,
+            environment=env,
+            status=status,
+            started_at=timezone.now() - timedelta(hours=next(hours)),
+            **extra,
+        )
+
+    # Verified, failed, rolled back, in progress, never: one environment each, cycling.
+    for position, env in enumerate(envs):
+        run = RunFactory(
+            release=latest, environment=env, status="running" if position == 3 else "finished"
+        )
+        status = "pass" if position % 2 == 0 else "fail"
+        CheckResult.objects.create(
+            run=run, check_item=check, category=category, severity="low", status=status
+        )
+        Approval.objects.create(
+            release=latest,
+            environment=env,
+            approver=approver,
+            decision="approve",
+            run=run,
+            score=100 if status == "pass" else 0,
+            evidence={check.code: status},
+        )
+        kind = position % 5
+        if kind == 0:
+            deploy(latest, env, "verified")
+        elif kind == 1:
+            deploy(latest, env, "failed")
+        elif kind == 2:
+            deploy(older, env, "verified")
+            good = deploy(latest, env, "verified")
+            deploy(older, env, "verified", rollback_of=good)
+        elif kind == 3:
+            deploy(latest, env, "in_progress")
+    Lock.objects.create(environment=envs[-1], reason="x", owner_label="root")
+    FreezeWindow.objects.create(
+        environment=envs[1],
+        starts_at=timezone.now() - timedelta(hours=1),
+        ends_at=timezone.now() + timedelta(hours=1),
+        reason="holiday",
+    )
+    return project
+
+
+def test_the_overview_costs_the_same_for_one_project_as_for_several_in_every_state(
+    approver, approver2, deployer, client_of
+):
+    """The first cards are built together: their gates, states, holds and versions in queries
+    that do not grow with the projects or their environments."""
+    from releases.views import EAGER_CARDS
+
+    client = client_of(approver2)
+    _project_in_every_state(0, approver2, approver, deployer)
+    one = queries(client, "/")
+    for n in range(1, EAGER_CARDS):
+        _project_in_every_state(n, approver2, approver, deployer)
+    several = queries(client, "/")
+    assert several == one
+    page = client.get("/").content.decode()
+    assert page.count('<section class="card" aria-labelledby=') == EAGER_CARDS
+    for shown in ("verified", "failed", "rolled back", "in progress", "open", "closed"):
+        assert shown in page
+
+
+def test_the_overview_cards_say_what_each_gate_says(approver, approver2, deployer):
+    """Built together, each card's row shows the gate and the state its release has there
+    when asked about alone."""
+    from checks.gate import evaluate_gate
+    from releases.states import states_for
+    from releases.views import _cards
+
+    projects = [_project_in_every_state(n, approver2, approver, deployer) for n in range(4)]
+    cards = _cards([(project, "viewer") for project in projects])
+    assert [card.project for card in cards] == projects
+    rows = 0
+    for card in cards:
+        assert card.latest is not None
+        assert card.latest.version == "2.0"
+        assert [row.environment.pk for row in card.rows] == list(
+            card.project.environments.order_by("position").values_list("pk", flat=True)
+        )
+        for row in card.rows:
+            single = evaluate_gate(card.latest, row.environment)
+            assert row.gate is not None
+            assert row.gate.allowed == single.allowed
+            assert row.gate.reasons == single.reasons
+            assert row.gate.holds == single.holds
+            assert row.gate.score == single.score
+            assert (
+                row.state
+                == states_for([card.latest], [row.environment])[card.latest.pk, row.environment.pk]
+            )
+            rows += 1
+    assert rows == 2 + 3 + 4 + 5
+    assert {row.state.state for card in cards for row in card.rows if row.state} >= {
+        "verified",
+        "failed",
+        "rolled_back",
+        "in_progress",
+        "not_yet",
+    }
+    assert any(row.gate and row.gate.allowed for card in cards for row in card.rows)
