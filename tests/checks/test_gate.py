@@ -442,3 +442,45 @@ def test_the_gates_of_many_releases_say_what_each_gate_says(
             assert gates[each.pk, env.pk].allowed == single.allowed
             assert gates[each.pk, env.pk].reasons == single.reasons
     assert gates[release.pk, environments["staging"].pk].allowed
+
+
+def test_the_gates_of_several_projects_say_what_each_gate_says(
+    project, release, passing_run, environments, approver, django_assert_max_num_queries
+):
+    """evaluate_gates over two projects' releases pairs each release only with its own
+    project's environments, and says what evaluate_gate says of each pair."""
+    from checks.gate import evaluate_gate, evaluate_gates
+    from releases.models import FreezeWindow, Membership
+    from tests.factories import EnvironmentFactory, ProjectFactory, ReleaseFactory, RunFactory
+
+    other_project = ProjectFactory()
+    Membership.objects.create(project=other_project, user=approver, role="approver")
+    theirs = [
+        EnvironmentFactory(
+            project=other_project, position=n, required_approvals=0, requires_previous=n > 0
+        )
+        for n in range(2)
+    ]
+    other = ReleaseFactory(project=other_project)
+    RunFactory(release=other, environment=theirs[0])
+    FreezeWindow.objects.create(
+        environment=theirs[1],
+        starts_at=timezone.now() - timedelta(hours=1),
+        ends_at=timezone.now() + timedelta(hours=1),
+        reason="holiday",
+    )
+    envs = [*environments.values(), *theirs]
+    with django_assert_max_num_queries(20):
+        gates = evaluate_gates([release, other], envs)
+    assert set(gates) == {(release.pk, env.pk) for env in environments.values()} | {
+        (other.pk, env.pk) for env in theirs
+    }
+    for (release_id, env_id), gate in gates.items():
+        single = evaluate_gate(
+            release if release_id == release.pk else other,
+            next(env for env in envs if env.pk == env_id),
+        )
+        assert gate.allowed == single.allowed
+        assert gate.reasons == single.reasons
+        assert gate.holds == single.holds
+    assert [h.code for h in gates[other.pk, theirs[1].pk].holds] == ["frozen"]
