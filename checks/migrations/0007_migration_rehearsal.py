@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backups", "0007_database_schedules"),
+        ("backups", "0006_database_retention_default"),
         ("checks", "0006_check_manual_reason"),
     ]
 
