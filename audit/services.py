@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
+from preflight import locking
 from preflight.errors import Denied, NotFound, PreflightError
 
 from . import context
@@ -20,11 +21,8 @@ from .chain import GENESIS_HASH, event_hash
 from .models import AuditEvent
 
 # Appending reads the chain's head and writes the next link; two transactions doing that at once
-# would fork the chain. A transaction-scoped advisory lock serialises appends on PostgreSQL (held
-# until commit, so the head a transaction read is still the head when it commits). SQLite
-# serialises writers by itself. Services take their row locks before recording, never after,
-# so this lock is always the last one a transaction takes.
-_CHAIN_LOCK_KEY = 0x5052_4546_4C49  # "PREFLI"
+# would fork the chain. ``locking.audit_chain`` serialises appends until the commit; services take
+# their row locks before recording, never after, so it is the last lock a transaction takes.
 
 
 class _Encoder(DjangoJSONEncoder):
@@ -83,9 +81,7 @@ def record(
         request_id=context.request_id.get(),
     )
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        locking.audit_chain()
         head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event.hash = event_hash(event)

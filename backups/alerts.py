@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 from releases import webhooks
 
 from .models import Alert, Database
@@ -33,7 +34,7 @@ EVENTS = {
 def _state(database: Database, condition: str) -> Alert:
     """The condition's row, locked; created on first use. get_or_create already settles two
     creators racing on the unique constraint (the loser reads the winner's row, locked)."""
-    state, _ = Alert.objects.select_for_update().get_or_create(
+    state, _ = locking.rows(Alert.objects.all()).get_or_create(
         database=database, condition=condition
     )
     return state

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from preflight import locking
 from releases import webhooks
 from releases.models import Environment, Release
 
@@ -19,7 +20,7 @@ def announce_if_opened(release_id: int, environment_id: int) -> bool:
     environment = Environment.objects.get(pk=environment_id)
     decision = evaluate_gate(release, environment)
     with transaction.atomic():
-        state, _ = GateState.objects.select_for_update().get_or_create(
+        state, _ = locking.rows(GateState.objects.all()).get_or_create(
             release=release, environment=environment, defaults={"is_open": False}
         )
         opened = decision.allowed and not state.is_open

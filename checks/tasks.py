@@ -1,7 +1,8 @@
 from celery import shared_task
 
+from .announcements import announce_if_opened
 from .services.rechecks import result_recheck
-from .services.runs import run_execute, runs_reap
+from .services.runs import run_ended, run_execute, runs_reap
 
 
 @shared_task(name="checks.tasks.execute_run")
@@ -21,3 +22,15 @@ def recheck_result(run_id: int, result_id: int, lease: str, tick: int) -> None:
     """One more evaluation of a check that asked for it (a verification watching metrics).
     Safe to deliver twice: only the evaluation the result waits for writes it."""
     result_recheck(run_id=run_id, result_id=result_id, lease=lease, tick=tick)
+
+
+@shared_task(name="checks.tasks.run_ended")
+def end_run(run_id: int) -> None:
+    """After a run ended: conclude its deployment's verification, announce an opened gate."""
+    run_ended(run_id)
+
+
+@shared_task(name="checks.tasks.announce_gate")
+def announce_gate(release_id: int, environment_id: int) -> None:
+    """Emit ``gate.opened`` if something (an approval) opened the gate. Safe to run twice."""
+    announce_if_opened(release_id, environment_id)

@@ -1,4 +1,9 @@
-"""gunicorn settings for the production image (docker-compose.yml's web service)."""
+"""gunicorn settings for the production image (docker-compose.yml's web service) and for
+``make run`` (the Procfile adds ``--bind 127.0.0.1:$PORT --reload``).
+
+Each worker process serves ``threads`` requests at once; the others wait, accepted, in the
+worker's queue (gthread keeps up to ``worker_connections`` open), so a burst of requests is
+answered late rather than dropped."""
 
 import os
 import sys
@@ -13,6 +18,9 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # Threads serve the I/O-bound requests; the psycopg pool (max 8) is shared by a worker's threads.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+worker_connections = 1000
+backlog = 2048
 timeout = 60
 graceful_timeout = 30
 max_requests = 2000

@@ -29,7 +29,10 @@ def ready(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks}
     if failed:
         body["failed"] = sorted(failed)
-    return JsonResponse(body, status=503 if failed else 200)
+    response = JsonResponse(body, status=503 if failed else 200)
+    if failed:
+        response["Retry-After"] = "5"
+    return response
 
 
 def _database() -> str:

@@ -7,10 +7,11 @@ from django.utils import timezone
 
 from audit.actors import Actor
 
-from .models import IdempotencyKey
+from .models import Deployment, IdempotencyKey
 from .services.deployments import deployments_fail_timed_out
 from .services.locks import locks_expire
 from .services.webhooks import webhook_deliveries_purge
+from .signals import deployment_succeeded
 from .webhooks import MAX_ATTEMPTS, DeliveryFailed, deliver
 
 
@@ -52,3 +53,10 @@ def purge_idempotency_keys() -> int:
 def purge_webhook_deliveries() -> int:
     """Delete webhook delivery records past PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS."""
     return webhook_deliveries_purge(actor=Actor.of_system("retention"))
+
+
+@shared_task(name="releases.tasks.announce_deployment_succeeded")
+def announce_deployment_succeeded(deployment_id: int) -> None:
+    """Tell the readiness app a deployment succeeded (it starts the post-deploy verification,
+    once per deployment however often this runs)."""
+    deployment_succeeded.send(sender=Deployment, deployment_id=deployment_id)

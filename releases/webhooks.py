@@ -1,5 +1,5 @@
 """Outgoing webhooks: events go out as JSON POSTs signed by the Standard Webhooks specification,
-sent by Celery after the change that caused them commits, retried with backoff, and logged per
+queued in the outbox with the change that caused them and sent by Celery once it commits, retried with backoff, and logged per
 delivery.
 
 Each attempt carries ``webhook-id`` (the delivery's message id, the same on every retry),
@@ -23,14 +23,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
 from preflight.observability import metrics
+from preflight.outbox.relay import task_queue, tasks_queue
 
 from .models import EVENTS, Project, Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
+DELIVER_TASK = "releases.tasks.deliver_webhook"
 TIMEOUT_SECONDS = 10
 MAX_ATTEMPTS = 8
 
@@ -116,16 +117,8 @@ def emit(
     deliveries = [
         WebhookDelivery.objects.create(webhook=w, event=event, payload=payload) for w in webhooks
     ]
-    ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: _enqueue(ids))
+    tasks_queue(DELIVER_TASK, [[d.pk] for d in deliveries])
     return deliveries
-
-
-def _enqueue(ids: list[int]) -> None:
-    from .tasks import deliver_webhook
-
-    for delivery_id in ids:
-        deliver_webhook.delay(delivery_id)
 
 
 def body_for(delivery: WebhookDelivery) -> bytes:
@@ -209,6 +202,6 @@ def redeliver(delivery: WebhookDelivery) -> WebhookDelivery:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING, attempts=0, error=""
     )
-    transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    task_queue(DELIVER_TASK, delivery.pk)
     delivery.refresh_from_db()
     return delivery

@@ -27,6 +27,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
+from preflight.outbox.relay import task_queue
 from releases.access import Permission, require
 
 from .. import alerts, pg, restoring, storage
@@ -71,7 +73,7 @@ def drill_request(
         require(actor, project, Permission.DRILL)
         _validate(database, backup)
         with transaction.atomic():
-            Database.objects.select_for_update().get(pk=database.pk)
+            locking.row(Database, database.pk)
             active = RestoreDrill.objects.filter(database=database, status__in=ACTIVE).first()
             if active is not None:
                 return active
@@ -89,7 +91,7 @@ def drill_request(
                 after={"database": database.name, "backup": backup.pk if backup else None},
             )
             if send_task:
-                transaction.on_commit(lambda: enqueue(drill.pk))
+                enqueue(drill.pk)
     return drill
 
 
@@ -143,9 +145,8 @@ def _validate(database: Database, backup: Backup | None) -> None:
 
 
 def enqueue(drill_id: int) -> None:
-    from ..tasks import run_drill
-
-    run_drill.delay(drill_id)
+    """Queue the drill's task in the outbox: sent with the transaction's commit."""
+    task_queue("backups.tasks.run_drill", drill_id)
 
 
 def _claim(drill_id: int, now: datetime) -> bool:

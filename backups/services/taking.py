@@ -19,11 +19,13 @@ from typing import IO
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
+from preflight.outbox.relay import task_queue
 from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage
@@ -33,7 +35,6 @@ from ..wal import DsnError, describe_failure, dsn_from_env
 log = logging.getLogger(__name__)
 
 TAKER = Actor.of_system("backup")
-_LOCK_CLASS = 0x4241  # "BA": advisory locks on backups, keyed by backup id
 # What a backup's audit events show: its result, plus what each way of recording it adds.
 RESULT_FIELDS = (
     "status",
@@ -72,7 +73,7 @@ def backup_request(
         require(actor, project, Permission.BACKUP)
         with transaction.atomic():
             if unless_running:
-                Database.objects.select_for_update().get(pk=database.pk)
+                locking.row(Database, database.pk)
                 running = Backup.objects.filter(
                     database=database, source=Backup.Source.TAKEN, status=Backup.Status.RUNNING
                 ).first()
@@ -86,7 +87,7 @@ def backup_request(
                 project_id=project.pk,
                 after={"database": database.name, "keep_until": keep_until},
             )
-            transaction.on_commit(lambda: _enqueue(backup.pk))
+            task_queue("backups.tasks.take_backup", backup.pk)
     return backup
 
 
@@ -102,12 +103,6 @@ def _new_backup(database: Database, *, keep_until: datetime | None = None) -> Ba
     )
 
 
-def _enqueue(backup_id: int) -> None:
-    from ..tasks import take_backup
-
-    take_backup.delay(backup_id)
-
-
 def backup_take_now(database: Database, *, actor: Actor = TAKER) -> Backup:
     """Take a backup in this process (a drill that has nothing to restore, the command line)."""
     backup = _new_backup(database)
@@ -117,7 +112,7 @@ def backup_take_now(database: Database, *, actor: Actor = TAKER) -> Backup:
 
 def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
     """Take a queued backup. None when another worker is taking it right now."""
-    if not _try_lock(backup_id):
+    if not locking.backup_try(backup_id):
         return None
     try:
         backup = Backup.objects.select_related("database__project").filter(pk=backup_id).first()
@@ -141,23 +136,7 @@ def backup_take(backup_id: int, *, actor: Actor = TAKER) -> Backup | None:
             return _finish_failed(backup, describe_failure(exc, backup.database.dsn_env), actor)
         return _finish_taken(backup, taken, actor)
     finally:
-        _unlock(backup_id)
-
-
-def _try_lock(backup_id: int) -> bool:
-    """A session lock on the backup, released by _unlock or when the worker's connection ends.
-    Without PostgreSQL (``make run`` on SQLite: one worker) there is nothing to lock against."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, backup_id])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock(backup_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, backup_id])
+        locking.backup_release(backup_id)
 
 
 def backups_reap(*, older_than: datetime) -> list[Backup]:
@@ -167,7 +146,7 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
     for backup_id in Backup.objects.filter(
         source=Backup.Source.TAKEN, status=Backup.Status.RUNNING, started_at__lt=older_than
     ).values_list("pk", flat=True):
-        if not _try_lock(backup_id):
+        if not locking.backup_try(backup_id):
             continue
         try:
             backup = Backup.objects.select_related("database__project").get(pk=backup_id)
@@ -180,7 +159,7 @@ def backups_reap(*, older_than: datetime) -> list[Backup]:
                     )
                 )
         finally:
-            _unlock(backup_id)
+            locking.backup_release(backup_id)
     return reaped
 
 

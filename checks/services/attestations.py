@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import text
+from preflight import locking, text
 from preflight.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
@@ -111,7 +111,7 @@ def attestation_withdraw(*, actor: Actor, attestation: Attestation) -> Attestati
             raise Denied("Attestations are withdrawn by people.", code="not_a_person")
         with transaction.atomic():
             _lock_result(release, environment, check)
-            attestation = Attestation.objects.select_for_update().get(pk=attestation.pk)
+            attestation = locking.row(Attestation, attestation.pk)
             if attestation.withdrawn_at is not None:
                 return attestation
             attestation.withdrawn_at = timezone.now()
@@ -164,7 +164,7 @@ def _lock_result(release: Release, environment: Environment, check: Check) -> No
     )
     if run_id is not None:
         list(
-            CheckResult.objects.select_for_update()
+            locking.rows(CheckResult.objects)
             .filter(run_id=run_id, check_item=check)
             .values_list("pk", flat=True)
         )

@@ -27,7 +27,9 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 from preflight.observability import metrics
+from preflight.outbox.relay import task_queue
 from releases import webhooks
 from releases.access import Permission, require
 from releases.models import Deployment, DeploymentStatus, Environment, Release
@@ -86,7 +88,7 @@ def run_start(
             raise ValidationError({"environment": "The environment belongs to another project."})
         with transaction.atomic():
             # Serialise run starts per environment so two clicks make one run, not two.
-            Environment.objects.select_for_update().get(pk=environment.pk)
+            locking.row(Environment, environment.pk)
             if deployment is None:
                 active = (
                     ReadinessRun.objects.filter(
@@ -98,8 +100,11 @@ def run_start(
                     .order_by("-created_at")
                     .first()
                 )
-                if active is not None:
-                    return active, False
+            else:
+                # A deployment is verified once, however often its success is announced.
+                active = ReadinessRun.objects.filter(deployment=deployment, kind=kind).first()
+            if active is not None:
+                return active, False
             run = ReadinessRun.objects.create(
                 release=release,
                 environment=environment,
@@ -125,14 +130,13 @@ def run_start(
                 project_id=project.pk,
                 after={"release": release.version, "environment": environment.slug, "kind": kind},
             )
-            transaction.on_commit(lambda: enqueue(run.pk))
+            enqueue(run.pk)
     return run, True
 
 
 def enqueue(run_id: int) -> None:
-    from ..tasks import execute_run
-
-    execute_run.delay(run_id)
+    """Queue the run's execution in the outbox: sent to a worker once the transaction commits."""
+    task_queue("checks.tasks.execute_run", run_id)
 
 
 def _claim(run_id: int, now: datetime) -> uuid.UUID | None:
@@ -398,7 +402,7 @@ class _Lease:
 def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
     with transaction.atomic():
         run = (
-            ReadinessRun.objects.select_for_update()
+            locking.rows(ReadinessRun.objects)
             .select_related("release", "environment")
             .filter(pk=run_id, lease=lease, status=ReadinessRun.Status.RUNNING)
             .first()
@@ -436,7 +440,7 @@ def run_finish(run_id: int, lease: uuid.UUID) -> ReadinessRun | None:
                 "summary": f"Score {run.score}, {len(evaluation.blockers)} critical blocker(s).",
             },
         )
-        transaction.on_commit(lambda: _after_finish(run_id))
+        _after_end(run_id)
         transaction.on_commit(partial(_count_end, run))
     return run
 
@@ -451,7 +455,7 @@ def _count_end(run: ReadinessRun) -> None:
 def run_fail(run_id: int, reason: str) -> ReadinessRun | None:
     with transaction.atomic():
         run = (
-            ReadinessRun.objects.select_for_update()
+            locking.rows(ReadinessRun.objects)
             .select_related("release")
             .filter(pk=run_id, status__in=(ReadinessRun.Status.QUEUED, ReadinessRun.Status.RUNNING))
             .first()
@@ -470,12 +474,20 @@ def run_fail(run_id: int, reason: str) -> ReadinessRun | None:
             outcome="failure",
             message=reason,
         )
-        transaction.on_commit(lambda: _after_finish(run_id))
+        _after_end(run_id)
         transaction.on_commit(partial(_count_end, run))
     return run
 
 
-def _after_finish(run_id: int) -> None:
+def _after_end(run_id: int) -> None:
+    """What follows a run's end, run by the worker that ended it once the end commits (and by
+    another worker if this one died first): queued with the end, in the outbox."""
+    task_queue("checks.tasks.run_ended", run_id, here=True)
+
+
+def run_ended(run_id: int) -> None:
+    """Conclude a verification run's deployment; announce a gate a readiness run opened.
+    Safe to run twice: both are decided from the rows."""
     from .verification import verification_conclude
 
     verification_conclude(run_id)

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 from preflight.errors import Conflict
 from releases import webhooks
 from releases.models import Deployment, DeploymentStatus
@@ -89,7 +90,7 @@ def verification_conclude(run_id: int) -> None:
 def _conclude(deployment_id: int, status: str, detail: str) -> Deployment | None:
     with transaction.atomic():
         deployment = (
-            Deployment.objects.select_for_update()
+            locking.rows(Deployment.objects)
             .select_related("environment", "release")
             .filter(pk=deployment_id, status=DeploymentStatus.SUCCEEDED)
             .first()

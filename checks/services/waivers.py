@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import text
+from preflight import locking, text
 from preflight.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Release
@@ -116,7 +116,7 @@ def waiver_revoke(*, actor: Actor, waiver: Waiver) -> Waiver:
     ):
         require(actor, project, Permission.WAIVE)
         with transaction.atomic():
-            waiver = Waiver.objects.select_for_update().get(pk=waiver.pk)
+            waiver = locking.row(Waiver, waiver.pk)
             if waiver.revoked_at is not None:
                 return waiver
             waiver.revoked_at = timezone.now()

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from preflight.errors import Denied, PreflightError
+from preflight.unavailable import DETAIL, RETRY_AFTER_SECONDS, is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, exceptions.AuthenticationFailed) and exc.status_code == 401:
             code = "invalid_token"
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    if is_database_unavailable(exc):
+        # Nothing the request did stays: its transaction rolls back with the connection.
+        log.warning("database unavailable: API request answered 503 (%s)", exc)
+        return Response(
+            error_body("unavailable", DETAIL),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     log.exception("API request failed", exc_info=exc)
     return Response(
         error_body("server_error", "Something went wrong on our side; it has been logged."),

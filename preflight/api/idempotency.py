@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseBase, QueryDict
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from preflight import locking
 from releases.models import IdempotencyKey
 
 from .authentication import principal_of
@@ -42,8 +43,6 @@ IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 # Conflicts no retry can resolve: the version names another commit; the deployment already
 # ended the other way. Every other 409 (busy, locked, frozen, not the latest…) may pass.
 FINAL_CONFLICTS = frozenset({"version_conflict", "invalid_transition"})
-# The first of the two advisory-lock keys ("IDKY"): idempotency keys, apart from other locks.
-_LOCK_CLASS = 0x49444B59
 
 
 def kept(status: int, code: str | None = None) -> bool:
@@ -98,7 +97,7 @@ def idempotent(post: Callable[..., Response]) -> Callable[..., HttpResponseBase]
         print_ = fingerprint(str(request.method), request.get_full_path(), body)
 
         with transaction.atomic():
-            if not _hold(principal, key):
+            if not locking.idempotency_key_try(principal, key):
                 return _problem(
                     409,
                     "request_in_flight",
@@ -147,21 +146,6 @@ def _answer(
         return post(view, request, *args, **kwargs)
     except Exception as exc:
         return view.handle_exception(exc)
-
-
-def _hold(principal: str, key: str) -> bool:
-    """Take the key for this transaction; False when another transaction has it. (Keys share
-    32-bit lock ids: two keys with the same id in flight at once would make one retry a second
-    later, nothing worse.)"""
-    if connection.vendor != "postgresql":
-        return True
-    digest = hashlib.sha256(f"{principal}\n{key}".encode()).digest()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s)",
-            [_LOCK_CLASS, int.from_bytes(digest[:4], "big", signed=True)],
-        )
-        return bool(cursor.fetchone()[0])
 
 
 def _code_of(response: Response) -> str | None:

@@ -121,13 +121,15 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "filters": {
             "context": {"()": "preflight.observability.logs.ContextFilter"},
             "fold_refusals": {"()": "preflight.observability.logs.FoldRefusals"},
+            # The database away: one warning line per request, not a traceback.
+            "database_unavailable": {"()": "preflight.unavailable.QuietDatabaseErrors"},
         },
         "formatters": {"line": formatter},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "line",
-                "filters": ["fold_refusals", "context"],
+                "filters": ["database_unavailable", "fold_refusals", "context"],
             },
         },
         "root": {"handlers": ["console"], "level": level},

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "backups",
     "preflight.api",
     "preflight.beat",
+    "preflight.outbox",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +46,8 @@ MIDDLEWARE = [
     "preflight.observability.middleware.RequestObservabilityMiddleware",
     # Outside the request guard and WhiteNoise, so their answers carry the policy too.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # The database away (a restart): 503 with Retry-After, not a traceback (preflight/unavailable.py).
+    "preflight.unavailable.DatabaseUnavailableMiddleware",
     # Before anything reads the body, the path or the session: oversized and malformed requests
     # are answered here (preflight/limits.py).
     "preflight.limits.RequestLimitsMiddleware",
@@ -185,6 +188,16 @@ PREFLIGHT_WEBHOOK_BACKOFF_MAX_SECONDS = env_int(
 PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS = env_int(
     "PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS", default=30, minimum=1
 )
+
+# The outbox (preflight/outbox): side effects are rows written with the change and relayed to the
+# broker after commit; the worker sweeps what could not be sent this often, sends a message again
+# when it was sent this long ago and never done (doubling each time), and forgets done messages
+# after this many days.
+PREFLIGHT_OUTBOX_SWEEP_SECONDS = env_int("PREFLIGHT_OUTBOX_SWEEP_SECONDS", default=2, minimum=0)
+PREFLIGHT_OUTBOX_RESEND_SECONDS = env_int(
+    "PREFLIGHT_OUTBOX_RESEND_SECONDS", default=5 * 60, minimum=1
+)
+PREFLIGHT_OUTBOX_KEEP_DAYS = env_int("PREFLIGHT_OUTBOX_KEEP_DAYS", default=7, minimum=1)
 
 # The audit chain's head is anchored outside the database every 10 minutes (audit/anchors.py):
 # into one store per installation, signed with PREFLIGHT_AUDIT_ANCHOR_KEY (set by each settings
@@ -340,8 +353,12 @@ def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
     elif pool:
-        options["pool"] = {"min_size": 1, "max_size": 8, "timeout": 10}
+        # CONN_HEALTH_CHECKS makes Django give the pool psycopg's check: a connection that a
+        # database restart broke is replaced when it is taken, not handed to a request. A request
+        # waits at most ``timeout`` for one while the database is away, then gets a 503.
+        options["pool"] = {"min_size": 1, "max_size": 8, "timeout": 5}
         config["CONN_MAX_AGE"] = 0
+        config["CONN_HEALTH_CHECKS"] = True
     else:
         config.setdefault("CONN_MAX_AGE", 60)
         config["CONN_HEALTH_CHECKS"] = True

@@ -52,7 +52,12 @@ DATABASES = {
 REDIS_URL = env_redis_url("REDIS_URL", default=None)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker(REDIS_URL, VAR_DIR)
 
-# `make run` serves static files from the source folders; production collects them at build time.
+# WhiteNoise serves static files here as in production, but straight from the source folders
+# (unhashed names, re-read on change while DEBUG): production collects them at build time.
 WHITENOISE_AUTOREFRESH = DEBUG
 WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 CACHES = caches(REDIS_URL)

@@ -5,12 +5,12 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from checks.announcements import announce_if_opened
 from checks.evaluation import evaluate
 from checks.models import ReadinessRun
 from checks.snapshots import Snapshot
 from preflight import text
 from preflight.errors import Denied
+from preflight.outbox.relay import task_queue
 
 from .. import webhooks
 from ..access import Permission, require
@@ -128,7 +128,8 @@ def approval_record(
                     "summary": comment,
                 },
             )
-            transaction.on_commit(lambda: announce_if_opened(release.pk, environment.pk))
+            # Right after the commit, here; in a worker if this process could not.
+            task_queue("checks.tasks.announce_gate", release.pk, environment.pk, here=True)
     return approval
 
 

@@ -9,14 +9,14 @@ from django.utils import timezone
 from audit import services as audit
 from audit.actors import Actor
 from checks.gate import evaluate_gate
-from preflight import text
+from preflight import locking, text
 from preflight.errors import Conflict, EnvironmentBusy, GateClosed
+from preflight.outbox.relay import task_queue
 
 from .. import webhooks
 from ..access import Permission, require
 from ..models import Deployment, DeploymentStatus, Environment, Release, Strategy
 from ..models.deployments import GOOD_STATUSES
-from ..signals import deployment_succeeded
 from .locks import Hold, environment_holds, lock_hold
 
 FINISH_STATUSES = (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED)
@@ -65,7 +65,7 @@ def deployment_start(
             raise ValidationError(errors)
 
         with transaction.atomic():
-            environment = Environment.objects.select_for_update().get(pk=environment.pk)
+            environment = locking.row(Environment, environment.pk)
             holds = environment_holds(environment)
             _refuse_if_held(environment, holds, override=bool(override_reason))
             gate = evaluate_gate(release, environment)
@@ -173,7 +173,7 @@ def deployment_finish(
             raise ValidationError({"status": "Finish a deployment as succeeded or failed."})
         text.check_lengths(detail=(detail, text.NOTES))
         with transaction.atomic():
-            deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+            deployment = locking.row(Deployment, deployment.pk)
             if deployment.status == status or (
                 status == DeploymentStatus.SUCCEEDED and deployment.status in GOOD_STATUSES
             ):
@@ -193,12 +193,9 @@ def deployment_finish(
                 project=project, event="deployment.finished", data=deployment_data(deployment)
             )
             if status == DeploymentStatus.SUCCEEDED:
-                deployment_id = deployment.pk
-                transaction.on_commit(
-                    lambda: deployment_succeeded.send(
-                        sender=Deployment, deployment_id=deployment_id
-                    )
-                )
+                # Starts the post-deploy verification right after the commit, here; in a
+                # worker if this process could not.
+                task_queue("releases.tasks.announce_deployment_succeeded", deployment.pk, here=True)
     return deployment
 
 
@@ -240,11 +237,9 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str) ->
             raise ValidationError({"reason": "Say why you roll back."})
         text.check_lengths(reason=(reason, text.REASON))
         with transaction.atomic():
-            Environment.objects.select_for_update().get(pk=environment.pk)
+            locking.row(Environment, environment.pk)
             deployment = (
-                Deployment.objects.select_for_update()
-                .select_related("release")
-                .get(pk=deployment.pk)
+                locking.rows(Deployment.objects).select_related("release").get(pk=deployment.pk)
             )
             newest = (
                 Deployment.objects.filter(environment_id=environment.pk)
@@ -322,7 +317,7 @@ def deployments_fail_timed_out(now: datetime | None = None) -> list[Deployment]:
             continue
         with transaction.atomic():
             deployment = (
-                Deployment.objects.select_for_update()
+                locking.rows(Deployment.objects)
                 .select_related("environment", "release")
                 .filter(pk=candidate.pk, status=DeploymentStatus.IN_PROGRESS)
                 .first()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import text
+from preflight import locking, text
 from preflight.errors import Conflict
 
 from .. import webhooks
@@ -138,7 +138,7 @@ def lock_acquire(
         if expires_at is not None and expires_at <= now:
             raise ValidationError({"expires_at": "The expiry must be in the future."})
         with transaction.atomic():
-            Environment.objects.select_for_update().get(pk=environment.pk)
+            locking.row(Environment, environment.pk)
             lock = lock_hold(
                 actor, environment, reason, expires_at=expires_at, deployment=deployment
             )
@@ -207,7 +207,7 @@ def lock_release(*, actor: Actor, environment: Environment) -> Lock:
     ):
         require(actor, project, Permission.MANAGE)
         with transaction.atomic():
-            Environment.objects.select_for_update().get(pk=environment.pk)
+            locking.row(Environment, environment.pk)
             lock = Lock.objects.active().filter(environment=environment).first()
             if lock is None:
                 raise Conflict(f"{environment.slug} is not locked.", code="not_locked")
@@ -262,7 +262,7 @@ def locks_expire(now: datetime | None = None) -> int:
     ).values_list("pk", "environment_id"):
         with transaction.atomic():
             # The environment first, as lock_acquire and lock_release take it.
-            Environment.objects.select_for_update().get(pk=environment_id)
+            locking.row(Environment, environment_id)
             lock = Lock.objects.select_related("environment").filter(pk=lock_id).first()
             if lock is not None and _mark_expired(lock, now):
                 expired += 1

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 
 from ..access import Permission, require
 from ..models import Environment, Membership, Project, Role
@@ -56,9 +57,7 @@ def member_set(
         if check_access:
             require(actor, project, Permission.MANAGE)
         with transaction.atomic():
-            membership = (
-                Membership.objects.select_for_update().filter(project=project, user=user).first()
-            )
+            membership = locking.rows(Membership.objects.filter(project=project, user=user)).first()
             before = {"role": membership.role} if membership else None
             if membership is None:
                 membership = Membership.objects.create(project=project, user=user, role=role)
@@ -130,7 +129,7 @@ def environment_update(*, actor: Actor, environment: Environment, **changes: Any
     ):
         require(actor, project, Permission.MANAGE)
         with transaction.atomic():
-            environment = Environment.objects.select_for_update().get(pk=environment.pk)
+            environment = locking.row(Environment, environment.pk)
             before = audit.snapshot(environment, tuple(changes))
             for name, value in changes.items():
                 setattr(environment, name, value)

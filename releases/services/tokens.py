@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 
 from ..models import ApiToken, Project
 
@@ -68,7 +69,7 @@ def token_issue(
 
 def token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
     with transaction.atomic():
-        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        token = locking.row(ApiToken, token.pk)
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])

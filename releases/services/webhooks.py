@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 
 from ..models import Webhook, WebhookDelivery
 from ..webhooks import rotation_overlap, signing_secret, signing_secrets
@@ -22,7 +23,7 @@ def webhook_rotate_secret(*, actor: Actor, webhook: Webhook) -> tuple[Webhook, s
     """Move the webhook to a new secret; return it with the new secret (to show once).
     Deliveries are signed with the old and the new one until the overlap ends."""
     with transaction.atomic():
-        locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
+        locked = locking.row(Webhook, webhook.pk)
         before = {"key_version": locked.key_version}
         locked.key_version += 1
         locked.rotated_at = timezone.now()

@@ -357,8 +357,11 @@ def test_a_database_connection_lost_mid_request_leaves_the_key_free(
             "FOR EACH ROW EXECUTE FUNCTION drop_connection()"
         )
     try:
-        status, _, _ = _post(url, token, TO_DEV, "deploy-1")
-        assert status == 500
+        status, body, headers = _post(url, token, TO_DEV, "deploy-1")
+        # The database is away for this request: 503 with Retry-After, the API's error body.
+        assert status == 503
+        assert json.loads(body)["code"] == "unavailable"
+        assert headers["Retry-After"] == "5"
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TRIGGER drop_connection ON {table}")
