@@ -24,6 +24,11 @@ if os.path.basename(sys.argv[0]) == "celery":
 
             multiproc.prepare("worker")
 
+from preflight.broker import register as register_broker_transport
+
+# Before any broker connection: redis:// gets the transport that survives Redis going away.
+register_broker_transport()
+
 app = Celery("preflight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

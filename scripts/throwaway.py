@@ -4,8 +4,9 @@
 
 A variable that is already set is kept and its server is not started, so the suite can run
 against servers you name. Each server lives in a temporary directory on a free port and is
-stopped by PID; nothing is left behind. Tests import ``PostgresServer`` to start servers with
-special settings (WAL archiving).
+stopped by PID; nothing is left behind. Tests import ``PostgresServer`` and ``RedisServer`` to
+start servers of their own: with special settings (WAL archiving), or to stop and start them
+while Preflight runs (``halt``, then ``resume`` / ``start``: the fault tests).
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ class PostgresServer(Server):
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its cluster (again, after ``halt``), on the same port."""
         options = " ".join(f"-c {k}={v}" for k, v in self.settings.items())
         subprocess.run(
             self._as_postgres(
@@ -135,17 +140,22 @@ class PostgresServer(Server):
             stdout=subprocess.DEVNULL,
         )
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server and keep its cluster (``resume`` starts it again): a restart, as
+        fault tests need. Every connection to it is dropped."""
         pid_file = self.data / "postmaster.pid"
         if pid_file.exists():
             pid = int(pid_file.read_text().split()[0])
             try:
                 os.kill(pid, signal.SIGQUIT)  # immediate shutdown: nothing here needs saving
-                for _ in range(100):
+                for _ in range(200):
                     os.kill(pid, 0)
                     time.sleep(0.05)
             except ProcessLookupError:
                 pass
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -193,14 +203,24 @@ class RedisServer(Server):
                 time.sleep(0.05)
         sys.exit(f"throwaway: redis-server did not start on port {self.port}")
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server (``start`` starts it again, on the same port, empty: it saves
+        nothing), and wait until it is gone."""
         for _ in range(40):
             if self.pid_file.exists():
                 break
             time.sleep(0.05)
         if self.pid_file.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(self.pid_file.read_text().strip()), signal.SIGTERM)
+                pid = int(self.pid_file.read_text().strip())
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(200):
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+            self.pid_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

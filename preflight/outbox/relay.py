@@ -142,8 +142,9 @@ def _failed(message: Message, exc: BaseException) -> None:
     )
 
 
-def _publish(message: Message) -> bool:
-    """Hand the message to the broker. False when the broker refused it."""
+def _publish(message: Message, *, quiet: bool = False) -> bool:
+    """Hand the message to the broker. False when the broker refused it (logged unless
+    ``quiet``: the sweep logs an outage once)."""
     from preflight.celery import app
 
     if not _claim(message, timezone.now()):
@@ -159,7 +160,9 @@ def _publish(message: Message) -> bool:
     except Exception as exc:
         _rest()
         _failed(message, exc)
-        log.warning("broker unavailable: %s left in the outbox (%s)", message, exc)
+        (log.debug if quiet else log.warning)(
+            "broker unavailable: %s left in the outbox (%s)", message, exc
+        )
         return False
     Message.objects.filter(pk=message.pk).update(
         claimed_until=None, sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
@@ -228,7 +231,7 @@ def messages_sweep(now: datetime | None = None, limit: int = 500) -> Sweep:
                     done_at=now, last_error=f"Given up after {message.attempts} sends."
                 )
                 continue
-        if not _publish(message):
+        if not _publish(message, quiet=True):
             return Sweep(
                 sent, Message.objects.get(pk=message.pk).last_error or "broker unavailable"
             )
