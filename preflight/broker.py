@@ -48,7 +48,7 @@ class QoS(kombu_redis.QoS):
         try:
             super().restore_unacked(client)
         except (AttributeError, redis.RedisError, OSError) as exc:
-            delivered = self._delivered or {}
+            delivered: dict[str, Any] = self._delivered or {}
             count = len(delivered)
             delivered.clear()
             log.warning(

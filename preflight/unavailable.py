@@ -91,7 +91,9 @@ class QuietDatabaseErrors(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if is_database_unavailable(exc):
             assert exc is not None
-            record.msg = f"{record.getMessage()} (database unavailable: {_first_line(exc)})"
+            # Django logs the 500 it made before the middleware turned it into a 503.
+            message = record.getMessage().replace("Internal Server Error", "Answered 503")
+            record.msg = f"{message} (database unavailable: {_first_line(exc)})"
             record.args = ()
             record.exc_info = None
             record.exc_text = None
