@@ -20,7 +20,9 @@ an advisory lock anywhere else), and the order is ``Rank`` below — DEVELOPERS.
    the idempotency answer).
 
 A transaction may skip ranks, never go back to an earlier one. Rows of one rank are locked in
-primary-key order (``rows``). Row locks are ``FOR NO KEY UPDATE``: they serialise the writers
+primary-key order (``rows``), and only the model's own rows: ``FOR ... OF`` the model's table, so
+that a ``select_related`` does not lock the environment or release it joins, out of order. Row
+locks are ``FOR NO KEY UPDATE``: they serialise the writers
 that lock the row, but do not block inserts that merely reference it (a deployment or a run
 row's foreign key takes ``FOR KEY SHARE`` on its environment), so an insert never waits on a
 lock of a higher rank.
@@ -88,7 +90,9 @@ def rows[M: models.Model](queryset: models.QuerySet[M] | models.Manager[M]) -> m
     queryset = queryset.all()
     rank_of(queryset.model)
     ordered = queryset if queryset.query.order_by else queryset.order_by("pk")
-    return ordered.select_for_update(no_key=True)
+    # OF self: with select_related, PostgreSQL would otherwise lock the joined rows too (a run's
+    # environment, say), at this rank instead of theirs.
+    return ordered.select_for_update(no_key=True, of=("self",))
 
 
 def row[M: models.Model](model: type[M], pk: int) -> M:
