@@ -1,8 +1,11 @@
 """The outbox's side in a Celery worker: the sweep that sends what the committing process could
 not, and marking a message done once its task ran.
 
-The sweep is a thread of the worker, not a beat task: a beat task would itself need the broker
-that may be what is down, and would stop whenever beat does."""
+The sweep is a thread of the worker (pools of threads, as ``make run`` runs it, or solo): it
+needs neither the broker that may be what is down nor beat. A prefork worker (production) does
+not run it, since a forked child would inherit its database connection; beat sends
+``preflight.outbox.tasks.sweep`` every few seconds instead, and it runs as soon as the broker
+takes messages again."""
 
 from __future__ import annotations
 
@@ -39,8 +42,12 @@ def _task_done(task: Any = None, state: str | None = None, **kwargs: Any) -> Non
 
 
 @worker_ready.connect(dispatch_uid="outbox-sweep-start")
-def _start(**kwargs: Any) -> None:
+def _start(sender: Any = None, **kwargs: Any) -> None:
     if settings.PREFLIGHT_OUTBOX_SWEEP_SECONDS <= 0:
+        return
+    if "prefork" in type(getattr(sender, "pool", None)).__module__:
+        # A database connection in the parent would be inherited by every forked child; there
+        # the beat's sweep task does the work (preflight.outbox.tasks.sweep).
         return
     _stop.clear()
     threading.Thread(target=sweep_forever, args=(_stop,), name="outbox-sweep", daemon=True).start()

@@ -453,6 +453,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "audit.tasks.verify_chain",
         "schedule": timedelta(hours=1),
     },
+    # Workers that fork (prefork) sweep the outbox only through this; threads sweep by themselves.
+    "sweep-outbox": {
+        "task": "preflight.outbox.tasks.sweep",
+        "schedule": timedelta(seconds=10),
+    },
     "purge-webhook-deliveries": {
         "task": "releases.tasks.purge_webhook_deliveries",
         "schedule": timedelta(hours=1),
