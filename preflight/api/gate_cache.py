@@ -45,7 +45,7 @@ from rest_framework.renderers import JSONRenderer
 from audit.models import AuditEvent
 from releases.models import Membership
 
-from .shared_cache import shared_redis
+from .shared_cache import shared_redis, warn_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def answer(
             until = min(kept["until"], time.time() + seconds)
             _kept_here.put(here, state, until, kept["body"])
             return str(kept["body"])
-    except Exception:  # the cache is an optimisation: without it, compute
-        log.warning("gate cache unavailable", exc_info=True)
+    except Exception as exc:  # the cache is an optimisation: without it, compute
+        warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
         return _encode(compute()[0])
     computed, changes_at = compute()
     body = _encode(computed)
@@ -143,8 +143,8 @@ def answer(
             json.dumps({"state": state, "until": until, "body": body}),
             max(1, math.ceil(until - now)),
         )
-    except Exception:
-        log.warning("gate cache unavailable", exc_info=True)
+    except Exception as exc:
+        warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
     else:
         _kept_here.put(here, state, until, body)
     return body
@@ -173,9 +173,9 @@ def _new_state(project_id: int) -> None:
         return
     try:
         _store(_state_key(project_id), uuid.uuid4().hex, None)
-    except Exception:
+    except Exception as exc:
         # The change is committed; answers kept before it expire within the cache timeout.
-        log.warning("could not retire cached gate answers of project %s", project_id, exc_info=True)
+        warn_unavailable(log, "gate cache unavailable: cached answers expire by themselves", exc)
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="gate-cache-new-state")

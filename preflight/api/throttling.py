@@ -23,7 +23,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from releases.models import ApiToken
 
 from .authentication import is_authenticated, principal_of
-from .shared_cache import shared_redis
+from .shared_cache import shared_redis, warn_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ class _SettingsRate(SimpleRateThrottle):
                 pipe.incr(key)
                 pipe.expire(key, self.duration + 1, nx=True)
                 return int(pipe.execute()[0])
-            except Exception:
+            except Exception as exc:
                 # Redis is down: serve (the rate protects capacity; refusing everyone would
                 # turn a cache outage into an API outage).
-                log.warning("request not counted: Redis unavailable", exc_info=True)
+                warn_unavailable(log, "requests not counted: Redis unavailable", exc)
                 return 0
         if self.cache.add(key, 1, timeout=self.duration + 1):
             return 1

@@ -51,7 +51,7 @@ from releases.services.tokens import (
     token_mark_used,
 )
 
-from .shared_cache import shared_redis
+from .shared_cache import shared_redis, warn_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ def authenticate(
     args += [window[1] if window is not None else 0, gate_state_prefix]
     try:
         found = _read_script(client)(keys=keys, args=args)
-    except Exception:  # the cache is an optimisation: without it, read the database
-        log.warning("token cache unavailable", exc_info=True)
+    except Exception as exc:  # the cache is an optimisation: without it, read the database
+        warn_unavailable(log, "token cache unavailable: tokens read from the database", exc)
         return Found(token_authenticate(raw))
     if not found:
         token = token_authenticate(raw)
@@ -196,8 +196,8 @@ def _keep(token: ApiToken) -> None:
             _used_key(token.key_hash), 1, ex=int(LAST_USED_RESOLUTION.total_seconds()), nx=True
         )
         pipe.execute()
-    except Exception:
-        log.warning("token cache unavailable", exc_info=True)
+    except Exception as exc:
+        warn_unavailable(log, "token cache unavailable: tokens read from the database", exc)
 
 
 def _bury(key_hashes: list[str]) -> None:
@@ -209,9 +209,10 @@ def _bury(key_hashes: list[str]) -> None:
         for key_hash in key_hashes:
             pipe.set(_entry_key(key_hash), TOMBSTONE, ex=TOMBSTONE_SECONDS)
         pipe.execute()
-    except Exception:
-        # The change stands; a cached token it stopped keeps working until its entry expires.
-        log.error("could not retire cached API tokens", exc_info=True)
+    except Exception as exc:
+        # The change stands; a cached token it stopped keeps working until its entry expires
+        # (a minute after it was read from the database), if this Redis kept it.
+        log.error("could not retire cached API tokens (%s: %s)", type(exc).__name__, exc)
 
 
 def _retire(key_hashes: list[str]) -> None:

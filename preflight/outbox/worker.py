@@ -4,7 +4,7 @@ not, and marking a message done once its task ran.
 The sweep is a thread of the worker (pools of threads, as ``make run`` runs it, or solo): it
 needs neither the broker that may be what is down nor beat. A prefork worker (production) does
 not run it, since a forked child would inherit its database connection; beat sends
-``preflight.outbox.tasks.sweep`` every few seconds instead, and it runs as soon as the broker
+``preflight.outbox.tasks.sweep`` every 30 seconds instead, and it runs as soon as the broker
 takes messages again."""
 
 from __future__ import annotations

@@ -456,7 +456,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Workers that fork (prefork) sweep the outbox only through this; threads sweep by themselves.
     "sweep-outbox": {
         "task": "preflight.outbox.tasks.sweep",
-        "schedule": timedelta(seconds=10),
+        "schedule": timedelta(seconds=30),
     },
     "purge-webhook-deliveries": {
         "task": "releases.tasks.purge_webhook_deliveries",
