@@ -88,6 +88,8 @@ class QuietDatabaseErrors(logging.Filter):
     instead of an error with a traceback (the traceback says nothing the line does not)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "django.request" and getattr(record, "status_code", None) == 503:
+            _warning(record)  # Django logs every 5xx as an error; this one is expected
         exc = record.exc_info[1] if record.exc_info else None
         if is_database_unavailable(exc):
             assert exc is not None
@@ -97,6 +99,10 @@ class QuietDatabaseErrors(logging.Filter):
             record.args = ()
             record.exc_info = None
             record.exc_text = None
-            record.levelno = logging.WARNING
-            record.levelname = "WARNING"
+            _warning(record)
         return True
+
+
+def _warning(record: logging.LogRecord) -> None:
+    record.levelno = logging.WARNING
+    record.levelname = "WARNING"

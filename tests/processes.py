@@ -43,8 +43,8 @@ def environment(var_dir: Path, **extra: str) -> dict[str, str]:
         PREFLIGHT_VAR_DIR=str(var_dir),
         DJANGO_SETTINGS_MODULE="preflight.settings.local",
         DEBUG="false",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -74,7 +74,8 @@ def run_start(
     deployment: Deployment | None = None,
 ) -> tuple[ReadinessRun, bool]:
     """Queue a run of every applicable check. Returns (run, created): while a run of the same
-    kind for the release and environment is queued or running, that run is returned instead."""
+    kind for the release and environment is queued or running, that run is returned instead; a
+    deployment's verification run is started once, however often it is asked for."""
     project = release.project
     with audit.refusals_recorded(
         actor=actor,

@@ -134,6 +134,9 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            # Through this handler only: Django's own console handler (DEBUG) would print the
+            # tracebacks the filters above shorten, and every line twice.
+            "django": {"handlers": ["console"], "level": level, "propagate": False},
             "django.db.backends": {"level": "INFO"},
             # runserver's own request lines would repeat preflight.request's.
             "django.server": {"level": "ERROR"},

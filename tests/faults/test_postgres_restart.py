@@ -55,11 +55,13 @@ def servers() -> Iterator[tuple[PostgresServer, RedisServer]]:
         yield postgres, redis
 
 
+# make run's default (DEBUG on: Django's own error pages would show a traceback) and production's.
+@pytest.mark.parametrize("debug", ["true", "false"])
 def test_preflight_answers_503_while_postgresql_restarts_and_recovers_by_itself(
-    servers, tmp_path: Path
+    servers, tmp_path: Path, debug: str
 ):
     postgres, redis = servers
-    env = environment(tmp_path / "var", DATABASE_URL=postgres.url, REDIS_URL=redis.url)
+    env = environment(tmp_path / "var", DATABASE_URL=postgres.url, REDIS_URL=redis.url, DEBUG=debug)
     manage(env, "migrate", "--noinput")
     token, session = manage(env, "shell", "-c", SETUP).split()[-2:]
     port = free_port()
