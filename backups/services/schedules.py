@@ -10,6 +10,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
+from preflight import locking
 from releases.access import Permission, require
 
 from .. import schedules
@@ -46,9 +47,7 @@ def database_schedule_change(
     ):
         require(actor, project, Permission.SCHEDULE)
         with transaction.atomic():
-            database = (
-                Database.objects.select_for_update().select_related("project").get(pk=database.pk)
-            )
+            database = locking.rows(Database.objects).select_related("project").get(pk=database.pk)
             changed = [name for name, text in wanted.items() if getattr(database, name) != text]
             if not changed:
                 return database
