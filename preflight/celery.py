@@ -24,9 +24,9 @@ if os.path.basename(sys.argv[0]) == "celery":
 
             multiproc.prepare("worker")
 
-from preflight.broker import register as register_broker_transport
-
 # Before any broker connection: redis:// gets the transport that survives Redis going away.
+from preflight.broker import register as register_broker_transport  # noqa: E402
+
 register_broker_transport()
 
 app = Celery("preflight")

@@ -28,7 +28,8 @@ row's foreign key takes ``FOR KEY SHARE`` on its environment), so an insert neve
 lock of a higher rank.
 
 A backup being taken holds a session-level advisory lock (``backup_try``) for the whole dump,
-outside any transaction: it never waits, so it cannot take part in a deadlock.
+and a migration rehearsal one for its scratch database (``rehearsal_try``), outside any
+transaction: they are only tried, never waited for, so they cannot take part in a deadlock.
 
 Work that follows a change in another transaction (the post-deploy verification, an announced
 gate, a task) goes through the outbox (preflight/outbox), after the commit, never inside it."""
@@ -73,6 +74,7 @@ RANKS: dict[str, Rank] = {
 # The first of the two advisory-lock keys of each kind, apart from one another.
 _IDEMPOTENCY_CLASS = 0x49444B59  # "IDKY"
 _BACKUP_CLASS = 0x4241  # "BA", keyed by backup id
+_REHEARSAL_CLASS = 0x4D52  # "MR", migration rehearsals, keyed by (run, database)
 _AUDIT_CHAIN_KEY = 0x5052_4546_4C49  # "PREFLI"
 
 
@@ -138,3 +140,19 @@ def backup_release(backup_id: int) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_BACKUP_CLASS, backup_id])
+
+
+def rehearsal_try(key: int) -> bool:
+    """Take a migration rehearsal for this session; False when another has it (the caller
+    polls). Without PostgreSQL the caller's thread lock is all there is."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_REHEARSAL_CLASS, key])
+        return bool(cursor.fetchone()[0])
+
+
+def rehearsal_release(key: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_REHEARSAL_CLASS, key])

@@ -31,6 +31,7 @@ from audit.actors import Actor
 from backups import pg, restoring, storage
 from backups.models import Backup, Database
 from backups.wal import DsnError, describe_failure, dsn_from_env
+from preflight import locking
 
 from ..kinds.base import CheckContext, Outcome
 from ..kinds.migration_rehearsal import shared_settings
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 REHEARSER = Actor.of_system("migration-rehearsal")
 SCRATCH_PREFIX = "preflight_rehearsal_"
-_LOCK_CLASS = 0x4D52  # "MR": advisory locks on migration rehearsals, keyed by (run, database)
 WAIT_POLL_SECONDS = 0.5
 NEW_STATUSES = ("added", "renamed", "copied")
 
@@ -120,7 +120,7 @@ def _locked(run_id: int, database_id: int, deadline: float) -> Iterator[bool]:
         return
     try:
         key = zlib.crc32(f"{run_id}:{database_id}".encode()) & 0x7FFFFFFF
-        while not _try_advisory(key):
+        while not locking.rehearsal_try(key):
             if time.monotonic() >= deadline:
                 yield False
                 return
@@ -128,25 +128,9 @@ def _locked(run_id: int, database_id: int, deadline: float) -> Iterator[bool]:
         try:
             yield True
         finally:
-            _advisory_unlock(key)
+            locking.rehearsal_release(key)
     finally:
         local.release()
-
-
-def _try_advisory(key: int) -> bool:
-    """A session lock (released by _advisory_unlock, or when the worker's connection ends).
-    Without PostgreSQL (``make run`` on SQLite, one worker) the thread lock is all there is."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, key])
-        return bool(cursor.fetchone()[0])
-
-
-def _advisory_unlock(key: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, key])
 
 
 def _run_configs(ctx: CheckContext, database: Database) -> list[Mapping[str, Any]]:
