@@ -227,26 +227,13 @@ def _history(cursor: psycopg.Cursor[Any], sizes: Sizes, since: datetime) -> None
     )
 
 
-AUDIT_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "actor",
-    "actor_user_id",
-    "actor_token_id",
-    "project_id",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "before",
-    "after",
-    "outcome",
-    "message",
-    "ip",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+def _audit_columns() -> tuple[str, ...]:
+    """The chain's own columns and the hash: audit.chain's list, so no AuditEvent field is missed."""
+    from audit.chain import HASHED_FIELDS
+
+    return (*HASHED_FIELDS, "hash")
+
+
 ACTIONS = (
     ("run.finished", "checks.readinessrun"),
     ("deployment.started", "releases.deployment"),
@@ -265,6 +252,8 @@ def _audit_rows(
     """The events after the chain's head, linked exactly as audit.record links them (the hash is
     audit.chain.event_hash's, on an object with the event's fields)."""
     from audit.chain import event_hash
+
+    columns = _audit_columns()
 
     start = datetime.now(UTC) - HISTORY
     step = HISTORY / (count + 1)
@@ -294,7 +283,7 @@ def _audit_rows(
         )
         event.hash = event_hash(cast(Any, event))
         previous = event.hash
-        yield tuple(getattr(event, column) for column in AUDIT_COLUMNS)
+        yield tuple(getattr(event, column) for column in columns)
 
 
 def _audit(connection: psycopg.Connection[Any], count: int) -> None:
@@ -310,7 +299,8 @@ def _audit(connection: psycopg.Connection[Any], count: int) -> None:
         )
         people = [(row[0], row[1]) for row in cursor.fetchall()]
         # The append-only trigger refuses UPDATE and DELETE; COPY only inserts.
-        with cursor.copy(f"COPY audit_auditevent ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
+        columns = ", ".join(_audit_columns())
+        with cursor.copy(f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
             for row in _audit_rows(count, head_seq, head_hash, projects, people):
                 copy.write_row(row)
 
