@@ -4,6 +4,10 @@ port; stopped by PID and removed after.
 
     with PrometheusServer(["127.0.0.1:9100"]) as prometheus:
         prometheus.url   # http://127.0.0.1:PORT
+
+or with a whole configuration and the files it names beside it (rule files, token files):
+
+    PrometheusServer(config=text, files={"rules.yml": rules})
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from scripts.throwaway import Server, free_port
@@ -31,8 +35,17 @@ def binary() -> str | None:
 
 
 class PrometheusServer(Server):
-    def __init__(self, targets: Sequence[str], *, scrape_interval: str = "1s") -> None:
+    def __init__(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        scrape_interval: str = "1s",
+        config: str | None = None,
+        files: Mapping[str, str] | None = None,
+    ) -> None:
         self.targets = list(targets)
+        self.config = config
+        self.files = dict(files or {})
         self.scrape_interval = scrape_interval
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="preflight-prometheus-"))
@@ -46,10 +59,14 @@ class PrometheusServer(Server):
         found = binary()
         if found is None:
             raise RuntimeError("prometheus not found; install it (apt-get install prometheus)")
+        for name, text in self.files.items():
+            (self.dir / name).write_text(text)
         config = self.dir / "prometheus.yml"
         # JSON is YAML: no YAML library needed to write the few lines.
         config.write_text(
-            json.dumps(
+            self.config
+            if self.config is not None
+            else json.dumps(
                 {
                     "global": {
                         "scrape_interval": self.scrape_interval,
@@ -96,6 +113,12 @@ class PrometheusServer(Server):
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def api(self, path: str) -> dict[str, object]:
+        """The data of a GET on the HTTP API, e.g. ``targets`` or ``rules``."""
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}", timeout=5) as answer:
+            data: dict[str, object] = json.loads(answer.read())["data"]
+        return data
 
     def query(self, promql: str) -> list[dict[str, object]]:
         """An instant query's result, for a test waiting until the data it needs is there."""

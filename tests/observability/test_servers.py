@@ -6,6 +6,7 @@ request, refused ones too, has exactly one, with its request id."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
+
+from scripts.prometheus_server import PrometheusServer
 
 from ..checks.conftest import subprocess_env
 from .helpers import TOKEN, parse, value
@@ -201,3 +205,55 @@ def test_an_answered_request_names_its_actor(server: Server) -> None:
     assert server.get("/api/v1/projects/shop/releases/", **{"X-Request-ID": rid})[0] == 401
     (line,) = _lines_of(server, rid)
     assert line["actor"] == "anonymous"
+
+
+def _documented(name: str) -> str:
+    """The YAML block of docs/operations.md that starts with ``# name``."""
+    text = (Path(settings.BASE_DIR) / "docs" / "operations.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    return next(block for block in blocks if block.startswith(f"# {name}\n"))
+
+
+def test_the_documented_scrape_config_and_alert_rules_work_in_a_real_prometheus(
+    server: Server,
+) -> None:
+    config = yaml.safe_load(_documented("prometheus.yml"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    web, worker = jobs["preflight-web"], jobs["preflight-worker"]
+    # The worker's port answers like the web one (test_worker.py): the same job but its target.
+    assert {k: v for k, v in worker.items() if k not in ("job_name", "static_configs")} == {
+        k: v for k, v in web.items() if k not in ("job_name", "static_configs")
+    }
+    # As documented, but scraped every second, at this server, with the token file beside it.
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    web["static_configs"] = [{"targets": [server.url.removeprefix("http://")]}]
+    web["authorization"]["credentials_file"] = "preflight_metrics_token"
+    config["scrape_configs"] = [web]
+    rules = _documented("preflight-rules.yml")
+    with PrometheusServer(
+        config=yaml.safe_dump(config),
+        files={"preflight-rules.yml": rules, "preflight_metrics_token": TOKEN},
+    ) as prometheus:
+        deadline = time.monotonic() + 30
+        while True:
+            targets = prometheus.api("targets")["activeTargets"]
+            groups = prometheus.api("rules")["groups"]
+            evaluated = [r for g in groups for r in g["rules"] if r["health"] != "unknown"]
+            if (
+                targets
+                and targets[0]["health"] == "up"
+                and prometheus.query("preflight_state_up")
+                and len(evaluated) == 3
+            ):
+                break
+            assert time.monotonic() < deadline, (
+                [(t["health"], t["lastError"]) for t in targets],
+                [(r["name"], r["health"]) for g in groups for r in g["rules"]],
+            )
+            time.sleep(0.5)
+    assert [rule["name"] for rule in evaluated] == [
+        "PreflightBackupStale",
+        "PreflightRestoreDrillFailing",
+        "PreflightAuditChainUnverified",
+    ]
+    assert all(rule["health"] == "ok" for rule in evaluated), evaluated
