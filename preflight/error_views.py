@@ -17,7 +17,7 @@ from django.template import loader
 from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
-from preflight.api.errors import error_body
+from preflight.errors import error_body
 
 API_PREFIX = "/api/"
 

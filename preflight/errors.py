@@ -56,3 +56,9 @@ class EnvironmentBusy(Conflict):
 class GateClosed(PreflightError):
     code = "gate_closed"
     status = 412
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The one error body, ``{"code", "detail", …}``: the API's answers and Django's own error
+    answers on API paths (error_views, unavailable) alike."""
+    return {"code": code, "detail": detail, **{k: v for k, v in extra.items() if v is not None}}

@@ -37,8 +37,8 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
 
 
 def unavailable_response(request: HttpRequest, detail: str = DETAIL) -> HttpResponse:
-    from preflight.api.errors import error_body
     from preflight.error_views import is_api
+    from preflight.errors import error_body
 
     response: HttpResponse
     if is_api(request):

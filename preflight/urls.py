@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from preflight.web import csp
+from preflight.web.docs import doc
+
 from . import health
 from .observability import exposition
-from .web import csp
-from .web.docs import doc
 from .web.login import LoginView
 
 # Django's own error answers: the API's error body on API paths, the error pages elsewhere.

@@ -30,8 +30,7 @@ from audit.verification import latest_verification
 from preflight.web.access import actor_of, project_for
 from preflight.web.paging import page_links
 from preflight.web.rendering import is_htmx, render_page_or_partial
-
-from .models import Project
+from releases.models import Project
 
 TEMPLATE = "audit/log.html"
 

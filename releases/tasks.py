@@ -8,16 +8,10 @@ from django.utils import timezone
 from audit.actors import Actor
 
 from .models import Deployment, IdempotencyKey
-from .services.deployments import deployments_fail_timed_out
 from .services.locks import locks_expire
 from .services.webhooks import webhook_deliveries_purge
 from .signals import deployment_succeeded
 from .webhooks import MAX_ATTEMPTS, DeliveryFailed, deliver
-
-
-@shared_task(name="releases.tasks.fail_timed_out_deployments")
-def fail_timed_out_deployments() -> int:
-    return len(deployments_fail_timed_out())
 
 
 @shared_task(name="releases.tasks.expire_locks")

@@ -26,12 +26,19 @@ from preflight.errors import PreflightError
 from preflight.web.access import ProjectAccess, project_for
 from preflight.web.forms import add_service_errors
 from preflight.web.rendering import is_htmx, render_page_or_partial
-
-from .access import Permission
-from .forms import FreezeForm, LockForm
-from .models import Deployment, DeploymentStatus, Environment, FreezeWindow, Lock, Project, Release
-from .models.deployments import GOOD_STATUSES
-from .services.locks import (
+from releases.access import Permission
+from releases.forms import FreezeForm, LockForm
+from releases.models import (
+    Deployment,
+    DeploymentStatus,
+    Environment,
+    FreezeWindow,
+    Lock,
+    Project,
+    Release,
+)
+from releases.models.deployments import GOOD_STATUSES
+from releases.services.locks import (
     Hold,
     environment_holds,
     freeze_create,
@@ -40,7 +47,7 @@ from .services.locks import (
     lock_acquire,
     lock_release,
 )
-from .states import EnvironmentState, states_for
+from releases.states import EnvironmentState, states_for
 
 RECENT_RELEASES = 8
 # Freeze windows that ended this recently are still listed (as past), so one just over or one

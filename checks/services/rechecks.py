@@ -16,6 +16,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.db.models import Q
 from django.utils import timezone
 
@@ -54,15 +55,16 @@ def schedule(run_id: int, lease: uuid.UUID) -> bool:
 
 
 def _enqueue(run_id: int, result_id: int, lease: uuid.UUID | str, tick: int, after: float) -> None:
-    from ..tasks import recheck_result
-
     due = timezone.now() + timedelta(seconds=after)
     # The run's heartbeat says when its worker will next be heard of; never moved earlier
     # (another check of the run may be due later).
     ReadinessRun.objects.filter(pk=run_id, lease=lease).filter(
         Q(heartbeat_at__lt=due) | Q(heartbeat_at__isnull=True)
     ).update(heartbeat_at=due)
-    recheck_result.apply_async((run_id, result_id, str(lease), tick), countdown=after)
+    # By the task's name: tasks import services, never the other way round.
+    current_app.send_task(
+        "checks.tasks.recheck_result", args=(run_id, result_id, str(lease), tick), countdown=after
+    )
 
 
 def result_recheck(*, run_id: int, result_id: int, lease: str, tick: int) -> None:

@@ -13,6 +13,8 @@ from audit.actors import Actor
 from releases.models import ApiToken
 
 from . import gate_cache, token_cache
+from .principals import is_authenticated
+from .throttling import LoginRateThrottle, TokenRateThrottle
 
 REALM = 'Bearer realm="preflight"'
 
@@ -33,9 +35,6 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raw = ""
-        # Imported here: the throttles import this module (is_authenticated, principal_of).
-        from .throttling import LoginRateThrottle, TokenRateThrottle
-
         found = (
             token_cache.authenticate(
                 raw, TokenRateThrottle().window_of_token, gate_cache.STATE_KEY_PREFIX
@@ -68,13 +67,6 @@ class IsAuthenticatedPrincipal(BasePermission):
         return is_authenticated(request)
 
 
-def is_authenticated(request: Request) -> bool:
-    """A token (user or service) or a logged-in user sent the request."""
-    if isinstance(request.auth, ApiToken):
-        return True
-    return bool(request.user is not None and request.user.is_authenticated)
-
-
 def project_gate_state(request: Request, project_id: int) -> str | None:
     """The project's gate state, when the service token's read brought it along."""
     if isinstance(request.auth, ApiToken) and request.auth.project_id == project_id:
@@ -86,10 +78,3 @@ def actor_of(request: Request) -> Actor:
     if isinstance(request.auth, ApiToken):
         return Actor.of_token(request.auth)
     return Actor.of_user(request.user)
-
-
-def principal_of(request: Request) -> str:
-    """A stable name for who sent an authenticated request, for idempotency keys and throttles."""
-    if isinstance(request.auth, ApiToken):
-        return f"token:{request.auth.pk}"
-    return f"user:{request.user.pk}"

@@ -19,7 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from preflight.errors import Denied, PreflightError
+from preflight.errors import Denied, PreflightError, error_body
 from preflight.unavailable import DETAIL, RETRY_AFTER_SECONDS, is_database_unavailable
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ _DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.Throttled: "throttled",
     exceptions.PermissionDenied: "permission_denied",
 }
-
-
-def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"code": code, "detail": detail, **{k: v for k, v in extra.items() if v is not None}}
 
 
 def _field_messages(detail: Any) -> dict[str, list[str]]:

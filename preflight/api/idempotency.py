@@ -33,8 +33,8 @@ from rest_framework.views import APIView
 from preflight import locking
 from releases.models import IdempotencyKey
 
-from .authentication import principal_of
 from .errors import error_body
+from .principals import principal_of
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -22,7 +22,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from releases.models import ApiToken
 
-from .authentication import is_authenticated, principal_of
+from .principals import is_authenticated, principal_of
 from .shared_cache import shared_redis, warn_unavailable
 
 log = logging.getLogger(__name__)

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -145,12 +146,12 @@ def _failed(message: Message, exc: BaseException) -> None:
 def _publish(message: Message, *, quiet: bool = False) -> bool:
     """Hand the message to the broker. False when the broker refused it (logged unless
     ``quiet``: the sweep logs an outage once)."""
-    from preflight.celery import app
-
     if not _claim(message, timezone.now()):
         return True  # another relay has it, or sent it meanwhile
     try:
-        app.send_task(
+        # The project's Celery app (preflight/celery.py sets itself as the current one): the
+        # outbox is below the project package and only names tasks.
+        current_app.send_task(
             message.task,
             args=message.args,
             headers={HEADER: message.pk},

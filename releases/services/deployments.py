@@ -12,12 +12,11 @@ from checks.gate import evaluate_gate
 from preflight import locking, text
 from preflight.errors import Conflict, EnvironmentBusy, GateClosed
 from preflight.outbox.relay import task_queue
-
-from .. import webhooks
-from ..access import Permission, require
-from ..models import Deployment, DeploymentStatus, Environment, Release, Strategy
-from ..models.deployments import GOOD_STATUSES
-from .locks import Hold, environment_holds, lock_hold
+from releases import webhooks
+from releases.access import Permission, require
+from releases.models import Deployment, DeploymentStatus, Environment, Release, Strategy
+from releases.models.deployments import GOOD_STATUSES
+from releases.services.locks import Hold, environment_holds, lock_hold
 
 FINISH_STATUSES = (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED)
 

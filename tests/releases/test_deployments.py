@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEvent
+from checks.tasks import fail_timed_out_deployments
 from preflight.errors import Conflict, Denied, EnvironmentBusy, GateClosed, InvalidTransition
 from releases.models import Deployment, Lock
 from releases.services.approvals import approval_record
@@ -19,7 +20,6 @@ from releases.services.deployments import (
     deployments_fail_timed_out,
 )
 from releases.services.locks import freeze_create, lock_acquire
-from releases.tasks import fail_timed_out_deployments
 
 from ..conftest import as_actor
 from ..factories import DeploymentFactory, ReleaseFactory
