@@ -30,7 +30,7 @@ from django.conf import settings
 from django.dispatch import Signal
 from django.utils import timezone
 
-from preflight import s3
+from core import s3
 
 from .chain import ChainReport, event_hash, iter_chain, verify_chain, verify_events
 from .models import AuditEvent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from preflight.web.forms import DateRangeForm
+from core.web.forms import DateRangeForm
 
 from .log import AuditFilters
 from .models import AuditEvent

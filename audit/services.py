@@ -12,8 +12,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from preflight import locking
-from preflight.errors import Denied, NotFound, PreflightError
+from core import locking
+from core.errors import Denied, NotFound, PreflightError
 
 from . import context
 from .actors import Actor

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
+from core import locking
 from releases import webhooks
 
 from .models import Alert, Database

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
-from preflight.config import secret_value
+from core.config import secret_value
 
 MAGIC = b"PFBAK\x00\x01\n"
 CHUNK = 1 << 20

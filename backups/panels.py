@@ -14,7 +14,7 @@ from django.db.models import F, Max, Model, QuerySet, Window, prefetch_related_o
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from preflight.web.charts import BarChart, Point, Series, bar_chart, hours, size
+from core.web.charts import BarChart, Point, Series, bar_chart, hours, size
 
 from . import schedules
 from .models import Alert, Backup, Database, RestoreDrill, WalSample

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
-from preflight import s3
+from core import s3
 
 READ_CHUNK = 1 << 20
 

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from audit.actors import Actor
-from preflight.config import secret_value
+from core.config import secret_value
 
 from .models import Database
 from .services.archiving import wal_sample

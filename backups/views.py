@@ -18,11 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from preflight.errors import PreflightError
-from preflight.web.access import ProjectAccess, project_for
-from preflight.web.forms import add_service_errors
-from preflight.web.rendering import is_htmx, render_page_or_partial
+from core.errors import PreflightError
+from core.web.forms import add_service_errors
+from core.web.rendering import is_htmx, render_page_or_partial
 from releases.access import Permission
+from releases.page_access import ProjectAccess, project_for
 
 from . import schedules
 from .forms import ScheduleForm

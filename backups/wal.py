@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from preflight.config import secret_value
+from core.config import secret_value
 
 HEALTHY, STALE, FAILING, UNKNOWN = "healthy", "stale", "failing", "unknown"
 

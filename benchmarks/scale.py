@@ -345,7 +345,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from releases.views import EAGER_CARDS
+    from checks.views.pipeline import EAGER_CARDS
 
     # Under the checkout: the demo's git repository must be under PREFLIGHT_REPOSITORY_ROOT.
     (ROOT / "var").mkdir(exist_ok=True)

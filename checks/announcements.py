@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from preflight import locking
+from core import locking
 from releases import webhooks
 from releases.models import Environment, Release
 

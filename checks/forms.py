@@ -5,7 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from preflight import text
+from core import text
 from releases.forms import DATETIME_WIDGET
 
 from .models import ResultStatus, Severity

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from releases.services.deployments import deployments_fail_timed_out
+from checks.services.deployments import deployments_fail_timed_out
 
 from .announcements import announce_if_opened
 from .services.rechecks import result_recheck

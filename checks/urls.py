@@ -1,11 +1,30 @@
 from django.urls import path
 
-from .views import release, report
+from .views import pipeline, release, report
 
 # A release is seen per environment: /projects/<slug>/releases/<version>/<environment>/.
 RELEASE = "projects/<slug:slug>/releases/<str:version>/<slug:env_slug>/"
 
 urlpatterns = [
+    path("", pipeline.overview, name="overview"),
+    path("overview/<slug:slug>/", pipeline.overview_card, name="overview-card"),
+    path("projects/<slug:slug>/", pipeline.pipeline, name="project"),
+    path("projects/<slug:slug>/environments/<slug:env_slug>/lock", pipeline.lock, name="env-lock"),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/unlock",
+        pipeline.unlock,
+        name="env-unlock",
+    ),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/freezes",
+        pipeline.freeze,
+        name="env-freeze",
+    ),
+    path(
+        "projects/<slug:slug>/environments/<slug:env_slug>/freezes/<int:freeze_id>/delete",
+        pipeline.unfreeze,
+        name="env-unfreeze",
+    ),
     path(RELEASE, release.release_page, name="release"),
     path(RELEASE + "report", report.report_page, name="release-report"),
     path(RELEASE + "runs", release.run_checks, name="release-run"),

@@ -25,7 +25,7 @@ if os.path.basename(sys.argv[0]) == "celery":
             multiproc.prepare("worker")
 
 # Before any broker connection: redis:// gets the transport that survives Redis going away.
-from preflight.broker import register as register_broker_transport  # noqa: E402
+from core.broker import register as register_broker_transport  # noqa: E402
 
 register_broker_transport()
 

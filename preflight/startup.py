@@ -9,7 +9,7 @@ DEFAULT_SETTINGS = "preflight.settings.local"
 
 def load_settings() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
-    from preflight.config import SettingsError
+    from core.config import SettingsError
 
     try:
         importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from audit.actors import Actor
-from preflight.errors import Denied
+from core.errors import Denied
 
 from .models import Membership, Project, Role
 

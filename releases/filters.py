@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from preflight.web.forms import DateRangeForm
+from core.web.forms import DateRangeForm
 
 from .metrics import DEFAULT_WINDOW_DAYS, WINDOW_CHOICES
 from .models import DeploymentStatus, Environment

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from preflight import text
+from core import text
 
 from .models import Decision, Strategy
 

@@ -17,10 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from preflight.web.access import project_for
-from preflight.web.charts import BarChart, Point, Series, bar_chart, hours
-from preflight.web.paging import page_links
-from preflight.web.rendering import render_page_or_partial
+from core.web.charts import BarChart, Point, Series, bar_chart, hours
+from core.web.paging import page_links
+from core.web.rendering import render_page_or_partial
+from releases.page_access import project_for
 
 from .filters import TimelineFilterForm, cursor_of
 from .metrics import (

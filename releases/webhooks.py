@@ -25,8 +25,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
-from preflight.observability import metrics
-from preflight.outbox.relay import task_queue, tasks_queue
+from core import metrics
+from core.outbox.relay import task_queue, tasks_queue
 
 from .models import EVENTS, Project, Webhook, WebhookDelivery
 

@@ -145,10 +145,10 @@ def approved(project, release, environments, deployer, approver, approver2) -> A
     reported CI-001 (ci, high) passing and W-001 (ci, medium) failing, and ben waived W-001.
     Score 100.0; ana approved it; it has succeeded in development."""
     from checks.gate import evaluate_gate
+    from checks.services.approvals import approval_record
     from checks.services.results import ci_result_record, tick_record
     from checks.services.runs import run_execute, run_start
     from checks.services.waivers import waiver_grant
-    from releases.services.approvals import approval_record
     from releases.services.tokens import token_issue
 
     staging = environments["staging"]

@@ -2,7 +2,7 @@ from django.db import migrations
 
 # TRUNCATE fires no row triggers, so the append-only trigger of 0002 never sees it. A statement
 # trigger refuses it, with one exception: a session that set preflight.audit_reset = 'on' and
-# whose role owns the table (what Django's flush does, preflight/db/postgresql/base.py). The
+# whose role owns the table (what Django's flush does, core/db/postgresql/base.py). The
 # flag alone is not enough: any role may set a custom setting, only the owner passes both tests.
 CREATE = """
 CREATE OR REPLACE FUNCTION audit_event_refuse_truncate() RETURNS trigger AS $$

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight.errors import NotFound
+from core.errors import NotFound
 from releases.access import Permission, require
 from releases.models import Project
 

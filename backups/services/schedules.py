@@ -10,7 +10,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
+from core import locking
 from releases.access import Permission, require
 
 from .. import schedules

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
-from preflight.outbox.relay import task_queue
+from core import locking
+from core.outbox.relay import task_queue
 from releases.access import Permission, require
 
 from .. import alerts, crypto, pg, storage

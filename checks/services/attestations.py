@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking, text
-from preflight.errors import Conflict, Denied
+from core import locking, text
+from core.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
 

@@ -20,7 +20,7 @@ from celery import current_app
 from django.db.models import Q
 from django.utils import timezone
 
-from preflight.observability import metrics
+from core import metrics
 
 from ..kinds import get_kind
 from ..models import CheckResult, ReadinessRun, ResultStatus

@@ -31,7 +31,7 @@ from audit.actors import Actor
 from backups import pg, restoring, storage
 from backups.models import Backup, Database
 from backups.wal import DsnError, describe_failure, dsn_from_env
-from preflight import locking
+from core import locking
 
 from ..kinds.base import CheckContext, Outcome
 from ..kinds.migration_rehearsal import shared_settings

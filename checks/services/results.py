@@ -10,8 +10,8 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import text
-from preflight.errors import Denied
+from core import text
+from core.errors import Denied
 from releases.access import Permission, require
 from releases.models import Environment, Release
 

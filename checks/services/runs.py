@@ -27,9 +27,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
-from preflight.observability import metrics
-from preflight.outbox.relay import task_queue
+from core import locking, metrics
+from core.outbox.relay import task_queue
 from releases import webhooks
 from releases.access import Permission, require
 from releases.models import Deployment, DeploymentStatus, Environment, Release

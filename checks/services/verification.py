@@ -10,11 +10,11 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
-from preflight.errors import Conflict
+from checks.services.deployments import deployment_data, deployment_rollback
+from core import locking
+from core.errors import Conflict
 from releases import webhooks
 from releases.models import Deployment, DeploymentStatus
-from releases.services.deployments import deployment_data, deployment_rollback
 
 from .. import scoring
 from ..evaluation import evaluate

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking, text
-from preflight.errors import Conflict, Denied
+from checks.services.approvals import four_eyes_refusal
+from core import locking, text
+from core.errors import Conflict, Denied
 from releases.access import Permission, require
 from releases.models import Release
-from releases.services.approvals import four_eyes_refusal
 
 from ..evaluation import WAIVABLE
 from ..models import Check, CheckResult, ReadinessRun, Severity, Waiver

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Subquery
 
-from preflight.web.charts import LineChart, Series, line_chart
+from core.web.charts import LineChart, Series, line_chart
 
 from ..kinds.prometheus.objectives import number
 from ..models import Check, CheckResult, ReadinessRun

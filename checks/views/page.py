@@ -12,7 +12,8 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from preflight.web.access import ProjectAccess
+from checks.services.approvals import four_eyes_refusal
+from checks.services.deployments import last_good_release
 from releases.access import Permission
 from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, RollbackForm
 from releases.models import (
@@ -25,8 +26,7 @@ from releases.models import (
     Release,
     Role,
 )
-from releases.services.approvals import four_eyes_refusal
-from releases.services.deployments import last_good_release
+from releases.page_access import ProjectAccess
 from releases.states import EnvironmentState, State, states_for
 
 from .. import scoring

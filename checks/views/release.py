@@ -21,19 +21,19 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from preflight.errors import PreflightError
-from preflight.web.access import project_for
-from preflight.web.forms import add_service_errors
-from preflight.web.rendering import is_htmx
-from releases.access import Permission
-from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, FinishForm, RollbackForm
-from releases.models import Deployment
-from releases.services.approvals import approval_record
-from releases.services.deployments import (
+from checks.services.approvals import approval_record
+from checks.services.deployments import (
     deployment_finish,
     deployment_rollback,
     deployment_start,
 )
+from core.errors import PreflightError
+from core.web.forms import add_service_errors
+from core.web.rendering import is_htmx
+from releases.access import Permission
+from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, FinishForm, RollbackForm
+from releases.models import Deployment
+from releases.page_access import project_for
 from releases.services.locks import lock_release
 
 from ..forms import AttestForm, TickForm, WaiverForm

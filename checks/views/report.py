@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from preflight.web.access import project_for
+from releases.page_access import project_for
 
 from ..report import build_report, render_markdown
 from .page import load_release

@@ -122,7 +122,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "context": {"()": "preflight.observability.logs.ContextFilter"},
             "fold_refusals": {"()": "preflight.observability.logs.FoldRefusals"},
             # The database away: one warning line per request, not a traceback.
-            "database_unavailable": {"()": "preflight.unavailable.QuietDatabaseErrors"},
+            "database_unavailable": {"()": "core.unavailable.QuietDatabaseErrors"},
         },
         "formatters": {"line": formatter},
         "handlers": {

@@ -16,7 +16,9 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from . import logs, metrics
+from core import metrics
+
+from . import logs
 
 log = logging.getLogger(logs.REQUEST_LOGGER)
 

@@ -18,7 +18,9 @@ from celery.signals import (
     worker_ready,
 )
 
-from . import metrics, multiproc
+from core import metrics
+
+from . import multiproc
 
 log = logging.getLogger(__name__)
 

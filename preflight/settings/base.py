@@ -1,7 +1,7 @@
 """Settings shared by every way Preflight runs.
 
 The modules ``local``, ``production`` and ``test`` import this one and read what differs between
-them from the environment through ``preflight.config``; ``.env.example`` documents each variable.
+them from the environment through ``core.config``; ``.env.example`` documents each variable.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.csp import CSP
 
-from preflight.config import SettingsError, env_bool, env_int, env_str
+from core.config import SettingsError, env_bool, env_int, env_str
 from preflight.observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -34,9 +34,10 @@ INSTALLED_APPS = [
     "releases",
     "checks",
     "backups",
-    "preflight.api",
+    "api",
+    "demo",
     "preflight.beat",
-    "preflight.outbox",
+    "core.outbox",
 ]
 
 MIDDLEWARE = [
@@ -46,18 +47,18 @@ MIDDLEWARE = [
     "preflight.observability.middleware.RequestObservabilityMiddleware",
     # Outside the request guard and WhiteNoise, so their answers carry the policy too.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    # The database away (a restart): 503 with Retry-After, not a traceback (preflight/unavailable.py).
-    "preflight.unavailable.DatabaseUnavailableMiddleware",
+    # The database away (a restart): 503 with Retry-After, not a traceback (core/unavailable.py).
+    "core.unavailable.DatabaseUnavailableMiddleware",
     # Before anything reads the body, the path or the session: oversized and malformed requests
-    # are answered here (preflight/limits.py).
-    "preflight.limits.RequestLimitsMiddleware",
+    # are answered here (core/limits.py).
+    "core.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "preflight.web.middleware.LoginRequiredMiddleware",
+    "core.web.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -65,8 +66,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "preflight.urls"
-# The API's error body on API paths, the error pages elsewhere (preflight/error_views.py).
-CSRF_FAILURE_VIEW = "preflight.error_views.csrf_failure"
+# The API's error body on API paths, the error pages elsewhere (core/error_views.py).
+CSRF_FAILURE_VIEW = "core.error_views.csrf_failure"
 
 # Request bodies larger than this are refused with 413 before anything reads them, on every
 # endpoint and page; Django's own limit on what it reads into memory is the same.
@@ -87,7 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "preflight.web.context_processors.navigation",
+                "releases.context_processors.navigation",
             ],
         },
     },
@@ -129,8 +130,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Every answer carries this Content-Security-Policy (docs/operations.md): scripts and styles come
 # only from Preflight's own static files, so a page holds no inline <script>, <style>, style=
 # attribute or event handler, and htmx never evaluates attribute text (allowEval is off in
-# base.html). The API docs pages add what they need to it (preflight/api/docs.py). The browser
-# posts what it refused to /csp-report (preflight/web/csp.py), which logs it.
+# base.html). The API docs pages add what they need to it (api/docs.py). The browser
+# posts what it refused to /csp-report (core/web/csp.py), which logs it.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
@@ -189,7 +190,7 @@ PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS = env_int(
     "PREFLIGHT_WEBHOOK_DELIVERY_KEEP_DAYS", default=30, minimum=1
 )
 
-# The outbox (preflight/outbox): side effects are rows written with the change and relayed to the
+# The outbox (core/outbox): side effects are rows written with the change and relayed to the
 # broker after commit; the worker sweeps what could not be sent this often, sends a message again
 # when it was sent this long ago and never done (doubling each time), and forgets done messages
 # after this many days.
@@ -236,28 +237,28 @@ PREFLIGHT_WAL_MAX_AGE = timedelta(
 # WAL samples older than this are pruned by the retention task.
 PREFLIGHT_WAL_HISTORY_DAYS = env_int("PREFLIGHT_WAL_HISTORY_DAYS", default=30, minimum=1)
 
-# The API (preflight/api): JSON only, bearer tokens or a session with CSRF, one error body.
+# The API (api/): JSON only, bearer tokens or a session with CSRF, one error body.
 # Rates: "token" per token or session user, "anon" per address without credentials, "login"
 # failed token authentications per address (past it, the address gets 429 for the period).
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["preflight.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "preflight.api.authentication.BearerTokenAuthentication",
+        "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["preflight.api.authentication.IsAuthenticatedPrincipal"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.authentication.IsAuthenticatedPrincipal"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "preflight.api.throttling.TokenRateThrottle",
-        "preflight.api.throttling.AnonRateThrottle",
+        "api.throttling.TokenRateThrottle",
+        "api.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "token": env_str("PREFLIGHT_API_TOKEN_RATE", default="3000/min", expect="e.g. 3000/min"),
         "anon": env_str("PREFLIGHT_API_ANON_RATE", default="60/min", expect="e.g. 60/min"),
         "login": env_str("PREFLIGHT_API_LOGIN_RATE", default="20/min", expect="e.g. 20/min"),
     },
-    "EXCEPTION_HANDLER": "preflight.api.errors.exception_handler",
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "preflight.api.negotiation.ContentNegotiation",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "NUM_PROXIES": PREFLIGHT_PROXY_COUNT,
@@ -286,7 +287,7 @@ SPECTACULAR_SETTINGS = {
         "AuditOutcomeEnum": "audit.models.AuditEvent.Outcome",
     },
 }
-# The gate endpoint keeps answers this long at most (preflight/api/gate_cache.py); any audited
+# The gate endpoint keeps answers this long at most (api/gate_cache.py); any audited
 # change to the project retires them at once. 0 turns the cache off.
 PREFLIGHT_GATE_CACHE_SECONDS = env_int("PREFLIGHT_GATE_CACHE_SECONDS", default=5, minimum=0)
 # Answers to POSTs with an Idempotency-Key are kept this long (PRODUCT.md: at least 24 hours).
@@ -343,8 +344,8 @@ def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
     """Complete a parsed DATABASE_URL with what Preflight needs of each engine."""
     config = dict(config)
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend plus the owner-only flush of the audit table (preflight/db/postgresql).
-        config["ENGINE"] = "preflight.db.postgresql"
+        # Django's backend plus the owner-only flush of the audit table (core/db/postgresql).
+        config["ENGINE"] = "core.db.postgresql"
     options = dict(config.get("OPTIONS", {}))
     if config["ENGINE"].endswith("sqlite3"):
         # WAL lets the web process read while the worker writes; IMMEDIATE takes the write lock at

@@ -4,7 +4,7 @@ DATABASE_URL / REDIS_URL point at PostgreSQL and Redis."""
 import os
 import secrets
 
-from preflight.config import (
+from core.config import (
     env_bool,
     env_database,
     env_list,

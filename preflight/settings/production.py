@@ -1,7 +1,7 @@
 """Production: every secret and address comes from the environment, and nothing has a default
 that would be unsafe. ``manage.py check --deploy`` is clean with these settings."""
 
-from preflight.config import (
+from core.config import (
     env_bool,
     env_database,
     env_int,

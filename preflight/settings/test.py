@@ -1,7 +1,7 @@
 """The test suite: real PostgreSQL and Redis, started by ``make test`` (scripts/throwaway.py) or
 named by DATABASE_URL / REDIS_URL."""
 
-from preflight.config import env_database, env_redis_url
+from core.config import env_database, env_redis_url
 
 from .base import *  # noqa: F403
 from .base import VAR_DIR, broker, caches, database

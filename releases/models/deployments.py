@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from preflight.errors import InvalidTransition
+from core.errors import InvalidTransition
 
 from .environments import Environment
 from .projects import ApiToken

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 class IdempotencyKey(models.Model):
     """A final answer to a POST sent with an ``Idempotency-Key`` header, kept so a retry gets the
-    same answer instead of doing the work twice (preflight/api/idempotency.py).
+    same answer instead of doing the work twice (api/idempotency.py).
 
     Written in the transaction that does the work, and only for answers that are final for their
     request, so a row exists exactly when what it answers has committed; answers that reflect a

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking, text
-from preflight.errors import Conflict
+from core import locking, text
+from core.errors import Conflict
 
 from .. import webhooks
 from ..access import Permission, require

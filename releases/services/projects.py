@@ -9,7 +9,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
+from core import locking
 
 from ..access import Permission, require
 from ..models import Environment, Membership, Project, Role

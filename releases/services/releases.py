@@ -5,8 +5,8 @@ from django.db import IntegrityError, transaction
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import text
-from preflight.errors import Conflict
+from core import text
+from core.errors import Conflict
 
 from .. import webhooks
 from ..access import Permission, require

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
+from core import locking
 
 from ..models import ApiToken, Project
 
@@ -89,7 +89,7 @@ def token_authenticate(raw: str) -> ApiToken | None:
         return None
     token = (
         ApiToken.objects.select_related("user", "project")
-        .defer("user__password")  # the token may be cached (preflight/api/token_cache.py)
+        .defer("user__password")  # the token may be cached (api/token_cache.py)
         .filter(key_hash=hash_token(raw))
         .first()
     )

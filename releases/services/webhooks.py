@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from preflight import locking
+from core import locking
 
 from ..models import Webhook, WebhookDelivery
 from ..webhooks import rotation_overlap, signing_secret, signing_secrets

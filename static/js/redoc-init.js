@@ -1,6 +1,6 @@
 // Starts Redoc on templates/api/redoc.html with the nonce its styles need, and without its
 // search, which would run in a worker made from a blob: URL that the Content-Security-Policy
-// refuses (preflight/api/docs.py).
+// refuses (api/docs.py).
 (function () {
   "use strict";
   var container = document.getElementById("redoc");

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.test import Client
 
-from preflight.api.docs import REDOC_LOGO, REDOC_STYLE_HASHES
+from api.docs import REDOC_LOGO, REDOC_STYLE_HASHES
 from tests.preflight.test_csp import POLICY
 
 pytestmark = pytest.mark.django_db

@@ -11,13 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from api.shared_cache import shared_redis
 from audit.actors import Actor
 from audit.models import AuditEvent
 from audit.services import record
 from checks.services.attestations import attestation_record, attestation_withdraw
 from checks.services.results import tick_record
 from checks.services.waivers import waiver_grant, waiver_revoke
-from preflight.api.shared_cache import shared_redis
 from releases.models import Approval
 
 from ..conftest import as_actor

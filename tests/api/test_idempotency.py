@@ -18,8 +18,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from api.idempotency import kept
 from audit.models import AuditEvent
-from preflight.api.idempotency import kept
 from releases.models import Deployment, Environment, IdempotencyKey, Membership, Release
 from releases.services.locks import freeze_create, freeze_delete, lock_acquire, lock_release
 from releases.tasks import purge_idempotency_keys

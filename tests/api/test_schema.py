@@ -60,8 +60,8 @@ def test_the_run_schema_has_the_risk_summary_by_section_beside_the_old_one():
 
 @pytest.mark.django_db
 def test_free_text_inputs_declare_the_limits_the_pages_keep(client):
-    """One limit per kind of text (preflight.text), declared as maxLength in the schema."""
-    from preflight import text
+    """One limit per kind of text (core.text), declared as maxLength in the schema."""
+    from core import text
 
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     components = schema.json()["components"]["schemas"]

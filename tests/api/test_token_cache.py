@@ -1,4 +1,4 @@
-"""Tokens kept in Redis (preflight/api/token_cache.py): a repeat request authenticates without
+"""Tokens kept in Redis (api/token_cache.py): a repeat request authenticates without
 the database, and every change that can stop a token stops a cached one at once."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from preflight.api import token_cache
-from preflight.api.shared_cache import shared_redis
+from api import token_cache
+from api.shared_cache import shared_redis
 from releases.models import ApiToken
 from releases.services.tokens import hash_token, token_authenticate, token_issue, token_revoke
 from scripts.throwaway import free_port
@@ -148,7 +148,7 @@ def test_every_process_connects_the_receivers_that_retire_cached_tokens():
     # still retire cached tokens when it changes them.
     probe = (
         "import sys, django; django.setup(); "
-        "print('preflight.api.token_cache' in sys.modules, 'preflight.api.gate_cache' in sys.modules)"
+        "print('api.token_cache' in sys.modules, 'api.gate_cache' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from checks.services.runs import run_execute
-from preflight.outbox.models import Message
+from core.outbox.models import Message
 from releases.models import Webhook, WebhookDelivery
 from releases.tasks import deliver_webhook
 from releases.webhooks import (

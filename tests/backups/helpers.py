@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from preflight.api import gate_cache
+from api import gate_cache
 from scripts.throwaway import free_port
 
 

@@ -14,7 +14,7 @@ from backups.services.drills import drill_execute, drill_request
 from backups.services.taking import backup_take_now
 from checks.kinds import get_kind
 from checks.kinds.base import CheckContext
-from preflight.errors import Denied
+from core.errors import Denied
 from tests.backups.helpers import hanging_pg_tools
 from tests.conftest import as_actor
 

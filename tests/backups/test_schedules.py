@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from backups import schedules
 from backups.models import Database
 from backups.services.schedules import database_schedule_change
-from preflight.errors import Denied
+from core.errors import Denied
 from tests.conftest import as_actor
 
 # --- the schedule language -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from backups.services.drills import drill_execute, drill_request
 from backups.services.reports import backup_report
 from backups.services.retention import retention_enforce
 from backups.services.taking import backup_request, backup_take, backup_take_now
-from preflight.errors import Denied
+from core.errors import Denied
 from releases.models import WebhookDelivery
 from tests.backups.helpers import hanging_pg_tools, local_s3, task_callbacks
 from tests.conftest import as_actor

@@ -16,13 +16,13 @@ from audit.actors import Actor
 from audit.models import AuditEvent
 from checks.evaluation import evaluate
 from checks.gate import evaluate_gate
+from checks.services.approvals import approval_record
 from checks.services.attestations import attestation_record, attestation_withdraw
 from checks.services.results import ci_result_record, tick_record
 from checks.services.runs import run_execute, run_start
 from checks.services.waivers import waiver_grant, waiver_revoke
 from checks.snapshots import Snapshot
 from releases.models import Approval
-from releases.services.approvals import approval_record
 
 from ..conftest import as_actor
 

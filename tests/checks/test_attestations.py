@@ -16,7 +16,7 @@ from checks.models import Attestation, CheckResult
 from checks.services.attestations import attestation_record, attestation_withdraw
 from checks.services.results import tick_record
 from checks.services.runs import run_execute, run_start
-from preflight.errors import Conflict, Denied
+from core.errors import Conflict, Denied
 from releases.services.tokens import token_issue
 
 from ..conftest import as_actor

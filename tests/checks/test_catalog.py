@@ -17,7 +17,7 @@ from audit.actors import Actor
 from audit.models import AuditEvent
 from checks.catalog import CatalogInvalid, export_catalog, import_catalog
 from checks.models import Category, Check, ReviewBaseline
-from preflight.errors import Denied
+from core.errors import Denied
 
 from ..conftest import as_actor
 from ..factories import EnvironmentFactory, ProjectFactory

@@ -12,7 +12,7 @@ from checks.evidence import source_of, source_phrase
 from checks.models import CheckResult, ReportedResult
 from checks.services.results import ci_result_record, tick_record
 from checks.services.runs import run_execute, run_start
-from preflight.errors import Denied
+from core.errors import Denied
 from releases.services.tokens import token_issue
 
 from ..conftest import as_actor

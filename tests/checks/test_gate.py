@@ -12,10 +12,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from checks.gate import evaluate_gate
 from checks.models import CheckResult
-from preflight.errors import Denied, EnvironmentBusy, GateClosed
+from checks.services.approvals import approval_record
+from checks.services.deployments import deployment_start
+from core.errors import Denied, EnvironmentBusy, GateClosed
 from releases.models import Approval, Membership
-from releases.services.approvals import approval_record
-from releases.services.deployments import deployment_start
 from releases.services.locks import freeze_create, lock_acquire
 
 from ..conftest import as_actor

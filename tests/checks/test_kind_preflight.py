@@ -31,11 +31,11 @@ from checks.kinds import CheckContext, ConfigError, Outcome, get_kind
 from checks.kinds.http import validate as http_config
 from checks.kinds.preflight import evaluate
 from checks.models import ReadinessRun
+from checks.services.approvals import approval_record
+from checks.services.deployments import deployment_finish, deployment_rollback, deployment_start
 from checks.services.runs import run_execute, run_start
 from releases import webhooks
 from releases.models import Deployment, Environment, Release, Webhook, WebhookDelivery
-from releases.services.approvals import approval_record
-from releases.services.deployments import deployment_finish, deployment_rollback, deployment_start
 from releases.services.locks import lock_release
 from releases.services.projects import environment_update
 from tests.backups.conftest import SCHEMA, server_dsn

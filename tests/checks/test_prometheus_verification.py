@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from checks.kinds import get_kind
 from checks.models import CheckResult, ReadinessRun
+from checks.services.deployments import deployment_finish
 from preflight.celery import app as celery_app
 from releases.models import Deployment, Lock
-from releases.services.deployments import deployment_finish
 
 from ..conftest import as_actor
 from ..factories import CategoryFactory, CheckFactory, DeploymentFactory, ReleaseFactory

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from checks.kinds import get_kind
 from checks.models import CheckResult, ReadinessRun
+from checks.services.deployments import deployment_finish
 from checks.services.rechecks import result_recheck, tick_of
 from checks.services.runs import STALE_AFTER, run_execute
-from releases.services.deployments import deployment_finish
 
 from ..conftest import as_actor
 from ..factories import CategoryFactory, CheckFactory, DeploymentFactory, ReleaseFactory

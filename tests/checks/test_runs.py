@@ -21,7 +21,7 @@ from checks.kinds.http import validate as http_config
 from checks.models import CheckResult, ReadinessRun
 from checks.services import runs
 from checks.services.runs import MAX_ATTEMPTS, run_execute, run_start, runs_reap
-from preflight.errors import Denied
+from core.errors import Denied
 
 from ..conftest import as_actor
 from ..factories import CategoryFactory, CheckFactory

@@ -11,10 +11,10 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from checks.kinds.http import validate as http_config
 from checks.models import ReadinessRun
+from checks.services.deployments import deployment_finish
 from checks.services.runs import run_execute, run_fail
 from checks.services.verification import verification_conclude
 from releases.models import Deployment, Lock
-from releases.services.deployments import deployment_finish
 
 from ..conftest import as_actor
 from ..factories import CategoryFactory, CheckFactory, DeploymentFactory, ReleaseFactory

@@ -17,7 +17,7 @@ from checks.models import ManualTick, ReportedResult, Waiver
 from checks.services.results import ci_result_record, tick_record
 from checks.services.runs import run_execute, run_start
 from checks.services.waivers import waiver_grant, waiver_revoke
-from preflight.errors import Conflict, Denied
+from core.errors import Conflict, Denied
 from releases.models import Membership
 from releases.services.tokens import token_issue
 

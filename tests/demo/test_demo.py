@@ -19,7 +19,7 @@ from checks.evaluation import evaluate
 from checks.gate import evaluate_gate
 from checks.models import Category, Check, CheckResult, ManualTick, ReadinessRun, Waiver
 from checks.report import build_report, render_markdown
-from preflight.demo import loader
+from demo import loader
 from releases.models import Approval, Deployment, Environment, Lock, Project, Release
 
 from ..conftest import as_actor
@@ -219,7 +219,7 @@ def test_release_1_1_0_passes_what_1_0_0_failed(demo):
 
 def test_re_running_1_0_0_today_reports_the_gaps_preflights_configuration_closed(demo):
     from checks.services.runs import run_execute, run_start
-    from preflight.demo import replay
+    from demo import replay
 
     with replay.health_endpoints():
         run, _ = run_start(

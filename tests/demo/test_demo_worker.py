@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from checks.evaluation import evaluate
-from preflight.demo import loader
+from demo import loader
 
 from ..checks.test_worker import (  # noqa: F401 - the fixtures that start and drain workers
     _workers_idle_before_teardown,

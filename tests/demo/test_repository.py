@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
-from preflight.demo import repository
+from demo import repository
 
 
 def git(path, *args):  # type: ignore[no-untyped-def]

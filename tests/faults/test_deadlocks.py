@@ -1,7 +1,7 @@
 """Draining a backlog at once for one project — runs finishing, CI reports, deployments starting,
 finishing (and being verified) and rolled back, runs started, environments locked and
 unlocked, all in parallel threads on PostgreSQL — ends without a single deadlock: every
-transaction takes its locks in preflight/locking.py's order. PostgreSQL's own count
+transaction takes its locks in core/locking.py's order. PostgreSQL's own count
 (pg_stat_database.deadlocks) is compared before and after, and no thread sees one."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from django.db import OperationalError, connection
 
 from audit.actors import Actor
 from checks.models import ReadinessRun
+from checks.services.deployments import deployment_finish, deployment_rollback, deployment_start
 from checks.services.results import ci_result_record
 from checks.services.runs import run_execute, run_start
-from preflight.errors import PreflightError
+from core.errors import PreflightError
 from releases.models import Deployment
-from releases.services.deployments import deployment_finish, deployment_rollback, deployment_start
 from releases.services.locks import lock_acquire, lock_release
 from releases.services.tokens import token_issue
 

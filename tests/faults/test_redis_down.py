@@ -19,7 +19,7 @@ from django.db import connection
 from audit.actors import Actor
 from audit.models import AuditEvent
 from checks.models import ReadinessRun
-from preflight.outbox.models import Message
+from core.outbox.models import Message
 from releases.models import Deployment, Release, Webhook, WebhookDelivery
 from releases.services.tokens import token_issue
 from scripts.throwaway import RedisServer, free_port

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.web import charts
-from preflight.web.charts import Point, Series, bar_chart, hours, line_chart, nice_ceiling, size
+from core.web import charts
+from core.web.charts import Point, Series, bar_chart, hours, line_chart, nice_ceiling, size
 
 ONE = [Series("count", "pass")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from preflight.config import (
+from core.config import (
     SettingsError,
     env_bool,
     env_database,

@@ -26,7 +26,7 @@ POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'; report-uri /csp-report"
 )
-# The API docs add to it (preflight/api/docs.py, tests/api/test_docs.py).
+# The API docs add to it (api/docs.py, tests/api/test_docs.py).
 DOCS = ("/api/v1/docs/", "/api/v1/docs/redoc/")
 
 

@@ -1,4 +1,4 @@
-"""Every lock is taken through preflight/locking.py, so the one order it documents is the order
+"""Every lock is taken through core/locking.py, so the one order it documents is the order
 everywhere; and every model it locks has a place in that order."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 
-from preflight import locking
+from core import locking
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("audit", "releases", "checks", "backups", "preflight")

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from checks.models import ReadinessRun
 from checks.services.runs import run_start
-from preflight.outbox import relay
-from preflight.outbox.models import Message
-from preflight.outbox.relay import messages_purge, messages_sweep, task_queue
+from core.outbox import relay
+from core.outbox.models import Message
+from core.outbox.relay import messages_purge, messages_sweep, task_queue
 
 from ..conftest import as_actor
 

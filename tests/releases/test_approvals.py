@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from audit.actors import Actor
 from audit.models import AuditEvent
 from checks.gate import evaluate_gate
-from preflight.errors import Denied
+from checks.services.approvals import approval_record
+from core.errors import Denied
 from releases.models import Approval, Membership
-from releases.services.approvals import approval_record
 from releases.services.tokens import token_issue
 
 from ..conftest import as_actor

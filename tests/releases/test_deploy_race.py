@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 
 from audit.actors import Actor
-from preflight.errors import EnvironmentBusy
+from checks.services.deployments import deployment_finish, deployment_start
+from core.errors import EnvironmentBusy
 from releases.models import Deployment, Release
-from releases.services.deployments import deployment_finish, deployment_start
 
 from ..factories import (
     CategoryFactory,

@@ -9,16 +9,16 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEvent
-from checks.tasks import fail_timed_out_deployments
-from preflight.errors import Conflict, Denied, EnvironmentBusy, GateClosed, InvalidTransition
-from releases.models import Deployment, Lock
-from releases.services.approvals import approval_record
-from releases.services.deployments import (
+from checks.services.approvals import approval_record
+from checks.services.deployments import (
     deployment_finish,
     deployment_rollback,
     deployment_start,
     deployments_fail_timed_out,
 )
+from checks.tasks import fail_timed_out_deployments
+from core.errors import Conflict, Denied, EnvironmentBusy, GateClosed, InvalidTransition
+from releases.models import Deployment, Lock
 from releases.services.locks import freeze_create, lock_acquire
 
 from ..conftest import as_actor

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from preflight.errors import Conflict, Denied
+from core.errors import Conflict, Denied
 from releases.models import FreezeWindow, Lock
 from releases.services.locks import (
     _mark_expired,

@@ -203,8 +203,8 @@ def test_the_pipeline_does_not_query_per_row(client_of, admin, project, environm
 def test_the_overview_costs_the_same_however_many_projects(
     client_of, approver, project, environments
 ):
+    from checks.views.pipeline import EAGER_CARDS
     from releases.models import Membership, Project
-    from releases.views import EAGER_CARDS
 
     client = client_of(approver)
 
@@ -276,7 +276,7 @@ def _releases_with_history(project, environments, users, start: int, count: int)
 def test_the_pipeline_costs_the_same_with_few_and_many_releases_in_every_state(
     client_of, admin, approver, approver2, project, environments
 ):
-    from releases.views import RECENT_RELEASES
+    from checks.views.pipeline import RECENT_RELEASES
 
     client = client_of(admin)
     _releases_with_history(project, environments, [approver, approver2], 0, 1)
@@ -391,7 +391,7 @@ def test_the_overview_costs_the_same_for_one_project_as_for_several_in_every_sta
 ):
     """The first cards are built together: their gates, states, holds and versions in queries
     that do not grow with the projects or their environments."""
-    from releases.views import EAGER_CARDS
+    from checks.views.pipeline import EAGER_CARDS
 
     client = client_of(approver2)
     _project_in_every_state(0, approver2, approver, deployer)
@@ -410,8 +410,8 @@ def test_the_overview_cards_say_what_each_gate_says(approver, approver2, deploye
     """Built together, each card's row shows the gate and the state its release has there
     when asked about alone."""
     from checks.gate import evaluate_gate
+    from checks.views.pipeline import _cards
     from releases.states import states_for
-    from releases.views import _cards
 
     projects = [_project_in_every_state(n, approver2, approver, deployer) for n in range(4)]
     cards = _cards([(project, "viewer") for project in projects])

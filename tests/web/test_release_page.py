@@ -575,7 +575,7 @@ def test_a_waiver_reason_past_the_limit_is_a_form_error(client_of, approver, fai
 
 
 def test_free_text_fields_tell_the_browser_their_limit(client_of, approver, passing_run):
-    from preflight import text
+    from core import text
 
     html = client_of(approver).get(url()).content.decode()
     assert f'maxlength="{text.COMMENT}"' in html  # the approval's comment

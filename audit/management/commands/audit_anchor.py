@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from audit.anchors import AnchorError, anchor_head, store
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 
 
 class Command(PreflightCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
 from audit.models import AuditEvent
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 
 # Role names are printed into SQL: only plain identifiers, so nothing needs escaping.
 ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from audit.models import AuditEvent
 from audit.verification import chain_verification_record
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 
 
 class Command(PreflightCommand):

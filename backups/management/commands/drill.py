@@ -6,7 +6,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from backups.models import Backup, RestoreDrill
 from backups.services.drills import drill_execute, drill_request
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.management.commands._helpers import OPERATOR
 
 from ._database import get_database

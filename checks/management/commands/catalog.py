@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from checks.catalog import CatalogInvalid, export_catalog, import_catalog
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.management.commands._helpers import OPERATOR, get_project
 
 

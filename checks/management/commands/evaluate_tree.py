@@ -8,7 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from checks.kinds.repository.tree import RuleOutcome
 from checks.kinds.repository.working_tree import CatalogUnusable, evaluate, read_catalog
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 
 # The demo's catalog, by path: the readiness app does not import the demo.
 DEMO_CATALOG = Path(settings.BASE_DIR) / "preflight" / "demo" / "liquor-pos.catalog.yml"

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.template.loader import render_to_string
 
 from checks.report import build_report, render_markdown
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.management.commands._helpers import get_project
 from releases.models import Environment, Release
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.models import Role
 from releases.services.projects import member_set, user_get_or_create
 

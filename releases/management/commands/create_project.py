@@ -5,7 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.models import Project
 from releases.services.projects import environment_create, project_create
 

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.services.tokens import token_issue
 
 from ._helpers import OPERATOR, get_project, get_user, validation_message

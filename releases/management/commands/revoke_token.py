@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from preflight.commands import PreflightCommand
+from core.commands import PreflightCommand
 from releases.models import ApiToken
 from releases.services.tokens import hash_token, token_revoke
 

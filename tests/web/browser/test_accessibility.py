@@ -7,7 +7,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth import get_user_model
 
-from preflight.demo import loader
+from demo import loader
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 
 from backups.models import Database
 from checks.models import ManualTick
-from preflight.demo import loader
+from demo import loader
 from releases.models import Environment, Release
 from tests.factories import RunFactory
 

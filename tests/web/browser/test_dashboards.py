@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from audit.models import AuditEvent
 from audit.verification import chain_verification_record
 from backups.models import RestoreDrill
-from preflight.demo import loader
+from demo import loader
 
 from .conftest import _test_database_url
 

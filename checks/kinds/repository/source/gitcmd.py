@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from preflight.config import secret_value
+from core.config import secret_value
 
 from ...base import reserved_env
 from .config import Repository

@@ -1,0 +1,196 @@
+"""Gate answers kept for a few seconds, so pipelines polling the gate cost a cache read.
+
+The gate is asked far more often than anything it depends on changes: CI polls it while runs
+finish and approvers decide. Every change that can move the gate is audited with its project
+(runs, results, approvals, waivers, locks, freezes, deployments, memberships), so each audit
+event with a project gives that project a new *state* (a random value in the cache) once its
+transaction commits; an answer is kept with the state it was computed in and used only while that
+is still the project's state (saving a user, which changes whether their approvals count, does
+the same for their projects). Of what changes with time alone, a waiver running out (which can
+lower the score and turn approvals stale) and an approval passing its environment's
+approval_ttl end a kept answer at that very moment: the gate says when its answer next changes by
+itself (``GateDecision.changes_at``) and the answer is kept no longer. A lock expiring or a
+freeze window starting or ending shows within PREFLIGHT_GATE_CACHE_SECONDS.
+
+The state lives in Redis, shared by the web processes and the worker (which finishes runs);
+without Redis the gate is computed for every request. Answers are kept in Redis and, the last few
+hundred, in each web process too: a service token's read (api/token_cache.py) brings its
+project's state along, so a pipeline polling the gate is answered from the process's memory
+after that one round trip.
+
+Starting a deployment never reads this: ``deployment_start`` evaluates the gate itself, under the
+environment's row lock."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from rest_framework.renderers import JSONRenderer
+
+from audit.models import AuditEvent
+from releases.models import Membership
+
+from .shared_cache import shared_redis, warn_unavailable
+
+log = logging.getLogger(__name__)
+
+
+STATE_KEY_PREFIX = "gate-state:"
+KEPT_HERE = 512  # answers kept in each process's memory
+
+
+def _state_key(project_id: int) -> str:
+    return f"{STATE_KEY_PREFIX}{project_id}"
+
+
+def _answer_key(project_id: int, version: str, environment: str) -> str:
+    return f"gate-answer:{project_id}:{version}:{environment}"
+
+
+class _KeptHere:
+    """The last answers this process used, each with the state it is current in and the time it
+    stops being used. Threads of one web process share it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._answers: OrderedDict[tuple[int, str, str], tuple[str, float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str, str], state: str) -> str | None:
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is None or kept[0] != state or kept[1] <= time.time():
+                return None
+            self._answers.move_to_end(key)
+            return kept[2]
+
+    def put(self, key: tuple[int, str, str], state: str, until: float, body: str) -> None:
+        with self._lock:
+            self._answers[key] = (state, until, body)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
+
+_kept_here = _KeptHere(KEPT_HERE)
+
+
+def answer(
+    project_id: int,
+    version: str,
+    environment: str,
+    compute: Callable[[], tuple[dict[str, Any], datetime | None]],
+    state_now: str | None = None,
+) -> str:
+    """The gate's answer for (version, environment) as the JSON sent, from the cache if it is
+    still current. ``compute`` gives the answer and when time alone changes it (or None).
+    ``state_now``, when the caller has just read the project's state, saves reading it again."""
+    seconds = settings.PREFLIGHT_GATE_CACHE_SECONDS
+    if not seconds or shared_redis() is None:
+        # Without a cache shared with the worker, this process would not learn that a run
+        # finished: answer fresh each time.
+        return _encode(compute()[0])
+    here = (project_id, version, environment)
+    if state_now:
+        body = _kept_here.get(here, state_now)
+        if body is not None:
+            return body
+    state_key, answer_key = _state_key(project_id), _answer_key(*here)
+    try:
+        state, kept = _read(state_key, answer_key)
+        if state is None:
+            # No state yet (or evicted): start one. Answers are tagged with random states, so an
+            # answer kept under a lost state can never match a new one.
+            _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
+            state, _ = _read(state_key, answer_key)
+            if state is None:
+                return _encode(compute()[0])
+        if kept is not None and kept["state"] == state and kept["until"] > time.time():
+            # Another host wrote it: its clock may differ, this one's bounds it too.
+            until = min(kept["until"], time.time() + seconds)
+            _kept_here.put(here, state, until, kept["body"])
+            return str(kept["body"])
+    except Exception as exc:  # the cache is an optimisation: without it, compute
+        warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
+        return _encode(compute()[0])
+    computed, changes_at = compute()
+    body = _encode(computed)
+    # The state was read before computing: a change meanwhile retires it.
+    now = time.time()
+    until = now + seconds
+    if changes_at is not None:
+        until = min(until, changes_at.timestamp())
+    if until <= now:
+        return body
+    try:
+        _store(
+            answer_key,
+            json.dumps({"state": state, "until": until, "body": body}),
+            max(1, math.ceil(until - now)),
+        )
+    except Exception as exc:
+        warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
+    else:
+        _kept_here.put(here, state, until, body)
+    return body
+
+
+def _encode(body: dict[str, Any]) -> str:
+    """The answer as the API's renderer writes it."""
+    return JSONRenderer().render(body).decode()
+
+
+def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
+    """Both keys in one round trip."""
+    state, kept = shared_redis().mget([state_key, answer_key])
+    return (
+        state.decode() if state is not None else None,
+        json.loads(kept) if kept is not None else None,
+    )
+
+
+def _store(key: str, value: str, seconds: int | None, *, only_if_new: bool = False) -> None:
+    shared_redis().set(key, value, ex=seconds, nx=only_if_new)
+
+
+def _new_state(project_id: int) -> None:
+    if shared_redis() is None:
+        return
+    try:
+        _store(_state_key(project_id), uuid.uuid4().hex, None)
+    except Exception as exc:
+        # The change is committed; answers kept before it expire within the cache timeout.
+        warn_unavailable(log, "gate cache unavailable: cached answers expire by themselves", exc)
+
+
+@receiver(post_save, sender=AuditEvent, dispatch_uid="gate-cache-new-state")
+def _on_audit_event(sender: Any, instance: AuditEvent, created: bool, **kwargs: Any) -> None:
+    if created and instance.project_id is not None:
+        transaction.on_commit(partial(_new_state, instance.project_id))
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="gate-cache-user")
+def _on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A person's approvals count only while they are active: saving a user (deactivation,
+    in the admin) is not audited per project, so it gives their projects a new state here."""
+    if kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # a sign-in
+    for project_id in Membership.objects.filter(user_id=instance.pk).values_list(
+        "project_id", flat=True
+    ):
+        transaction.on_commit(partial(_new_state, project_id))
