@@ -24,7 +24,7 @@ endif
 help:
 	@echo "make run    - set up, migrate, load the demo, serve web + worker + beat on http://127.0.0.1:$(PORT)"
 	@echo "make test   - the whole suite against throwaway PostgreSQL and Redis, with a real Chromium"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the floor plan (lint-imports)"
 	@echo "make benchmarks - every script in benchmarks/, each against its own baseline"
 
 $(UV):
@@ -46,12 +46,14 @@ test: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Each benchmark measures against a baseline taken in the same run and prints the ratio.
 benchmarks: $(VENV)/.synced
