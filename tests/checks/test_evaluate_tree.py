@@ -15,7 +15,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "preflight" / "demo" / "liquor-pos"
+DEMO = REPO / "demo" / "liquor-pos"
 
 
 def evaluate_tree(*arguments: str | Path) -> subprocess.CompletedProcess[str]:

@@ -881,7 +881,7 @@ def test_an_unreadable_jenkinsfile_is_named(tree):
 
 
 def test_the_demo_trees_ci002(settings):
-    settings.PREFLIGHT_REPOSITORY_ROOT = Path(__file__).resolve().parents[2] / "preflight" / "demo"
+    settings.PREFLIGHT_REPOSITORY_ROOT = Path(__file__).resolve().parents[2] / "demo"
     review = evaluate(
         context("repository", {"rule": "ci_tests_before_deploy", "path": "liquor-pos/1.0.0"})
     )

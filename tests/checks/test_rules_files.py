@@ -168,7 +168,7 @@ def test_directories_without_sql_are_no_migrations(tree):
 
 
 def test_the_demo_trees_migrations(settings):
-    settings.PREFLIGHT_REPOSITORY_ROOT = Path(__file__).resolve().parents[2] / "preflight" / "demo"
+    settings.PREFLIGHT_REPOSITORY_ROOT = Path(__file__).resolve().parents[2] / "demo"
     config = {
         "rule": "migrations_have_rollback",
         "migrations": "backend/prisma/migrations/*/",

@@ -517,7 +517,7 @@ def test_a_powershell_script_that_cannot_be_read_is_a_warning(tree, script, line
 
 
 def test_the_demo_trees_fixed_sleeps_and_their_fix(settings):
-    demo = Path(__file__).resolve().parents[2] / "preflight" / "demo"
+    demo = Path(__file__).resolve().parents[2] / "demo"
     settings.PREFLIGHT_REPOSITORY_ROOT = demo
     config = {"rule": "no_fixed_sleeps", "files": ["*.sh", "*.ps1", "scripts/*.sh"]}
     before = evaluate(context("repository", {**config, "path": "liquor-pos/1.0.0"}))

@@ -12,7 +12,7 @@ from django.apps import apps
 from core import locking
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("audit", "releases", "checks", "backups", "preflight")
+APPS = ("core", "audit", "releases", "checks", "backups", "api", "preflight", "demo")
 LOCKING = re.compile(r"select_for_update|pg_(try_)?advisory|LOCK TABLE|FOR UPDATE|FOR SHARE", re.I)
 
 
@@ -21,7 +21,7 @@ def sources() -> list[Path]:
         path
         for app in APPS
         for path in (ROOT / app).rglob("*.py")
-        if "migrations" not in path.parts and path != ROOT / "preflight" / "locking.py"
+        if "migrations" not in path.parts and path != ROOT / "core" / "locking.py"
     ]
 
 

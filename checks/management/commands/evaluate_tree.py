@@ -11,7 +11,7 @@ from checks.kinds.repository.working_tree import CatalogUnusable, evaluate, read
 from core.commands import PreflightCommand
 
 # The demo's catalog, by path: the readiness app does not import the demo.
-DEMO_CATALOG = Path(settings.BASE_DIR) / "preflight" / "demo" / "liquor-pos.catalog.yml"
+DEMO_CATALOG = Path(settings.BASE_DIR) / "demo" / "liquor-pos.catalog.yml"
 LISTED = 100  # findings printed per check; the rest are counted
 FAILING = ("fail", "error")
 
