@@ -151,7 +151,7 @@ def test_requests_carry_the_bearer_token_and_ask_for_json(preflight, fake_api):
         ("https://preflight.example.com", "https://preflight.example.com/api/v1"),
         ("https://preflight.example.com/", "https://preflight.example.com/api/v1"),
         ("http://ci.local:8000/api/v1/", "http://ci.local:8000/api/v1"),
-        ("https://example.com/preflight", "https://example.com/api/v1"),
+        ("https://example.com/preflight", "https://example.com/preflight/api/v1"),
     ],
 )
 def test_the_url_names_the_site_or_its_api(given, root):
