@@ -13,10 +13,20 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 # Honcho gives each process its own PORT; checks that call Preflight itself need the web one.
 export PREFLIGHT_BASE_URL ?= http://127.0.0.1:$(PORT)
-# On PostgreSQL, the demo's pos-main database is Preflight's own, so backups, restore drills and
-# WAL probes have a real server to work on (docs/backups.md).
+# On PostgreSQL, the demo's pos-main is a Liquor POS database of its own on Preflight's server
+# (<Preflight's database>_liquor_pos, which load_demo writes), so backups, restore drills, WAL
+# probes and migration rehearsals have a real server and real rows to work on, never Preflight's
+# own tables (docs/backups.md). Set LIQUOR_POS_DATABASE_URL to name another.
+# The backups Preflight takes there are encrypted (the demo's BK-004), with a key generated once
+# per checkout in var/backup-key unless PREFLIGHT_BACKUP_KEY (or its _FILE) names one.
 ifneq ($(filter postgres://% postgresql://%,$(DATABASE_URL)),)
-export LIQUOR_POS_DATABASE_URL ?= $(DATABASE_URL)
+ifeq ($(origin LIQUOR_POS_DATABASE_URL),undefined)
+export LIQUOR_POS_DATABASE_URL := $(shell $(PYTHON) scripts/pos_database_url.py '$(DATABASE_URL)')
+endif
+ifeq ($(origin PREFLIGHT_BACKUP_KEY)$(origin PREFLIGHT_BACKUP_KEY_FILE),undefinedundefined)
+export PREFLIGHT_BACKUP_KEY_FILE := $(CURDIR)/var/backup-key
+RUN_KEY := var/backup-key
+endif
 endif
 
 .PHONY: help run test lint benchmarks clean compose-secrets
@@ -35,7 +45,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --locked --quiet
 	@touch $@
 
-run: $(VENV)/.synced
+run: $(VENV)/.synced $(RUN_KEY)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	@echo "Preflight is starting on http://127.0.0.1:$(PORT)/ — log in as one of the people above; Ctrl-C stops it."
@@ -64,6 +74,9 @@ benchmarks: $(VENV)/.synced
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/drill.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python benchmarks/rehearsal.py
 	$(BIN)/python -m scripts.throwaway -- $(BIN)/python -m benchmarks.scale $(SCALE_ARGS)
+
+var/backup-key:
+	@mkdir -p var && umask 077 && $(PYTHON) -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' > $@
 
 # var/ holds the SQLite database and, with it, the audit anchors and their key (one store per
 # installation: a new database must not be checked against the old one's anchors).

@@ -20,6 +20,7 @@ release's commit and the repository checks judge that commit's tree."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -36,7 +38,11 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.actors import Actor
-from backups.models import Database
+from audit.models import AuditEvent
+from backups import storage
+from backups.models import Backup, Database
+from backups.services.taking import backup_take_now
+from backups.wal import safe_error
 from checks.catalog import import_catalog
 from checks.models import Check, ReadinessRun, Severity
 from checks.services.approvals import approval_record
@@ -55,7 +61,7 @@ from releases.services.projects import (
 from releases.services.releases import release_register
 from releases.services.tokens import token_issue
 
-from . import history, replay, repository
+from . import history, posdb, replay, repository
 
 CATALOG = Path(__file__).with_name("liquor-pos.catalog.yml")
 SLUG = "liquor-pos"
@@ -176,6 +182,8 @@ class Demo:
     releases: dict[str, Release] = field(default_factory=dict)
     pipeline: ApiToken | None = None
     seeded_deployments: int = 0
+    # The Liquor POS database written on PostgreSQL (its name), "" where there is none.
+    pos_database: str = ""
 
     def ago(self, days: float = 0, *, hours: float = 0) -> datetime:
         return self.now - timedelta(days=days, hours=hours)
@@ -192,32 +200,76 @@ class Demo:
 
 
 def load(*, password: str) -> Project | None:
-    """Load the demo; None if it is already there."""
-    if Project.objects.filter(slug=SLUG).exists():
-        return None
+    """Load the demo; None if it is already there.
+
+    It is written in two committed steps. The first holds everything up to 1.1.0's production
+    run, started but not executed; the run is then executed as a worker does, after that
+    commit, because its migration rehearsal reads Preflight's rows (the database, its backup,
+    the run) from connections of its own. A load that fails after the first commit removes
+    the project again, so a half demo is never left; one interrupted harder (the process
+    killed) is found by the next load, which removes it and starts again."""
+    existing = Project.objects.filter(slug=SLUG).first()
+    if existing is not None:
+        if not _half_loaded(existing):
+            return None
+        remove(existing)
     repository_url()  # the settings can hold the demo's repository, or nothing is written
-    with transaction.atomic(), replay.health_endpoints():
-        demo = as_at_review(password=password)
-        review(demo)
-        after_review(demo)
-        fixed_release(demo)
-        history.wal_samples(demo.database, demo.now)
-        audit.record(
-            actor=LOADER,
-            action="demo.loaded",
-            obj=demo.project,
-            project_id=demo.project.pk,
-            after={
-                "releases": sorted(demo.releases),
-                "checks": Check.objects.filter(project=demo.project).count(),
-                "repository": str(demo.repository.path),
-                # Written straight into the history, without events of their own: deploy.sh's
-                # deployments (imported) and the backup job's reports.
-                "seeded_deployments": demo.seeded_deployments,
-                "seeded_approvals": 0,
-            },
-        )
+    try:
+        pos_dsn = posdb.configured_dsn()
+    except posdb.PosDatabaseError as exc:
+        raise DemoError(str(exc)) from None
+    with replay.health_endpoints():
+        with transaction.atomic():
+            demo = as_at_review(password=password)
+            review(demo)
+            after_review(demo)
+            production = fixed_release(demo, pos_dsn=pos_dsn)
+        try:
+            to_production(demo, production)
+            with transaction.atomic():
+                history.wal_samples(demo.database, demo.now)
+                audit.record(
+                    actor=LOADER,
+                    action="demo.loaded",
+                    obj=demo.project,
+                    project_id=demo.project.pk,
+                    after={
+                        "releases": sorted(demo.releases),
+                        "checks": Check.objects.filter(project=demo.project).count(),
+                        "repository": str(demo.repository.path),
+                        # Written straight into the history, without events of their own:
+                        # deploy.sh's deployments (imported) and the backup job's reports.
+                        "seeded_deployments": demo.seeded_deployments,
+                        "seeded_approvals": 0,
+                        "pos_database": demo.pos_database,
+                    },
+                )
+        except BaseException:
+            remove(demo.project)
+            raise
     return demo.project
+
+
+def _half_loaded(project: Project) -> bool:
+    """The demo's project as a load left it that never finished: the loader created it, and
+    it has no ``demo.loaded`` event. A project of that name someone else made is kept."""
+    events = AuditEvent.objects.filter(project_id=project.pk)
+    return (
+        events.filter(action="project.created", actor=LOADER.label).exists()
+        and not events.filter(action="demo.loaded").exists()
+    )
+
+
+def remove(project: Project) -> None:
+    """Remove a demo project that did not finish loading, with the backup files Preflight took
+    of its database (the audit log keeps what was done, as it keeps everything)."""
+    with transaction.atomic():
+        for location in Backup.objects.filter(
+            database__project=project, source=Backup.Source.TAKEN
+        ).values_list("location", flat=True):
+            with contextlib.suppress(storage.StorageError):
+                storage.delete(location)
+        project.delete()
 
 
 def repository_path() -> Path:
@@ -426,6 +478,27 @@ def after_review(demo: Demo) -> None:
     history.drill(demo.database, demo.ago(3))
 
 
+def pos_backup(demo: Demo, dsn: str, at: datetime) -> Backup:
+    """The Liquor POS database written on its server, and a backup of it taken by Preflight
+    before 1.1.0's production run (pg_dump, the manifest's row counts, the checksum read back;
+    encrypted with PREFLIGHT_BACKUP_KEY, which `make run` on PostgreSQL keeps in var/). The
+    nightly job's dumps are on S3, out of this Preflight's reach: this is the backup the
+    production run's migration rehearsal restores."""
+    try:
+        written = posdb.write(dsn)
+    except posdb.PosDatabaseError as exc:
+        raise DemoError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise DemoError(f"Writing the Liquor POS database failed: {safe_error(exc, dsn)}") from None
+    demo.pos_database = written.name
+    backup = backup_take_now(demo.database, actor=demo.actor("admin"))
+    if backup.status != Backup.Status.SUCCEEDED:
+        raise DemoError(f"The backup of the Liquor POS database failed: {backup.error}")
+    taking = (backup.finished_at or backup.started_at) - backup.started_at
+    replay.backdate_row(backup, started_at=at, finished_at=at + taking, created_at=at)
+    return backup
+
+
 def _rehearse_rollback(demo: Demo, at: datetime) -> None:
     """dana rolls 1.0.0 back in staging through Preflight; the post-deploy checks verify the
     release it went back to; the admin unlocks staging once the rehearsal is written up."""
@@ -448,7 +521,10 @@ def _rehearse_rollback(demo: Demo, at: datetime) -> None:
 # 4. Release 1.1.0.
 
 
-def fixed_release(demo: Demo) -> None:
+def fixed_release(demo: Demo, *, pos_dsn: str | None = None) -> ReadinessRun:
+    """1.1.0 up to its production run, started (``to_production`` executes it). Before it, on
+    PostgreSQL, the Liquor POS database and Preflight's backup of it, which the run's migration
+    rehearsal restores."""
     assert demo.pipeline is not None
     pipeline = Actor.of_token(demo.pipeline)
     release, _ = release_register(
@@ -505,14 +581,31 @@ def fixed_release(demo: Demo) -> None:
         strategy="blue-green",
     )
 
-    production = _ready(demo, "production", demo.ago(hours=3))
-    # Production waits for a second approver.
-    _approve(demo, "production", production, production.created_at + timedelta(minutes=20))
+    if pos_dsn is not None:
+        # The newest backup is the one a rehearsal restores: after the nightly job's last one.
+        nightly = Backup.objects.filter(database=demo.database).order_by("-started_at").first()
+        after = nightly.taken_at + timedelta(minutes=10) if nightly else demo.ago(hours=3.5)
+        pos_backup(demo, pos_dsn, max(demo.ago(hours=3.5), after))
+    return _ticked(demo, "production", demo.ago(hours=3))
+
+
+def to_production(demo: Demo, run: ReadinessRun) -> None:
+    """1.1.0's production run, executed once its start has committed (its migration rehearsal
+    reads the run from a connection of its own); production waits for a second approver."""
+    production = replay.execute(run)
+    with transaction.atomic():
+        _approve(demo, "production", production, production.created_at + timedelta(minutes=20))
 
 
 def _ready(demo: Demo, environment: str, at: datetime) -> ReadinessRun:
     """dana ticks 1.1.0's checklist for the environment (ben attests her critical ticks), then
     runs its readiness checks."""
+    return replay.execute(_ticked(demo, environment, at))
+
+
+def _ticked(demo: Demo, environment: str, at: datetime) -> ReadinessRun:
+    """dana ticks 1.1.0's checklist for the environment (ben attests her critical ticks), then
+    starts its readiness run."""
     for check in _manual_checks(demo, environment):
         note, link = FIXED_BY_HAND.get(check.code, ("In place.", ""))
         _tick(demo, "dana", "1.1.0", environment, check, note, at - timedelta(minutes=30), link)
@@ -524,13 +617,11 @@ def _ready(demo: Demo, environment: str, at: datetime) -> ReadinessRun:
                 check=check,
             )
             replay.backdate_row(attestation, created_at=at - timedelta(minutes=20))
-    return replay.execute(
-        replay.start_run(
-            actor=demo.actor("dana"),
-            release=demo.releases["1.1.0"],
-            environment=demo.environments[environment],
-            at=at,
-        )
+    return replay.start_run(
+        actor=demo.actor("dana"),
+        release=demo.releases["1.1.0"],
+        environment=demo.environments[environment],
+        at=at,
     )
 
 

@@ -29,7 +29,7 @@ from django.db.models import F, Model, QuerySet
 from django.test.utils import override_settings
 
 from audit.actors import Actor
-from checks.models import CheckResult, ReadinessRun
+from checks.models import CheckResult, MigrationRehearsal, ReadinessRun
 from checks.services.deployments import deployment_finish, deployment_start
 from checks.services.runs import run_execute, run_start
 from checks.services.verification import verification_conclude, verification_start
@@ -82,6 +82,9 @@ def execute(run: ReadinessRun) -> ReadinessRun:
     )
     CheckResult.objects.filter(run=run).update(
         evaluated_at=F("evaluated_at") - shift, updated_at=F("updated_at") - shift
+    )
+    MigrationRehearsal.objects.filter(run=run).update(
+        started_at=F("started_at") - shift, finished_at=F("finished_at") - shift
     )
     run.refresh_from_db()
     return run

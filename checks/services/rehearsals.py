@@ -80,6 +80,9 @@ def _obtain(ctx: CheckContext) -> MigrationRehearsal | Outcome:
     )
     if database is None:
         return Outcome("pending", f"No database {name} is tracked for backups yet.")
+    unavailable = _no_server(database)
+    if unavailable:
+        return Outcome("error", unavailable)
     if ctx.run_id is None:
         return Outcome("error", "A migration rehearsal is part of a readiness run.")
     done = _finished(ctx.run_id, database)
@@ -95,6 +98,25 @@ def _obtain(ctx: CheckContext) -> MigrationRehearsal | Outcome:
         if done is not None:
             return done
         return _rehearse(ctx, database)
+
+
+def _no_server(database: Database) -> str:
+    """Why no rehearsal of ``database`` can run here, before any is recorded: it restores into a
+    scratch database on the PostgreSQL server the database's connection string names, and
+    without one (Preflight on SQLite, as plain `make run` is) there is none to restore into."""
+    if not database.dsn_env:
+        return ""  # refused with the rehearsal recorded, as before (_prepare_and_run)
+    try:
+        dsn_from_env(database.dsn_env)
+    except DsnError as exc:
+        return (
+            f"A migration rehearsal needs PostgreSQL: it restores {database.name}'s newest "
+            f"backup into a scratch database on {database.name}'s PostgreSQL server. {exc} "
+            f"Set {database.dsn_env} to a postgres://… connection string (a role with CREATEDB) "
+            "for the worker and restart it; `make run` with DATABASE_URL on PostgreSQL does "
+            "(docs/backups.md). Nothing was rehearsed."
+        )
+    return ""
 
 
 def _finished(run_id: int, database: Database) -> MigrationRehearsal | None:
