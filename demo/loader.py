@@ -44,7 +44,7 @@ from backups.models import Backup, Database
 from backups.services.taking import backup_take_now
 from backups.wal import safe_error
 from checks.catalog import import_catalog
-from checks.models import Check, ReadinessRun, Severity
+from checks.models import Category, Check, ReadinessRun, Severity
 from checks.services.approvals import approval_record
 from checks.services.attestations import attestation_record
 from checks.services.deployments import deployment_rollback
@@ -269,6 +269,15 @@ def remove(project: Project) -> None:
         ).values_list("location", flat=True):
             with contextlib.suppress(storage.StorageError):
                 storage.delete(location)
+        # The history is kept by protected keys (a deployment's release, a rollback's faulty
+        # deployment, a check's category): removed from its ends inwards.
+        deployments = Deployment.objects.filter(environment__project=project)
+        while deployments.exists():
+            deployments.filter(rollbacks__isnull=True).delete()
+        ReadinessRun.objects.filter(release__project=project).delete()
+        Check.objects.filter(project=project).delete()
+        Category.objects.filter(project=project).delete()
+        Release.objects.filter(project=project).delete()
         project.delete()
 
 

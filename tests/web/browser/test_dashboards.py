@@ -98,8 +98,9 @@ def test_filtering_and_exporting_the_audit_log(page, demo, login) -> None:  # ty
 
 
 def test_the_backups_page_and_the_readiness_review(page, demo, login, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # As `make run` on PostgreSQL does: pos-main is Preflight's own database, so drills can run.
-    monkeypatch.setenv("LIQUOR_POS_DATABASE_URL", _test_database_url())
+    # As `make run` on PostgreSQL does: pos-main names a database beside Preflight's own, so
+    # drills can be started.
+    monkeypatch.setenv("LIQUOR_POS_DATABASE_URL", _test_database_url() + "_liquor_pos")
     page.set_viewport_size({"width": 1280, "height": 900})
     login(_person("ana"))
     page.wait_for_url(f"{demo}/")
