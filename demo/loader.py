@@ -50,6 +50,7 @@ from checks.services.attestations import attestation_record
 from checks.services.deployments import deployment_rollback
 from checks.services.results import ci_result_record, tick_record
 from checks.services.waivers import waiver_grant
+from core.config import secret_value
 from releases.models import ApiToken, Approval, Deployment, Environment, Project, Release, Webhook
 from releases.services.locks import lock_release
 from releases.services.projects import (
@@ -68,6 +69,9 @@ SLUG = "liquor-pos"
 LOADER = Actor.of_system("demo")
 REVIEW_DATE = "2026-01-05"
 REVIEW_DAYS_AGO = 10
+# The post-deploy objective on Preflight's own metrics, and where its Prometheus is named.
+METRICS_OBJECTIVE = "POST-07"
+PROMETHEUS_ENV = "LIQUOR_POS_PROMETHEUS_URL"
 GAP_CODE = re.compile(r"^[A-Z]+-\d{3}$")
 STRENGTH_CODE = re.compile(r"^[A-Z]+-S\d+$")
 
@@ -305,14 +309,49 @@ class DemoError(Exception):
 def catalog(*, at_review: bool = False) -> str:
     """The demo's catalog, naming the repository where this installation keeps it. At the
     review it held the review's gaps and strengths; the checklist items that are not gaps of
-    their own were added after it."""
+    their own were added after it. The post-deploy objective on Preflight's metrics is in it
+    only while a Prometheus is configured (``watching_metrics``)."""
     data = yaml.safe_load(CATALOG.read_text())
     data["repository"]["url"] = repository_url()
     if at_review:
         data["checks"] = [
             c for c in data["checks"] if GAP_CODE.match(c["code"]) or STRENGTH_CODE.match(c["code"])
         ]
+    if not watching_metrics():
+        data["checks"] = [c for c in data["checks"] if c["code"] != METRICS_OBJECTIVE]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def watching_metrics() -> bool:
+    """Whether the demo's production deployments are verified by Preflight's metrics: a
+    Prometheus is named (LIQUOR_POS_PROMETHEUS_URL). Without one the objective could only be
+    `error`, and with production's automatic rollback every deployment there would be rolled
+    back for want of a server, not for anything it did; OBS-01 says so instead, before the
+    deployment, where an error costs a little score and nothing else."""
+    return bool(secret_value(PROMETHEUS_ENV))
+
+
+def metrics_objective_sync(project: Project | None = None) -> str:
+    """Add or remove the post-deploy objective of a loaded demo as the Prometheus setting now
+    says (`make run` runs load_demo each time it starts, with the environment its worker gets);
+    a message when it changed, "" when it did not."""
+    project = project or Project.objects.filter(slug=SLUG).first()
+    if project is None:
+        return ""
+    active = Check.objects.filter(project=project, code=METRICS_OBJECTIVE, is_active=True).exists()
+    wanted = watching_metrics()
+    if active == wanted:
+        return ""
+    import_catalog(actor=LOADER, project=project, text=catalog(), check_access=False)
+    if wanted:
+        return (
+            f"{PROMETHEUS_ENV} is set: production deployments are now verified by Preflight's "
+            f"metrics ({METRICS_OBJECTIVE}), and rolled back when a route fails."
+        )
+    return (
+        f"{PROMETHEUS_ENV} is not set: {METRICS_OBJECTIVE}, the post-deploy objective on "
+        "Preflight's metrics, is off until it is."
+    )
 
 
 # 1. The project as it stood at the review.

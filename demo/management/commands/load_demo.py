@@ -34,6 +34,9 @@ class Command(PreflightCommand):
             raise CommandError(str(exc)) from None
         if project is None:
             self.stdout.write(f"The demo project {loader.SLUG} is already loaded.")
+            changed = loader.metrics_objective_sync()
+            if changed:
+                self.stdout.write(changed)
         else:
             self.stdout.write(self.style.SUCCESS(f"Loaded the demo project {loader.SLUG}."))
         shown = (
