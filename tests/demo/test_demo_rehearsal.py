@@ -22,7 +22,7 @@ from audit.actors import Actor
 from backups import pg
 from backups.models import Backup
 from checks.gate import evaluate_gate
-from checks.models import MigrationRehearsal, ReadinessRun
+from checks.models import Check, MigrationRehearsal, ReadinessRun
 from checks.services.rehearsals import SCRATCH_PREFIX
 from checks.services.runs import run_start
 from demo import loader, posdb
@@ -181,8 +181,9 @@ def test_on_postgresql_1_1_0_is_rehearsed_on_a_backup_of_its_own_database(
 def test_without_a_server_for_the_pos_database_the_rehearsal_checks_say_it_needs_postgresql(
     monkeypatch,
 ):
-    # Plain `make run` (SQLite) sets no LIQUOR_POS_DATABASE_URL; neither does this.
+    # Plain `make run` (SQLite) sets no LIQUOR_POS_DATABASE_URL, nor a Prometheus; nor does this.
     monkeypatch.delenv("LIQUOR_POS_DATABASE_URL", raising=False)
+    monkeypatch.delenv(loader.PROMETHEUS_ENV, raising=False)
     call_command("load_demo", password="demo-pw", stdout=StringIO())
     project = Project.objects.get(slug="liquor-pos")
     run = production_run(project)
@@ -194,6 +195,15 @@ def test_without_a_server_for_the_pos_database_the_rehearsal_checks_say_it_needs
         assert "LIQUOR_POS_DATABASE_URL" in detail
     assert not MigrationRehearsal.objects.exists()
     assert not Backup.objects.filter(source="taken").exists()
+    # No post-deploy objective on metrics to roll production back for want of a Prometheus;
+    # OBS-01 says there is none, before production.
+    assert not Check.objects.filter(code=loader.METRICS_OBJECTIVE, is_active=True).exists()
+    obs = run.results.get(check_item__code="OBS-01")
+    assert (obs.status, obs.detail) == (
+        "error",
+        "The environment variable LIQUOR_POS_PROMETHEUS_URL, which names the Prometheus server, "
+        "is not set.",
+    )
     # The rest of the demo as before: production waits for a second approver only.
     fixed = Release.objects.get(project=project, version="1.1.0")
     production = Environment.objects.get(project=project, slug="production")
