@@ -346,7 +346,7 @@ def metrics_objective_sync(project: Project | None = None) -> str:
     if wanted:
         return (
             f"{PROMETHEUS_ENV} is set: production deployments are now verified by Preflight's "
-            f"metrics ({METRICS_OBJECTIVE}), and rolled back when a route fails."
+            f"metrics ({METRICS_OBJECTIVE}), and rolled back when they fail their clients."
         )
     return (
         f"{PROMETHEUS_ENV} is not set: {METRICS_OBJECTIVE}, the post-deploy objective on "
@@ -529,9 +529,10 @@ def after_review(demo: Demo) -> None:
 def pos_backup(demo: Demo, dsn: str, at: datetime) -> Backup:
     """The Liquor POS database written on its server, and a backup of it taken by Preflight
     before 1.1.0's production run (pg_dump, the manifest's row counts, the checksum read back;
-    encrypted with PREFLIGHT_BACKUP_KEY, which `make run` on PostgreSQL keeps in var/). The
-    nightly job's dumps are on S3, out of this Preflight's reach: this is the backup the
-    production run's migration rehearsal restores."""
+    encrypted with PREFLIGHT_BACKUP_KEY, which `make run` on PostgreSQL keeps in var/). It is
+    the newest backup of pos-main, so the one the production run's migration rehearsal
+    restores; the nightly job's reports name dumps in a bucket this Preflight holds no
+    credentials for."""
     try:
         written = posdb.write(dsn)
     except posdb.PosDatabaseError as exc:
