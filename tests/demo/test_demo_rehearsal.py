@@ -15,12 +15,15 @@ from io import StringIO
 import psycopg
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
 from audit.actors import Actor
 from backups import pg
-from backups.models import Backup
+from backups.models import Backup, WalSample
+from backups.services.archiving import wal_sample
+from backups.services.drills import drill_request
 from checks.gate import evaluate_gate
 from checks.models import Check, MigrationRehearsal, ReadinessRun
 from checks.services.rehearsals import SCRATCH_PREFIX
@@ -176,6 +179,20 @@ def test_on_postgresql_1_1_0_is_rehearsed_on_a_backup_of_its_own_database(
     assert (second.status, second.backup_id) == ("passed", backup.pk)
     assert rehearsal_results(again)["MG-003-R"][0] == "pass"
     assert pg.databases_like(os.environ["DATABASE_URL"], SCRATCH_PREFIX) == []
+
+    # Restore drills and WAL probes of pos-main work on the Liquor POS database too.
+    ana = get_user_model().objects.get(username="ana")  # an approver may run drills
+    drill = drill_request(actor=Actor.of_user(ana), database=backup.database)
+
+    def drilled() -> bool:
+        drill.refresh_from_db()
+        return drill.status in ("passed", "failed")
+
+    wait_for(drilled, seconds=180)
+    assert drill.status == "passed", drill.error
+    assert drill.backup_id == backup.pk
+    sample = wal_sample(backup.database)
+    assert sample.state != WalSample.State.UNKNOWN, sample.message
 
 
 def test_without_a_server_for_the_pos_database_the_rehearsal_checks_say_it_needs_postgresql(
