@@ -19,7 +19,7 @@ check keeps it shut. The rules (PRODUCT.md, "The gate"):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -153,12 +153,20 @@ def evaluate_gates(
     environments: Sequence[Environment],
     *,
     now: datetime | None = None,
+    only: Collection[tuple[int, int]] | None = None,
 ) -> dict[tuple[int, int], GateDecision]:
     """The gate for every (release, environment) pair of the same project, in a fixed number
     of queries however many releases, environments and projects there are (a page showing many
     gates at once): the same rules as ``evaluate_gate``, over inputs loaded together. A release
-    is paired only with its own project's environments."""
+    is paired only with its own project's environments. ``only``, when given, names the
+    (release id, environment id) pairs wanted: the others are not evaluated (evaluating a run
+    reads all its results, so a page asks only for the gates it shows)."""
     now = now or timezone.now()
+    if only is not None:
+        only = set(only)
+        release_ids, environment_ids = {pair[0] for pair in only}, {pair[1] for pair in only}
+        releases = [r for r in releases if r.pk in release_ids]
+        environments = [e for e in environments if e.pk in environment_ids]
     if not releases or not environments:
         return {}
     project_ids = {release.project_id for release in releases}
@@ -170,6 +178,8 @@ def evaluate_gates(
         .order_by("release_id", "environment_id", "-created_at", "-id")
         .distinct("release_id", "environment_id")
     }
+    if only is not None:
+        runs = {pair: run for pair, run in runs.items() if pair in only}
     by_id = {release.pk: release for release in releases}
     for run in runs.values():
         run.release = by_id[run.release_id]
@@ -208,6 +218,8 @@ def evaluate_gates(
         previous = previous_of.get(environment.pk) if environment.requires_previous else None
         for release in releases:
             if release.project_id != environment.project_id:
+                continue
+            if only is not None and (release.pk, environment.pk) not in only:
                 continue
             found = runs.get((release.pk, environment.pk))
             evaluation = evaluations.get(found.pk) if found is not None else None

@@ -40,7 +40,6 @@ from releases.models.deployments import GOOD_STATUSES
 from releases.page_access import ProjectAccess, project_for
 from releases.services.locks import (
     Hold,
-    environment_holds,
     freeze_create,
     freeze_delete,
     holds_of,
@@ -240,6 +239,7 @@ def _pipeline(
         freeze.shown_state = freeze.state(now)  # type: ignore[attr-defined]
         freezes.setdefault(freeze.environment_id, []).append(freeze)
 
+    holds = holds_of(environments, now)
     stages = []
     previous: Environment | None = None
     for environment in environments:
@@ -257,7 +257,7 @@ def _pipeline(
         stages.append(
             Stage(
                 environment=environment,
-                holds=environment_holds(environment, now),
+                holds=holds[environment.pk],
                 lock=locks.get(environment.pk),
                 freezes=freezes.get(environment.pk, []),
                 waiting=waiting,
@@ -268,16 +268,19 @@ def _pipeline(
         )
         previous = environment
     states = states_for(releases, environments)
-    gates = evaluate_gates(releases, environments, now=now)
+    # The grid shows the gate only where it is the question (a release not there yet, failed or
+    # rolled back): the others are not evaluated.
+    gates = evaluate_gates(
+        releases,
+        environments,
+        now=now,
+        only=[pair for pair, state in states.items() if state.gate_matters],
+    )
     rows = [
         ReleaseRow(
             release,
             [
-                Cell(
-                    env,
-                    states[release.pk, env.pk],
-                    gates[release.pk, env.pk] if states[release.pk, env.pk].gate_matters else None,
-                )
+                Cell(env, states[release.pk, env.pk], gates.get((release.pk, env.pk)))
                 for env in environments
             ],
         )

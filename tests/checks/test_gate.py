@@ -484,3 +484,35 @@ def test_the_gates_of_several_projects_say_what_each_gate_says(
         assert gate.reasons == single.reasons
         assert gate.holds == single.holds
     assert [h.code for h in gates[other.pk, theirs[1].pk].holds] == ["frozen"]
+
+
+def test_the_gates_asked_for_are_the_only_ones_evaluated(
+    project, release, passing_run, environments, monkeypatch, django_assert_max_num_queries
+):
+    """``only`` names the pairs a page shows: those say what evaluate_gate says, and the runs
+    of the others are not evaluated."""
+    import checks.gate
+    from checks.gate import evaluate_gate, evaluate_gates
+    from releases.models import Release
+
+    other = Release.objects.create(project=project, version="1.1.0", git_sha="abcdef1")
+    envs = list(environments.values())
+    by_pk = {env.pk: env for env in envs}
+    wanted = {(release.pk, environments["staging"].pk), (other.pk, environments["production"].pk)}
+    evaluated: list[int] = []
+    original = checks.gate.evaluate_runs
+
+    def spy(runs, **kwargs):  # type: ignore[no-untyped-def]
+        evaluated.extend(run.pk for run in runs)
+        return original(runs, **kwargs)
+
+    monkeypatch.setattr(checks.gate, "evaluate_runs", spy)
+    with django_assert_max_num_queries(20):
+        gates = evaluate_gates([release, other], envs, only=wanted)
+    assert set(gates) == wanted
+    assert evaluated == [passing_run["staging"].pk]
+    for release_id, env_id in wanted:
+        single = evaluate_gate(release if release_id == release.pk else other, by_pk[env_id])
+        assert gates[release_id, env_id].allowed == single.allowed
+        assert gates[release_id, env_id].reasons == single.reasons
+    assert evaluate_gates([release, other], envs, only=()) == {}

@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from releases.models import Release
 from releases.states import State, states_for
-from tests.factories import DeploymentFactory
+from tests.factories import (
+    DeploymentFactory,
+    EnvironmentFactory,
+    ProjectFactory,
+    ReleaseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -102,12 +107,38 @@ def test_a_verified_release_replaced_since_says_so(release, older, environments)
     assert found.sentence(older, staging).endswith("1.0.0 has been deployed there since.")
 
 
-def test_states_of_many_releases_take_one_query(
+def test_states_of_many_releases_take_two_queries(
     release, older, environments, django_assert_num_queries
 ):
     for env in environments.values():
         DeploymentFactory(release=older, environment=env, status="verified", started_at=at(1))
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         found = states_for([release, older], list(environments.values()))
     assert len(found) == 6
     assert {s.state for (r, _), s in found.items() if r == older.pk} == {State.VERIFIED}
+
+
+def test_states_of_several_projects_at_once_are_each_projects_own(
+    release, older, environments, deployer, django_assert_num_queries
+):
+    """Each project's deployments are read from its own releases' first deployment on, however
+    much later another project's history starts."""
+    staging = environments["staging"]
+    good = DeploymentFactory(release=older, environment=staging, started_at=at(1))
+    rollback = DeploymentFactory(
+        release=release, environment=staging, started_at=at(3), rollback_of=good
+    )
+    other = ProjectFactory(slug="other")
+    theirs = EnvironmentFactory(project=other, slug="staging", position=0)
+    late = ReleaseFactory(project=other, version="2.0", created_by=deployer)
+    DeploymentFactory(release=late, environment=theirs, started_at=at(50))
+    envs = [*environments.values(), theirs]
+    with django_assert_num_queries(2):
+        together = states_for([older, late], envs)
+    assert together == {
+        **states_for([older], list(environments.values())),
+        **states_for([late], [theirs]),
+    }
+    assert together[older.pk, staging.pk].state == State.ROLLED_BACK
+    assert together[older.pk, staging.pk].rollback == rollback
+    assert together[late.pk, theirs.pk].state == State.VERIFIED
