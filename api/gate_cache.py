@@ -18,6 +18,13 @@ hundred, in each web process too: a service token's read (api/token_cache.py) br
 project's state along, so a pipeline polling the gate is answered from the process's memory
 after that one round trip.
 
+Written through: right after the change's commit, in the process that made it, the new state is
+set and then the questions computed lately (``gate-asked:<project>``) are answered again in it
+(``_refresh``), each marked as being filled meanwhile so that a poll finding the mark waits for
+it rather than computing the same answer. No poll gets an answer from before a change that has
+returned: an answer is tagged with a state read or set before it was computed, and a state is
+set only after its change committed (docs/api.md, "The gate endpoint").
+
 Starting a deployment never reads this: ``deployment_start`` evaluates the gate itself, under the
 environment's row lock."""
 
@@ -60,6 +67,28 @@ def _state_key(project_id: int) -> str:
 
 def _answer_key(project_id: int, version: str, environment: str) -> str:
     return f"gate-answer:{project_id}:{version}:{environment}"
+
+
+def _asked_key(project_id: int) -> str:
+    """The project's questions that were computed lately, each with when: the ones a change
+    answers again at once (a hash of "version\nenvironment" → the time)."""
+    return f"gate-asked:{project_id}"
+
+
+def _filling_key(project_id: int, version: str, environment: str) -> str:
+    """The state this answer is being computed in by the change's process: a poll that finds
+    its state here and no answer waits for it rather than computing the same answer."""
+    return f"gate-filling:{project_id}:{version}:{environment}"
+
+
+# A question asked (computed) this recently is answered again as soon as a change commits; at
+# most this many of a project's, the most recent first.
+ASKED_SECONDS = 60
+REFRESHED_AT_MOST = 20
+# How long a poll waits for the answers a change's process is computing, checking this often,
+# before it computes its own.
+FILL_WAIT_SECONDS = 0.5
+FILL_CHECK_SECONDS = 0.002
 
 
 class _KeptHere:
@@ -110,17 +139,25 @@ def answer(
         body = _kept_here.get(here, state_now)
         if body is not None:
             return body
-    state_key, answer_key = _state_key(project_id), _answer_key(*here)
+    keys = [_state_key(project_id), _answer_key(*here), _filling_key(*here)]
     try:
-        state, kept = _read(state_key, answer_key)
+        state, kept, filling = _read(keys)
         if state is None:
             # No state yet (or evicted): start one. Answers are tagged with random states, so an
             # answer kept under a lost state can never match a new one.
-            _store(state_key, uuid.uuid4().hex, None, only_if_new=True)
-            state, _ = _read(state_key, answer_key)
+            _store(keys[0], uuid.uuid4().hex, None, only_if_new=True)
+            state, kept, filling = _read(keys)
             if state is None:
                 return _encode(compute()[0])
-        if kept is not None and kept["state"] == state and kept["until"] > time.time():
+        waited_until = time.monotonic() + FILL_WAIT_SECONDS
+        while not _current(kept, state) and filling == state and time.monotonic() < waited_until:
+            # The change that made this state is computing its answers: wait for them (a state
+            # only ever gets answers computed after it was set, so whatever arrives is fresh).
+            time.sleep(FILL_CHECK_SECONDS)
+            state, kept, filling = _read(keys)
+            if state is None:
+                return _encode(compute()[0])
+        if kept is not None and _current(kept, state):
             # Another host wrote it: its clock may differ, this one's bounds it too.
             until = min(kept["until"], time.time() + seconds)
             _kept_here.put(here, state, until, kept["body"])
@@ -128,25 +165,48 @@ def answer(
     except Exception as exc:  # the cache is an optimisation: without it, compute
         warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
         return _encode(compute()[0])
-    computed, changes_at = compute()
-    body = _encode(computed)
     # The state was read before computing: a change meanwhile retires it.
+    return _keep(project_id, version, environment, state, *compute(), asked=True)
+
+
+def _current(kept: dict[str, Any] | None, state: str) -> bool:
+    return kept is not None and kept["state"] == state and kept["until"] > time.time()
+
+
+def _keep(
+    project_id: int,
+    version: str,
+    environment: str,
+    state: str,
+    computed: dict[str, Any],
+    changes_at: datetime | None,
+    *,
+    asked: bool,
+) -> str:
+    """Keep an answer computed after ``state`` was read (or set), tagged with it; ``asked``
+    when a poll computed it, which makes the question one a change answers again at once."""
+    body = _encode(computed)
     now = time.time()
-    until = now + seconds
+    until = now + settings.PREFLIGHT_GATE_CACHE_SECONDS
     if changes_at is not None:
         until = min(until, changes_at.timestamp())
     if until <= now:
         return body
     try:
-        _store(
-            answer_key,
+        pipe = shared_redis().pipeline(transaction=False)
+        pipe.set(
+            _answer_key(project_id, version, environment),
             json.dumps({"state": state, "until": until, "body": body}),
-            max(1, math.ceil(until - now)),
+            ex=max(1, math.ceil(until - now)),
         )
+        if asked:
+            pipe.hset(_asked_key(project_id), f"{version}\n{environment}", now)
+            pipe.expire(_asked_key(project_id), ASKED_SECONDS * 2)
+        pipe.execute()
     except Exception as exc:
         warn_unavailable(log, "gate cache unavailable: gate answers computed", exc)
     else:
-        _kept_here.put(here, state, until, body)
+        _kept_here.put((project_id, version, environment), state, until, body)
     return body
 
 
@@ -155,12 +215,13 @@ def _encode(body: dict[str, Any]) -> str:
     return JSONRenderer().render(body).decode()
 
 
-def _read(state_key: str, answer_key: str) -> tuple[str | None, dict[str, Any] | None]:
-    """Both keys in one round trip."""
-    state, kept = shared_redis().mget([state_key, answer_key])
+def _read(keys: list[str]) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """The state, the answer and the state being filled, in one round trip."""
+    state, kept, filling = shared_redis().mget(keys)
     return (
         state.decode() if state is not None else None,
         json.loads(kept) if kept is not None else None,
+        filling.decode() if filling is not None else None,
     )
 
 
@@ -169,13 +230,70 @@ def _store(key: str, value: str, seconds: int | None, *, only_if_new: bool = Fal
 
 
 def _new_state(project_id: int) -> None:
+    """After a change to the project committed: a new state, which retires every answer kept
+    before; then the questions polled lately are answered again in this state (written
+    through), so the polls that follow find a fresh answer instead of each computing one."""
     if shared_redis() is None:
         return
+    state = uuid.uuid4().hex
     try:
-        _store(_state_key(project_id), uuid.uuid4().hex, None)
+        pipe = shared_redis().pipeline(transaction=False)
+        pipe.set(_state_key(project_id), state)
+        pipe.hgetall(_asked_key(project_id))
+        _, asked = pipe.execute()
     except Exception as exc:
         # The change is committed; answers kept before it expire within the cache timeout.
         warn_unavailable(log, "gate cache unavailable: cached answers expire by themselves", exc)
+        return
+    if settings.PREFLIGHT_GATE_CACHE_SECONDS:
+        _refresh(project_id, state, _lately_asked(asked))
+
+
+def _lately_asked(asked: dict[bytes, bytes]) -> list[tuple[str, str]]:
+    since = time.time() - ASKED_SECONDS
+    recent = sorted(
+        ((float(at), field.decode()) for field, at in asked.items() if float(at) > since),
+        reverse=True,
+    )
+    return [
+        (version, environment)
+        for _, (version, environment) in (
+            (at, tuple(field.split("\n", 1))) for at, field in recent[:REFRESHED_AT_MOST]
+        )
+    ]
+
+
+def _refresh(project_id: int, state: str, asked: list[tuple[str, str]]) -> None:
+    """Answer ``asked`` again in ``state``, which was set after the change committed: what is
+    computed here sees it. Polls meanwhile wait for these answers (the filling mark), and a
+    failure leaves them to compute their own; a later change's state retires these too."""
+    if not asked:
+        return
+    from .views.gate import gate_bodies  # the view module imports this one
+
+    marks = [_filling_key(project_id, version, environment) for version, environment in asked]
+    try:
+        pipe = shared_redis().pipeline(transaction=False)
+        for mark in marks:
+            pipe.set(mark, state, ex=math.ceil(FILL_WAIT_SECONDS) + 1)
+        pipe.execute()
+        try:
+            answers = gate_bodies(project_id, asked)
+            for (version, environment), (computed, changes_at) in answers.items():
+                _keep(project_id, version, environment, state, computed, changes_at, asked=False)
+        finally:
+            shared_redis().eval(_UNMARK, len(marks), *marks, state)
+    except Exception as exc:  # never the change's failure: it is committed
+        warn_unavailable(log, "gate answers not refreshed after a change: polls compute them", exc)
+
+
+# Only this state's marks: a later change may be filling its own state already.
+_UNMARK = """
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then redis.call('del', key) end
+end
+return 0
+"""
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="gate-cache-new-state")

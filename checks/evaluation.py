@@ -107,27 +107,37 @@ def effective_status(result: CheckResult, waiver: Waiver | None, now: datetime) 
     return result.status
 
 
-def evaluate(run: ReadinessRun, *, now: datetime | None = None) -> RunEvaluation:
-    return evaluate_runs([run], now=now)[run.pk]
+def evaluate(
+    run: ReadinessRun, *, now: datetime | None = None, sources: bool = True
+) -> RunEvaluation:
+    return evaluate_runs([run], now=now, sources=sources)[run.pk]
 
 
 def evaluate_runs(
-    runs: Sequence[ReadinessRun], *, now: datetime | None = None
+    runs: Sequence[ReadinessRun], *, now: datetime | None = None, sources: bool = True
 ) -> dict[int, RunEvaluation]:
     """Several runs (one per environment, say; of one project's releases or of several
-    projects') in the queries of one."""
+    projects') in the queries of one. ``sources=False`` leaves out who or what reported each
+    result (``checks.evidence`` reads it; the gate does not), which is most of the cost of
+    reading a run's results."""
     now = now or timezone.now()
     if not runs:
         return {}
     by_project: dict[int, list[Category]] = {run.release.project_id: [] for run in runs}
+    categories_by_id: dict[int, Category] = {}
     for category in Category.objects.filter(project_id__in=by_project).order_by("position", "key"):
         by_project[category.project_id].append(category)
+        categories_by_id[category.pk] = category
+    related = ["check_item"] + (["source_user", "source_token", "attested_by"] if sources else [])
     by_run: dict[int, list[CheckResult]] = {run.pk: [] for run in runs}
     for result in (
         CheckResult.objects.filter(run__in=[run.pk for run in runs])
-        .select_related("check_item", "category", "source_user", "source_token", "attested_by")
+        .select_related(*related)
         .order_by("check_item__position", "check_item__code")
     ):
+        # The run's project's categories are loaded already: no join for them.
+        if result.category_id in categories_by_id:
+            result.category = categories_by_id[result.category_id]
         by_run[result.run_id].append(result)
     waivers = {
         (w.release_id, w.check_item_id): w

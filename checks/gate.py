@@ -118,12 +118,20 @@ def latest_run(
 
 
 def evaluate_gate(
-    release: Release, environment: Environment, *, now: datetime | None = None
+    release: Release,
+    environment: Environment,
+    *,
+    now: datetime | None = None,
+    sources: bool = True,
 ) -> GateDecision:
+    """The gate's decision; ``sources=False`` when only the decision is wanted, not the
+    evaluation's results with who reported them (``checks.evaluation.evaluate_runs``)."""
     now = now or timezone.now()
     run = latest_run(release, environment)
+    if run is not None:
+        run.release = release
     evaluation = (
-        evaluate(run, now=now)
+        evaluate(run, now=now, sources=sources)
         if run is not None and run.status == ReadinessRun.Status.FINISHED
         else None
     )
@@ -183,8 +191,11 @@ def evaluate_gates(
     by_id = {release.pk: release for release in releases}
     for run in runs.values():
         run.release = by_id[run.release_id]
+    # The pages showing many gates show their decisions, not who reported each result.
     evaluations = evaluate_runs(
-        [run for run in runs.values() if run.status == ReadinessRun.Status.FINISHED], now=now
+        [run for run in runs.values() if run.status == ReadinessRun.Status.FINISHED],
+        now=now,
+        sources=False,
     )
     latest = list(
         Approval.objects.filter(release__in=releases, environment__in=environments)
@@ -362,10 +373,14 @@ def count_approvals(
         .latest_per_person()
         .select_related("approver")
     )
-    roles = dict(
-        Membership.objects.filter(
-            project_id=release.project_id, user_id__in=[a.approver_id for a in latest]
-        ).values_list("user_id", "role")
+    roles = (
+        dict(
+            Membership.objects.filter(
+                project_id=release.project_id, user_id__in=[a.approver_id for a in latest]
+            ).values_list("user_id", "role")
+        )
+        if latest
+        else {}
     )
     return tally_approvals(release, environment, latest, roles, evaluation, now)
 

@@ -3,25 +3,39 @@ committed change to the project, and never reused once they are older than the s
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.request
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
+from api import gate_cache
 from api.shared_cache import shared_redis
+from api.views.gate import gate_bodies, gate_body
 from audit.actors import Actor
 from audit.models import AuditEvent
 from audit.services import record
+from checks.models import ReadinessRun
 from checks.services.attestations import attestation_record, attestation_withdraw
 from checks.services.results import tick_record
 from checks.services.waivers import waiver_grant, waiver_revoke
-from releases.models import Approval
+from releases.models import Approval, FreezeWindow, Membership
+from releases.services.locks import lock_acquire, lock_release
 
 from ..conftest import as_actor
-from ..factories import EnvironmentFactory, ProjectFactory, ReleaseFactory
+from ..factories import (
+    EnvironmentFactory,
+    ProjectFactory,
+    ReleaseFactory,
+    RunFactory,
+    UserFactory,
+)
 from .conftest import bearer, service_token, user_token
 
 pytestmark = pytest.mark.django_db
@@ -260,7 +274,7 @@ def test_a_change_inside_the_approved_run_retires_the_kept_answer(
             pipeline_client=pipeline,
         )
     body, queries = _poll(pipeline)
-    assert queries > 0  # computed afresh
+    assert queries == 0  # answered again as the change committed (written through)
     assert "Approval by ana is stale: score 100.0 → " in _stale_reason(body)
     assert moved in _stale_reason(body)
 
@@ -334,3 +348,171 @@ def test_an_approval_ageing_out_is_seen_at_once(cached, approved, project):
     _kept_open(pipeline)
     time.sleep(1.1)
     assert "older than the Staging approval lifetime" in _stale_reason(_poll(pipeline)[0])
+
+
+# Written through: a change answers the questions polled lately again as it commits.
+
+
+def test_a_change_answers_the_questions_polled_lately_again_as_it_commits(
+    cached, admin, project, release, environments, passing_run, django_capture_on_commit_callbacks
+):
+    pipeline = bearer(service_token(project))
+    before, computed = _ask(pipeline)
+    assert computed > 0
+    assert "locked" not in [r["code"] for r in before["reasons"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        lock_acquire(actor=as_actor(admin), environment=environments["production"], reason="db")
+    after, queries = _ask(pipeline)
+    assert queries == 0  # the change's process computed it, after its commit
+    assert "locked" in [r["code"] for r in after["reasons"]]
+    # What was written through is what the gate says now, computed afresh.
+    fresh = gate_body(project, "1.0.0", "production")[0]
+    assert after == json.loads(JSONRenderer().render(fresh))
+
+
+def test_a_question_nobody_asked_lately_is_not_computed_by_a_change(
+    cached, admin, project, release, environments, passing_run, django_capture_on_commit_callbacks
+):
+    pipeline = bearer(service_token(project))
+    _ask(pipeline)
+    shared_redis().hset(
+        f"gate-asked:{project.pk}",
+        "1.0.0\nproduction",
+        time.time() - gate_cache.ASKED_SECONDS - 1,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        lock_acquire(actor=as_actor(admin), environment=environments["production"], reason="db")
+    after, queries = _ask(pipeline)
+    assert queries > 0
+    assert "locked" in [r["code"] for r in after["reasons"]]
+
+
+@pytest.mark.parametrize("kind", ["approved", "locked", "frozen", "no run", "running"])
+def test_the_answers_written_through_are_the_gates_own(
+    kind, cached, admin, approved, project, release, environments
+):
+    """gate_bodies, which a change's process answers with, says what gate_body says."""
+    staging = environments["staging"]
+    if kind == "locked":
+        lock_acquire(actor=as_actor(admin), environment=staging, reason="incident")
+    elif kind == "frozen":
+        FreezeWindow.objects.create(
+            environment=staging,
+            starts_at=timezone.now() - timedelta(hours=1),
+            ends_at=timezone.now() + timedelta(hours=1),
+            reason="holiday",
+        )
+    elif kind == "no run":
+        ReadinessRun.objects.filter(release=release, environment=staging).delete()
+    elif kind == "running":
+        RunFactory(release=release, environment=staging, status="running")
+    asked = [(v, e) for v in ("1.0.0", "9.9.9") for e in ("staging", "production", "nowhere")]
+    together = gate_bodies(project.pk, asked)
+    assert set(together) == {("1.0.0", "staging"), ("1.0.0", "production")}
+    for version, slug in together:
+        assert together[version, slug] == gate_body(project, version, slug)
+
+
+def test_a_poll_waits_for_the_answer_a_change_is_computing(
+    cached, project, release, environments, passing_run
+):
+    pipeline = bearer(service_token(project))
+    _ask(pipeline)
+    redis = shared_redis()
+    keys = f"{project.pk}:1.0.0:production"
+    redis.set(f"gate-state:{project.pk}", "being-filled")
+    redis.set(f"gate-filling:{keys}", "being-filled", ex=5)
+    written = {"allowed": False, "reasons": [{"code": "written", "message": "by the change"}]}
+
+    def change_process() -> None:
+        time.sleep(0.1)
+        redis.set(
+            f"gate-answer:{keys}",
+            json.dumps(
+                {"state": "being-filled", "until": time.time() + 60, "body": json.dumps(written)}
+            ),
+        )
+
+    writer = threading.Thread(target=change_process)
+    writer.start()
+    started = time.perf_counter()
+    body, queries = _ask(pipeline)
+    writer.join()
+    assert (body, queries) == (written, 0)
+    assert time.perf_counter() - started >= 0.1
+
+
+def test_a_poll_computes_its_own_answer_when_the_change_never_writes_it(
+    cached, project, release, environments, passing_run
+):
+    pipeline = bearer(service_token(project))
+    first, _ = _ask(pipeline)
+    redis = shared_redis()
+    redis.set(f"gate-state:{project.pk}", "abandoned")
+    redis.set(f"gate-filling:{project.pk}:1.0.0:production", "abandoned", ex=5)
+    started = time.perf_counter()
+    body, queries = _ask(pipeline)
+    assert body == first
+    assert queries > 0
+    assert gate_cache.FILL_WAIT_SECONDS <= time.perf_counter() - started < 2
+
+
+# Under concurrency: pipelines poll over HTTP while an environment is locked and unlocked.
+# A poll that starts after a change's request returned never gets the answer from before it.
+
+CHANGES = 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_poll_after_a_change_returned_gets_the_answer_from_before_it(settings, live_server):
+    settings.PREFLIGHT_GATE_CACHE_SECONDS = 60
+    environment = EnvironmentFactory(slug="production", required_approvals=0, min_score=0)
+    project = environment.project
+    admin = UserFactory(username="root")
+    Membership.objects.create(project=project, user=admin, role="admin")
+    ReleaseFactory(project=project, version="1.0.0", created_by=admin)
+    token = service_token(project)
+    url = f"{live_server.url}/api/v1/projects/{project.slug}/releases/1.0.0/gate/?environment=production"
+    stop = threading.Event()
+    polls: list[tuple[float, float, bool]] = []  # started, ended, locked in the answer
+
+    def poll() -> None:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        while not stop.is_set():
+            started = time.monotonic()
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                body = json.loads(answer.read())
+            codes = [r["code"] for r in body["reasons"]]
+            polls.append((started, time.monotonic(), "locked" in codes))
+
+    pollers = [threading.Thread(target=poll) for _ in range(3)]
+    for poller in pollers:
+        poller.start()
+    changes: list[tuple[float, float, bool]] = []  # called, returned, locked after it
+    actor = as_actor(admin)
+    try:
+        for n in range(CHANGES):
+            time.sleep(0.01 + 0.02 * (n % 3))
+            called = time.monotonic()
+            if n % 2 == 0:
+                lock_acquire(actor=actor, environment=environment, reason="churn")
+            else:
+                lock_release(actor=actor, environment=environment)
+            changes.append((called, time.monotonic(), n % 2 == 0))
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        for poller in pollers:
+            poller.join()
+    checked = 0
+    for started, ended, locked in polls:
+        before = [c for c in changes if c[1] < started]
+        if not before:
+            continue
+        _, _, expected = before[-1]
+        later = [c for c in changes if c[0] > before[-1][1]]
+        if later and ended > later[0][0]:
+            continue  # the next change was under way: either answer is right
+        assert locked == expected, f"poll at {started:.3f} got the answer from before a change"
+        checked += 1
+    assert checked > CHANGES  # most changes were followed by polls that saw them
