@@ -236,47 +236,63 @@ def _new_state(project_id: int) -> None:
     if shared_redis() is None:
         return
     state = uuid.uuid4().hex
+    refreshing = bool(settings.PREFLIGHT_GATE_CACHE_SECONDS)
     try:
-        pipe = shared_redis().pipeline(transaction=False)
-        pipe.set(_state_key(project_id), state)
-        pipe.hgetall(_asked_key(project_id))
-        _, asked = pipe.execute()
+        asked = shared_redis().eval(
+            _NEW_STATE,
+            2,
+            _state_key(project_id),
+            _asked_key(project_id),
+            state,
+            time.time() - ASKED_SECONDS,
+            REFRESHED_AT_MOST if refreshing else 0,
+            _filling_key(project_id, "", "")[:-1],  # the marks' prefix, up to the version
+            math.ceil(FILL_WAIT_SECONDS) + 1,
+        )
     except Exception as exc:
         # The change is committed; answers kept before it expire within the cache timeout.
         warn_unavailable(log, "gate cache unavailable: cached answers expire by themselves", exc)
         return
-    if settings.PREFLIGHT_GATE_CACHE_SECONDS:
-        _refresh(project_id, state, _lately_asked(asked))
+    pairs = [field.decode().split("\n", 1) for field in asked]
+    _refresh(project_id, state, [(version, environment) for version, environment in pairs])
 
 
-def _lately_asked(asked: dict[bytes, bytes]) -> list[tuple[str, str]]:
-    since = time.time() - ASKED_SECONDS
-    recent = sorted(
-        ((float(at), field.decode()) for field, at in asked.items() if float(at) > since),
-        reverse=True,
-    )
-    return [
-        (version, environment)
-        for _, (version, environment) in (
-            (at, tuple(field.split("\n", 1))) for at, field in recent[:REFRESHED_AT_MOST]
-        )
-    ]
+# The new state, and the marks of the questions about to be answered in it, in one step: a poll
+# never finds the new state without the mark of an answer that is coming. Returns the questions
+# ("version\nenvironment") asked since ARGV[2], the most recent first, at most ARGV[3].
+_NEW_STATE = """
+redis.call('set', KEYS[1], ARGV[1])
+local asked = redis.call('hgetall', KEYS[2])
+local recent = {}
+for i = 1, #asked, 2 do
+  local at = tonumber(asked[i + 1])
+  if at and at > tonumber(ARGV[2]) then table.insert(recent, {asked[i], at}) end
+end
+table.sort(recent, function(a, b) return a[2] > b[2] end)
+local chosen = {}
+for i = 1, math.min(#recent, tonumber(ARGV[3])) do
+  local field = recent[i][1]
+  local cut = string.find(field, "\\n", 1, true)
+  if cut then
+    local mark = ARGV[4] .. string.sub(field, 1, cut - 1) .. ':' .. string.sub(field, cut + 1)
+    redis.call('set', mark, ARGV[1], 'EX', tonumber(ARGV[5]))
+    table.insert(chosen, field)
+  end
+end
+return chosen
+"""
 
 
 def _refresh(project_id: int, state: str, asked: list[tuple[str, str]]) -> None:
     """Answer ``asked`` again in ``state``, which was set after the change committed: what is
-    computed here sees it. Polls meanwhile wait for these answers (the filling mark), and a
-    failure leaves them to compute their own; a later change's state retires these too."""
+    computed here sees it. Polls meanwhile wait for these answers (the marks _NEW_STATE set),
+    and a failure leaves them to compute their own; a later change's state retires these too."""
     if not asked:
         return
     from .views.gate import gate_bodies  # the view module imports this one
 
     marks = [_filling_key(project_id, version, environment) for version, environment in asked]
     try:
-        pipe = shared_redis().pipeline(transaction=False)
-        for mark in marks:
-            pipe.set(mark, state, ex=math.ceil(FILL_WAIT_SECONDS) + 1)
-        pipe.execute()
         try:
             answers = gate_bodies(project_id, asked)
             for (version, environment), (computed, changes_at) in answers.items():

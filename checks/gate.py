@@ -203,9 +203,14 @@ def evaluate_gates(
         .select_related("approver")
     )
     roles: dict[int, dict[int, str]] = {project_id: {} for project_id in project_ids}
-    for project_id, user_id, role in Membership.objects.filter(
-        project_id__in=project_ids, user_id__in={a.approver_id for a in latest}
-    ).values_list("project_id", "user_id", "role"):
+    approvers = {a.approver_id for a in latest}
+    for project_id, user_id, role in (
+        Membership.objects.filter(project_id__in=project_ids, user_id__in=approvers).values_list(
+            "project_id", "user_id", "role"
+        )
+        if approvers
+        else ()
+    ):
         roles[project_id][user_id] = role
     decisions: dict[tuple[int, int], list[Approval]] = {}
     for approval in latest:
