@@ -52,6 +52,7 @@ from rest_framework.renderers import JSONRenderer
 from audit.models import AuditEvent
 from releases.models import Membership
 
+from .gate_answers import gate_bodies
 from .shared_cache import shared_redis, warn_unavailable
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,6 @@ def _refresh(project_id: int, state: str, asked: list[tuple[str, str]]) -> None:
     and a failure leaves them to compute their own; a later change's state retires these too."""
     if not asked:
         return
-    from .views.gate import gate_bodies  # the view module imports this one
-
     marks = [_filling_key(project_id, version, environment) for version, environment in asked]
     try:
         try:

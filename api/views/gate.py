@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +10,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from checks.gate import GateDecision, evaluate_gate, evaluate_gates
+from checks.gate import evaluate_gate
 from core import metrics
-from releases.models import Environment, Project, Release
+from releases.models import Project
 from releases.models.projects import SLUG_PATTERN
 
 from .. import gate_cache
 from ..authentication import project_gate_state
+from ..gate_answers import body_of
 from ..lookups import environment_of, readable_project, release_of
 from ..schema import READ_ERRORS, responses
 from ..serializers import GateQuery, GateSerializer, valid
@@ -56,53 +56,4 @@ def gate_body(project: Project, version: str, slug: str) -> tuple[dict[str, Any]
     """The answer, and when time alone next changes it (a waiver or an approval running out)."""
     release = release_of(project, version)
     environment = environment_of(project, slug)
-    return _body(evaluate_gate(release, environment, sources=False))
-
-
-def gate_bodies(
-    project_id: int, asked: Collection[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[dict[str, Any], datetime | None]]:
-    """``gate_body`` of several (version, environment slug) pairs of one project, in the
-    queries of one (``evaluate_gates``): what the gate cache refreshes after a change. Pairs
-    naming no release or environment are left out (their answer is a 404, never kept)."""
-    releases = {
-        r.version: r
-        for r in Release.objects.filter(project_id=project_id, version__in={v for v, _ in asked})
-    }
-    environments = {
-        e.slug: e
-        for e in Environment.objects.filter(project_id=project_id, slug__in={s for _, s in asked})
-    }
-    pairs = {
-        (version, slug): (releases[version].pk, environments[slug].pk)
-        for version, slug in asked
-        if version in releases and slug in environments
-    }
-    gates = evaluate_gates(
-        list(releases.values()), list(environments.values()), only=pairs.values()
-    )
-    return {asked_pair: _body(gates[ids]) for asked_pair, ids in pairs.items()}
-
-
-def _body(gate: GateDecision) -> tuple[dict[str, Any], datetime | None]:
-    body = {
-        "allowed": gate.allowed,  # first: GateView reads the outcome from the answer's start
-        "score": gate.score,
-        "min_score": gate.min_score,
-        "blockers": [
-            {
-                "check": b.check.code,
-                "title": b.check.title,
-                "severity": b.severity,
-                "status": b.status,
-            }
-            for b in gate.blockers
-        ],
-        "approvals": {
-            "required": gate.approvals.required,
-            "granted": len(gate.approvals.granted),
-            "rejected": len(gate.approvals.rejected),
-        },
-        "reasons": [r.as_dict() for r in gate.reasons],
-    }
-    return body, gate.changes_at
+    return body_of(evaluate_gate(release, environment, sources=False))

@@ -16,8 +16,9 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from api import gate_cache
+from api.gate_answers import gate_bodies
 from api.shared_cache import shared_redis
-from api.views.gate import gate_bodies, gate_body
+from api.views.gate import gate_body
 from audit.actors import Actor
 from audit.models import AuditEvent
 from audit.services import record
