@@ -357,7 +357,10 @@ def database(config: dict[str, Any], *, pool: bool) -> dict[str, Any]:
         # CONN_HEALTH_CHECKS makes Django give the pool psycopg's check: a connection that a
         # database restart broke is replaced when it is taken, not handed to a request. A request
         # waits at most ``timeout`` for one while the database is away, then gets a 503.
-        options["pool"] = {"min_size": 1, "max_size": 8, "timeout": 5}
+        # An attempt to reconnect waits twice as long after each failure; giving it up after
+        # reconnect_timeout lets the next request start a fresh one, so a process is back within
+        # seconds of the database, however long it was away.
+        options["pool"] = {"min_size": 1, "max_size": 8, "timeout": 5, "reconnect_timeout": 10}
         config["CONN_MAX_AGE"] = 0
         config["CONN_HEALTH_CHECKS"] = True
     else:

@@ -178,7 +178,7 @@ def test_the_demo_trees_migrations(settings):
     assert review.status == "fail"
     assert review.detail.startswith("1 of 5 migrations have rollback SQL")
     fixed = evaluate(context("repository", {**config, "path": "liquor-pos/1.1.0"}))
-    assert fixed.detail == "5 of 5 migrations have rollback SQL."
+    assert fixed.detail == "6 of 6 migrations have rollback SQL."
 
 
 # forbid_pattern
