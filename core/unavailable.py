@@ -24,6 +24,7 @@ from django.db import InterfaceError, OperationalError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template import loader
+from django.utils.safestring import SafeString
 from django.views.debug import ExceptionReporter
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,11 @@ class _Unreported(ExceptionReporter):
     page would show the request's user and the frames' local variables — querysets among them,
     each a query waiting out the pool's timeout (a 45 s answer) — in a response nobody sees."""
 
-    def get_traceback_html(self) -> str:
-        return ""
+    def get_traceback_html(self) -> SafeString:
+        return SafeString("")
 
-    def get_traceback_text(self) -> str:
-        return ""
+    def get_traceback_text(self) -> SafeString:
+        return SafeString("")
 
 
 @receiver(got_request_exception, dispatch_uid="preflight-database-unavailable")
@@ -90,7 +91,7 @@ def _mark(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> Non
     if request is not None and is_database_unavailable(sys.exc_info()[1]):
         setattr(request, _MARK, True)
         # Django's debug page asks the request for its reporter (get_exception_reporter_class).
-        request.exception_reporter_class = _Unreported  # type: ignore[attr-defined]
+        request.exception_reporter_class = _Unreported
 
 
 def _first_line(exc: BaseException) -> str:
