@@ -198,6 +198,18 @@ def deployment_finish(
     return deployment
 
 
+def is_latest(deployment: Deployment) -> bool:
+    """Whether no deployment started in its environment after it: only the latest is rolled
+    back (the service refuses the others; the release page offers it only there)."""
+    newest = (
+        Deployment.objects.filter(environment_id=deployment.environment_id)
+        .order_by("-started_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return bool(newest == deployment.pk)
+
+
 def last_good_release(deployment: Deployment) -> Release | None:
     """The release that last went well in the deployment's environment before it."""
     earlier = (
@@ -240,13 +252,7 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str) ->
             deployment = (
                 locking.rows(Deployment.objects).select_related("release").get(pk=deployment.pk)
             )
-            newest = (
-                Deployment.objects.filter(environment_id=environment.pk)
-                .order_by("-started_at", "-id")
-                .values_list("pk", flat=True)
-                .first()
-            )
-            if newest != deployment.pk:
+            if not is_latest(deployment):
                 raise Conflict(
                     f"Deployment #{deployment.pk} is no longer the latest in {environment.slug}; "
                     "roll back the latest one.",

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from checks.services.approvals import four_eyes_refusal
-from checks.services.deployments import last_good_release
+from checks.services.deployments import is_latest, last_good_release
 from releases.access import Permission
 from releases.forms import ApprovalForm, BreakGlassForm, DeployForm, RollbackForm
 from releases.models import (
@@ -423,13 +423,7 @@ def rollback_panel(page: ReleasePage) -> dict[str, Any] | None:
         or not page.access.can(Permission.ROLLBACK)
     ):
         return None
-    newest = (
-        Deployment.objects.filter(environment=page.environment)
-        .order_by("-started_at", "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if newest != deployment.pk:
+    if not is_latest(deployment):
         return None
     deployment.environment = page.environment
     deployment.release = page.release
