@@ -352,6 +352,16 @@ def _statement_timeout(plan: Plan) -> int:
     return max(1, int(left * 1000))
 
 
+def _rows_touched(conn: psycopg.Connection[Any]) -> int:
+    """Rows inserted, updated and deleted in the current transaction, triggers and functions
+    included (a statement's rowcount misses those)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint"
+        " FROM pg_stat_xact_user_tables"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def run_sql(
     conn: psycopg.Connection[Any], plan: Plan, watch: LockWatch, text: str, *, transactional: bool
 ) -> Step:
@@ -368,6 +378,9 @@ def run_sql(
     try:
         if transactional:
             with conn.transaction():
+                # The view also holds this connection's counts of earlier transactions that
+                # PostgreSQL has not flushed yet: only what this one adds is the migration's.
+                before = _rows_touched(conn)
                 for index, statement in enumerate(statements):
                     current = statement
                     conn.execute(f"SET LOCAL statement_timeout = {_statement_timeout(plan)}")
@@ -375,11 +388,7 @@ def run_sql(
                     cursor = conn.execute(statement.sql)
                     step.rows += max(cursor.rowcount, 0)
                     watch.sample()
-                row = conn.execute(
-                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint"
-                    " FROM pg_stat_xact_user_tables"
-                ).fetchone()
-                step.rows = max(step.rows, int(row[0]) if row else 0)
+                step.rows = max(step.rows, _rows_touched(conn) - before)
                 current = None
         else:
             for index, statement in enumerate(statements):
@@ -400,6 +409,10 @@ def run_sql(
         step.seconds = time.monotonic() - started
         watch.released()
         if not transactional:
+            # A statement that failed inside the file's own BEGIN left that transaction aborted:
+            # end it, as psql does at the end of a file, before the connection is used again.
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                conn.execute("ROLLBACK")
             conn.execute("SET statement_timeout = 0")
     step.locks = watch.locks()
     step.scratch_bytes = watch.peak_bytes

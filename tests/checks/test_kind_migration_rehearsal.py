@@ -359,6 +359,61 @@ def test_an_index_built_concurrently_runs_outside_a_transaction_and_blocks_no_wr
     assert migration["locks"] == []
 
 
+def test_each_migration_counts_only_the_rows_it_touched(release, environments, backup, trees):
+    prisma_tree(
+        trees,
+        release.version,
+        {
+            "20250601000000_points": ADD_POINTS,  # one UPDATE of every customer
+            "20250602000000_more": (
+                "INSERT INTO customers (name) SELECT 'late ' || n FROM generate_series(1, 5) n;\n",
+                "DELETE FROM customers WHERE name LIKE 'late %';\n",
+            ),
+        },
+    )
+
+    run, _ = rehearse(release, environments["production"], configs(dry_run={}, rollback={}))
+
+    rows = [(m["name"], m["rows"]) for m in the_rehearsal(run).migrations]
+    assert rows == [("20250601000000_points", CUSTOMERS), ("20250602000000_more", 5)]
+
+
+def test_a_failure_inside_a_files_own_transaction_is_that_migrations_failure(
+    release, environments, backup, trees
+):
+    # Its own BEGIN/COMMIT and an index built concurrently: the file runs as written, outside
+    # the rehearsal's transaction.
+    prisma_tree(
+        trees,
+        release.version,
+        {
+            "20250601000000_ok": ADD_POINTS,
+            "20250602000000_own_transaction": (
+                "BEGIN;\nALTER TABLE customers ADD COLUMN x int;\n"
+                "ALTER TABLE nowhere ADD COLUMN y int;\nCOMMIT;\n"
+                "CREATE INDEX CONCURRENTLY customers_x ON customers (x);\n",
+                "DROP INDEX CONCURRENTLY customers_x;\nALTER TABLE customers DROP COLUMN x;\n",
+            ),
+        },
+    )
+
+    run, outcomes = rehearse(release, environments["production"], configs(dry_run={}, rollback={}))
+
+    dry_run = outcomes["MG-002"]
+    assert dry_run.status == "fail", dry_run.detail
+    assert 'relation "nowhere" does not exist' in dry_run.detail
+    assert (
+        "prisma/migrations/20250602000000_own_transaction/migration.sql:3: "
+        "ALTER TABLE nowhere ADD COLUMN y int" in dry_run.detail
+    )
+    statuses = [(m["name"], m["status"]) for m in the_rehearsal(run).migrations]
+    assert statuses == [
+        ("20250601000000_ok", "applied"),
+        ("20250602000000_own_transaction", "failed"),
+    ]
+    assert scratch_databases() == []
+
+
 def test_a_broken_sql_file_fails_with_the_statement_and_its_line(
     release, environments, backup, trees
 ):
